@@ -1,0 +1,95 @@
+"""PhysioNet EEG Motor Movement/Imagery (eegmmidb): imagined left vs right fist."""
+
+import mne
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._paths import get_data_home, missing_file_error
+
+IMAGERY_RUNS = (4, 8, 12)
+_DESCR = """PhysioNet eegmmidb 1.0.0 (Schalk et al. 2004; ODC-By 1.0), imagined
+opening and closing of the left (label 0, T1) or right (label 1, T2) fist in runs
+4, 8 and 12; 64 channels at 160 Hz, names standardised by MNE. Data in
+microvolts."""
+
+
+def load_eegbci_imagery(
+    subject=1,
+    runs=IMAGERY_RUNS,
+    path=None,
+    *,
+    tmin=0.0,
+    tmax=4.0,
+    sfreq=None,
+    return_epochs=False,
+):
+    """Load imagined left vs right fist trials of one eegmmidb subject.
+
+    Parameters
+    ----------
+    subject : int, default=1
+        Subject number (1-109).
+    runs : sequence of int, default=(4, 8, 12)
+        Runs to load; only imagery runs 4, 8 and 12 are left vs right fist.
+    path : str or path-like or None, default=None
+        Folder holding the data sets (see :func:`get_data_home`); files are
+        looked up by :func:`mne.datasets.eegbci.load_data` under
+        ``<path>/MNE-eegbci-data/``, and downloaded there if missing.
+    tmin, tmax : float, default=0.0, 4.0
+        Trial window in seconds relative to the cue (``tmax`` excluded).
+    sfreq : float or None, default=None
+        Resample the continuous recordings to this rate first; None keeps 160 Hz.
+    return_epochs : bool, default=False
+        Also return the :class:`mne.Epochs` under the key ``epochs``.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``data`` (n_trials, 64, n_times) float32 microvolts, ``target`` 0
+        left / 1 right, ``groups`` (the run of each trial), ``sfreq``,
+        ``ch_names``, ``DESCR`` (and ``epochs`` if asked).
+    """
+    runs = [int(r) for r in runs]
+    bad = [r for r in runs if r not in IMAGERY_RUNS]
+    if bad:
+        raise ValueError(
+            f"Runs {bad} are not left/right fist imagery; use runs from {IMAGERY_RUNS}."
+        )
+    home = get_data_home(path)
+    try:
+        files = mne.datasets.eegbci.load_data(
+            subject, runs, path=home, update_path=False, verbose="error"
+        )
+    except Exception as exc:  # no network or a server error while fetching
+        folder = home / "MNE-eegbci-data" / "files" / "eegmmidb" / "1.0.0" / f"S{subject:03d}"
+        names = ", ".join(f"S{subject:03d}R{r:02d}.edf" for r in runs)
+        raise missing_file_error(folder, names, f"{type(exc).__name__}: {exc}") from exc
+    epochs, groups = [], []
+    for run, file in zip(runs, files):
+        raw = mne.io.read_raw_edf(file, preload=True, verbose="error")
+        mne.datasets.eegbci.standardize(raw)
+        if sfreq is not None and sfreq != raw.info["sfreq"]:
+            raw.resample(sfreq, verbose="error")
+        events, _ = mne.events_from_annotations(
+            raw, event_id={"T1": 0, "T2": 1}, verbose="error"
+        )
+        rate = raw.info["sfreq"]
+        run_epochs = mne.Epochs(
+            raw, events, event_id={"left": 0, "right": 1}, tmin=tmin,
+            tmax=tmax - 1.0 / rate, baseline=None, picks="eeg", preload=True,
+            verbose="error",
+        )
+        epochs.append(run_epochs)
+        groups.append(np.full(len(run_epochs), run))
+    epochs = mne.concatenate_epochs(epochs, verbose="error")
+    bunch = Bunch(
+        data=epochs.get_data(units="uV").astype(np.float32),
+        target=epochs.events[:, 2].copy(),
+        groups=np.concatenate(groups),
+        sfreq=float(epochs.info["sfreq"]),
+        ch_names=list(epochs.ch_names),
+        DESCR=_DESCR,
+    )
+    if return_epochs:
+        bunch.epochs = epochs
+    return bunch

@@ -1,0 +1,440 @@
+"""EEG preprocessing as a scikit-learn transformer, and the array that carries
+channel names from one pipeline step to the next.
+
+The steps follow section 1 of the CRIA design: zero-phase Butterworth band-pass
+and a mains notch at the input rate, polyphase resampling to 200 Hz, per-channel
+95th-percentile scaling and 1-second patches.
+"""
+
+from fractions import Fraction
+import warnings
+
+import numpy as np
+from scipy import signal
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+__all__ = ["EEGArray", "EEGPreprocessor"]
+
+#: Output rate of the preprocessor and input rate of the CRIA model.
+TARGET_SFREQ = 200.0
+#: Samples per patch: one second at :data:`TARGET_SFREQ`.
+PATCH_SIZE = 200
+#: The paper's upper band edge; capped below the Nyquist frequencies when implicit.
+DEFAULT_H_FREQ = 120.0
+# Cut-offs are kept this far below a Nyquist frequency: a Butterworth design at
+# exactly Nyquist is undefined, and close to it the filter is numerically fragile.
+_NYQUIST_MARGIN = 0.9
+
+
+class EEGArray(np.ndarray):
+    """A float array of preprocessed EEG that remembers its channels.
+
+    ``EEGPreprocessor`` returns this subclass of :class:`numpy.ndarray` so that
+    the next step of a :class:`~sklearn.pipeline.Pipeline` (a CRIA estimator)
+    knows the channel names without the user repeating them. It behaves like a
+    plain array everywhere else; slicing examples keeps the metadata, and so do
+    pickling and joblib.
+
+    Attributes
+    ----------
+    ch_names : list of str or None
+        Channel names, in the order of axis 1.
+    sfreq : float
+        Sampling frequency in Hz (200 after preprocessing).
+    n_valid_times : int or None
+        Number of real samples on the time axis; samples after it are zero
+        padding added to complete the last patch.
+    """
+
+    _META = ("ch_names", "sfreq", "n_valid_times")
+
+    def __new__(cls, data, ch_names=None, sfreq=TARGET_SFREQ, n_valid_times=None):
+        obj = np.asarray(data).view(cls)
+        obj.ch_names = None if ch_names is None else list(ch_names)
+        obj.sfreq = float(sfreq)
+        obj.n_valid_times = None if n_valid_times is None else int(n_valid_times)
+        return obj
+
+    def __array_finalize__(self, obj):
+        for key in self._META:
+            setattr(self, key, getattr(obj, key, None))
+
+    def __reduce__(self):
+        # ndarray pickles only its buffer; append the metadata so joblib and
+        # multiprocessing hand the channel names to worker processes.
+        constructor, args, state = super().__reduce__()
+        meta = {key: getattr(self, key) for key in self._META}
+        return constructor, args, (state, meta)
+
+    def __setstate__(self, state):
+        nd_state, meta = state
+        super().__setstate__(nd_state)
+        for key, value in meta.items():
+            setattr(self, key, value)
+
+    @property
+    def patch_padding_mask(self):
+        """Boolean ``(n_examples, n_patches)``: True where a patch holds only padding."""
+        n_patches = self.shape[-1] // PATCH_SIZE
+        valid = self.shape[-1] if self.n_valid_times is None else self.n_valid_times
+        first_padded = -(-valid // PATCH_SIZE)  # ceil: a partial patch is real data
+        mask = np.arange(n_patches) >= first_padded
+        return np.broadcast_to(mask, (self.shape[0], n_patches)).copy()
+
+
+def get_ch_names(X):
+    """Return the channel names carried by ``X`` (an :class:`EEGArray`), else None."""
+    return getattr(X, "ch_names", None)
+
+
+class EEGPreprocessor(TransformerMixin, BaseEstimator):
+    """Band-pass, notch, resample, scale and patch EEG for CRIA.
+
+    The transformer is stateless apart from what it checks: it learns the
+    number of channels and their names at ``fit`` and refuses data that
+    disagree at ``transform``. Every example is filtered, resampled to 200 Hz,
+    scaled per channel by the 95th percentile of its absolute amplitude and cut
+    to a whole number of 1-second patches.
+
+    Parameters
+    ----------
+    sfreq : float or None, default=None
+        Sampling frequency of array input in Hz. Required for arrays (a rate is
+        never assumed); ignored for :class:`mne.Epochs`, whose ``info`` gives it.
+    ch_names : list of str or None, default=None
+        Channel names of array input, in the order of axis 1. They are passed
+        on to the next pipeline step so that a pre-trained encoder can look its
+        channel embeddings up by name. Ignored for :class:`mne.Epochs`.
+    l_freq : float or None, default=0.5
+        High-pass edge of the band-pass in Hz; None disables the high-pass.
+    h_freq : float or None, default=None
+        Low-pass edge in Hz. None means the paper's 120 Hz capped below the
+        Nyquist frequencies of the input and output rates, silently; an
+        explicit value at or above one of them is clamped with a warning.
+    line_freq : float or None, default=60.0
+        Mains frequency to notch out (60 Hz in the paper and in the Americas;
+        use 50.0 for European and most Asian recordings). None disables it.
+    filter_order : int, default=4
+        Order of the Butterworth band-pass (applied forward and backward, so
+        the effective order is doubled and the phase is zero).
+    notch_quality : float, default=10.0
+        Quality factor of the notch (its -3 dB width is ``line_freq / Q``,
+        5 Hz at 50 Hz). Narrower notches ring for longer than the edges of
+        a few-second window allow: at Q=30 a 40 uV line on 5 s eegmat windows
+        keeps about 4 times the power of its neighbourhood, at Q=10 about 1 %.
+    scale_quantile : float, default=95.0
+        Percentile of the absolute amplitude each channel is divided by.
+    partial_patch : {"pad", "drop"}, default="pad"
+        What to do with a trailing part of a second: zero-pad it to a full
+        patch (its samples are recorded in ``n_valid_times``) or drop it.
+        A signal shorter than one patch is always padded, with a warning.
+
+    Attributes
+    ----------
+    n_channels_in_ : int
+        Number of channels seen at ``fit``.
+    n_features_in_ : int
+        Length of axis 1 at ``fit``, as in scikit-learn (the number of
+        channels for 3-D input; for 2-D single-channel input, the number of
+        samples).
+    ch_names_ : list of str or None
+        Channel names seen at ``fit``.
+    sfreq_in_ : float
+        Input sampling frequency used at ``fit``.
+
+    See Also
+    --------
+    sk_cria.datasets.load_eegmat : real recordings to try it on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cria import EEGPreprocessor
+    >>> X = np.random.default_rng(0).normal(size=(4, 3, 1000))  # 4 s at 250 Hz
+    >>> Xt = EEGPreprocessor(sfreq=250, ch_names=["Fz", "Cz", "Pz"]).fit_transform(X)
+    >>> Xt.shape, Xt.ch_names
+    ((4, 3, 800), ['Fz', 'Cz', 'Pz'])
+    """
+
+    def __init__(
+        self,
+        sfreq=None,
+        ch_names=None,
+        l_freq=0.5,
+        h_freq=None,
+        line_freq=60.0,
+        filter_order=4,
+        notch_quality=10.0,
+        scale_quantile=95.0,
+        partial_patch="pad",
+    ):
+        self.sfreq = sfreq
+        self.ch_names = ch_names
+        self.l_freq = l_freq
+        self.h_freq = h_freq
+        self.line_freq = line_freq
+        self.filter_order = filter_order
+        self.notch_quality = notch_quality
+        self.scale_quantile = scale_quantile
+        self.partial_patch = partial_patch
+
+    # ------------------------------------------------------------------ API
+    def fit(self, X, y=None):
+        """Check ``X`` and remember its channels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_examples, n_channels, n_times) or \
+                (n_examples, n_times), or mne.Epochs
+            EEG in microvolts. A 2-D array is a single channel.
+        y : None
+            Ignored; present for the pipeline API.
+
+        Returns
+        -------
+        self : EEGPreprocessor
+        """
+        self._check_params()
+        data, sfreq, ch_names, n_features = self._read_input(X)
+        self.sfreq_in_ = sfreq
+        self.n_channels_in_ = data.shape[1]
+        self.n_features_in_ = n_features
+        self.ch_names_ = ch_names
+        return self
+
+    def transform(self, X):
+        """Preprocess ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_examples, n_channels, n_times) or \
+                (n_examples, n_times), or mne.Epochs
+            EEG in microvolts, with the channels seen at ``fit``.
+
+        Returns
+        -------
+        Xt : EEGArray of shape (n_examples, n_channels, n_patches * 200)
+            float32 at 200 Hz, carrying ``ch_names`` and ``n_valid_times``.
+        """
+        check_is_fitted(self)
+        data, sfreq, ch_names, n_features = self._read_input(X)
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but EEGPreprocessor is expecting "
+                f"{self.n_features_in_} features as input (axis 1: the channels "
+                "of a 3-D array, the samples of a 2-D single-channel array); "
+                "transform data shaped like the data given to fit, or fit again."
+            )
+        if sfreq != self.sfreq_in_:
+            raise ValueError(
+                f"X is sampled at {sfreq} Hz but EEGPreprocessor was fitted at "
+                f"{self.sfreq_in_} Hz; resample it or fit again."
+            )
+        if ch_names is not None and self.ch_names_ is not None and ch_names != self.ch_names_:
+            raise ValueError(
+                f"X has channels {ch_names} but EEGPreprocessor was fitted with "
+                f"{self.ch_names_}; reorder the channels or fit again."
+            )
+        out = self._filter(data, sfreq)
+        out = _resample(out, sfreq, TARGET_SFREQ)
+        out = _scale(out, self.scale_quantile, flat=_flat_channels(data))
+        out, n_valid = self._to_patches(out)
+        return EEGArray(out, ch_names=ch_names, sfreq=TARGET_SFREQ, n_valid_times=n_valid)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        # Fitting learns nothing from the values, but transform needs to know
+        # the channels, so fit is still required.
+        tags.requires_fit = True
+        return tags
+
+    # ------------------------------------------------------------ internals
+    def _check_params(self):
+        if self.partial_patch not in ("pad", "drop"):
+            raise ValueError(
+                f"partial_patch must be 'pad' or 'drop', got {self.partial_patch!r}."
+            )
+        if not 0 < self.scale_quantile <= 100:
+            raise ValueError(
+                f"scale_quantile must be in (0, 100], got {self.scale_quantile}."
+            )
+        if self.l_freq is not None and self.l_freq <= 0:
+            raise ValueError(f"l_freq must be positive or None, got {self.l_freq}.")
+        if (
+            self.l_freq is not None
+            and self.h_freq is not None
+            and self.l_freq >= self.h_freq
+        ):
+            raise ValueError(
+                f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})."
+            )
+
+    def _read_input(self, X):
+        """Return data (n, c, t) float64 in uV, sfreq, ch_names and n_features."""
+        if _is_mne_epochs(X):
+            data = X.get_data(units="uV")
+            sfreq, ch_names = float(X.info["sfreq"]), list(X.ch_names)
+        else:
+            if self.sfreq is None:
+                raise ValueError(
+                    "sfreq is required for array input: pass "
+                    "EEGPreprocessor(sfreq=<rate in Hz>), or give mne.Epochs, "
+                    "whose info holds the rate. No rate is ever assumed."
+                )
+            if not self.sfreq > 0:
+                raise ValueError(f"sfreq must be a positive number, got {self.sfreq}.")
+            # check_array gives scikit-learn's standard messages for sparse,
+            # complex, object and 1-D input; finiteness is checked below with
+            # an EEG-specific hint.
+            data = check_array(
+                X, allow_nd=True, ensure_all_finite=False, dtype=np.float64,
+                ensure_min_samples=1, ensure_min_features=1,
+            )
+            sfreq = float(self.sfreq)
+            ch_names = None if self.ch_names is None else list(self.ch_names)
+        n_features = data.shape[1] if data.ndim >= 2 else None
+        if data.ndim == 2:
+            data = data[:, np.newaxis, :]
+        if data.ndim != 3:
+            raise ValueError(
+                f"Expected a 3-D array (n_examples, n_channels, n_times) or a 2-D "
+                f"single-channel array (n_examples, n_times), got shape {data.shape}."
+            )
+        if 0 in data.shape:
+            raise ValueError(
+                f"X is empty (shape {data.shape}): it needs at least one example, "
+                "one channel and one sample."
+            )
+        if not np.all(np.isfinite(data)):
+            bad = np.argwhere(~np.isfinite(data))[0]
+            raise ValueError(
+                "X contains NaN or infinity (first at example, channel, sample "
+                f"{tuple(int(i) for i in bad)}); interpolate or drop the bad "
+                "segments (e.g. mne's annotations with reject_by_annotation) first."
+            )
+        if ch_names is not None and len(ch_names) != data.shape[1]:
+            raise ValueError(
+                f"ch_names has {len(ch_names)} names but X has {data.shape[1]} "
+                "channels; give one name per channel of axis 1."
+            )
+        return data.astype(np.float64, copy=False), sfreq, ch_names, n_features
+
+    def _band_edges(self, sfreq):
+        """Effective (l_freq, h_freq) at this input rate, clamped below Nyquist."""
+        nyquist = min(sfreq, TARGET_SFREQ) / 2.0
+        limit = _NYQUIST_MARGIN * nyquist
+        h_freq = self.h_freq
+        if h_freq is None:
+            h_freq = min(DEFAULT_H_FREQ, limit)
+        elif h_freq >= nyquist:
+            warnings.warn(
+                f"h_freq={h_freq} Hz is at or above the Nyquist frequency "
+                f"({nyquist} Hz) of the input or output rate; using {limit:g} Hz.",
+                UserWarning,
+            )
+            h_freq = limit
+        l_freq = self.l_freq
+        if l_freq is not None and l_freq >= h_freq:
+            warnings.warn(
+                f"l_freq={l_freq} Hz is not below the effective h_freq "
+                f"({h_freq:g} Hz) at {sfreq} Hz; the high-pass is skipped.",
+                UserWarning,
+            )
+            l_freq = None
+        return l_freq, h_freq
+
+    def _filter(self, data, sfreq):
+        l_freq, h_freq = self._band_edges(sfreq)
+        if l_freq is None:
+            sos = signal.butter(self.filter_order, h_freq, "lowpass", fs=sfreq, output="sos")
+        else:
+            sos = signal.butter(
+                self.filter_order, [l_freq, h_freq], "bandpass", fs=sfreq, output="sos"
+            )
+        data = _filtfilt(sos, data, "band-pass")
+        if self.line_freq is not None:
+            if self.line_freq < _NYQUIST_MARGIN * sfreq / 2.0:
+                b, a = signal.iirnotch(self.line_freq, self.notch_quality, fs=sfreq)
+                data = _filtfilt(signal.tf2sos(b, a), data, "notch")
+            else:
+                warnings.warn(
+                    f"line_freq={self.line_freq} Hz is at or above the Nyquist "
+                    f"frequency of the {sfreq} Hz input; the notch is skipped.",
+                    UserWarning,
+                )
+        return data
+
+    def _to_patches(self, data):
+        n_times = data.shape[-1]
+        if n_times < PATCH_SIZE:
+            warnings.warn(
+                f"The signal has {n_times} samples at 200 Hz, shorter than one "
+                f"{PATCH_SIZE}-sample patch; it is zero-padded to one patch and "
+                "the padding is recorded in n_valid_times.",
+                UserWarning,
+            )
+            n_patches = 1
+        elif self.partial_patch == "pad":
+            n_patches = -(-n_times // PATCH_SIZE)
+        else:
+            n_patches = n_times // PATCH_SIZE
+        total = n_patches * PATCH_SIZE
+        if total <= n_times:
+            return np.ascontiguousarray(data[..., :total]), total
+        padded = np.zeros(data.shape[:-1] + (total,), dtype=data.dtype)
+        padded[..., :n_times] = data
+        return padded, n_times
+
+
+def _is_mne_epochs(X):
+    try:
+        from mne import BaseEpochs
+    except ImportError:  # pragma: no cover - mne is a dependency
+        return False
+    return isinstance(X, BaseEpochs)
+
+
+def _filtfilt(sos, data, what):
+    """Zero-phase filtering that degrades gracefully on short signals."""
+    default_padlen = 3 * (2 * len(sos) + 1)
+    n_times = data.shape[-1]
+    padlen = min(default_padlen, n_times - 1)
+    if padlen < default_padlen:
+        if n_times < 2 * len(sos) + 1:
+            warnings.warn(
+                f"The signal ({n_times} samples) is too short for the {what} "
+                "filter; that filter is skipped.",
+                UserWarning,
+            )
+            return data
+        warnings.warn(
+            f"The signal ({n_times} samples) is short for the {what} filter; "
+            f"edge padding is reduced from {default_padlen} to {padlen} samples.",
+            UserWarning,
+        )
+    return signal.sosfiltfilt(sos, data, axis=-1, padlen=padlen)
+
+
+def _resample(data, sfreq_in, sfreq_out):
+    if sfreq_in == sfreq_out:
+        return data
+    ratio = Fraction(sfreq_out / sfreq_in).limit_denominator(1000)
+    return signal.resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def _flat_channels(data):
+    """Boolean (n_examples, n_channels): channels with no variation at all."""
+    return np.ptp(data, axis=-1) == 0
+
+
+def _scale(data, quantile, flat):
+    scale = np.percentile(np.abs(data), quantile, axis=-1, keepdims=True)
+    # A flat channel leaves only rounding noise after filtering; dividing by
+    # its tiny percentile would blow that noise up, so it becomes zeros.
+    tiny = np.finfo(np.float32).tiny
+    out = data / np.maximum(scale, tiny)
+    out[flat | (scale[..., 0] <= tiny)] = 0.0
+    return out.astype(np.float32)

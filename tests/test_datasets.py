@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from sk_cria.datasets import EEGMAT_CHANNELS, get_data_home, load_eegbci_imagery, load_eegmat
+
+
+def test_eegmat_shapes_labels_and_groups(eegmat_small):
+    b = eegmat_small
+    assert b.data.shape == (4 * 48, 20, 2500)  # 5 s at 500 Hz
+    assert b.data.dtype == np.float32
+    assert b.sfreq == 500.0
+    assert b.ch_names == list(EEGMAT_CHANNELS)
+    for subject in (0, 1, 32, 33):
+        # 182 s of rest -> 36 windows, 62 s of arithmetic -> 12 windows.
+        counts = np.bincount(b.target[b.groups == subject], minlength=2)
+        assert counts.tolist() == [36, 12]
+    # Microvolts: scalp EEG has amplitudes of tens of uV, not 1e-5 V.
+    assert 1.0 < np.median(np.abs(b.data)) < 200.0
+
+
+def test_eegmat_resamples_whole_recordings(data_path):
+    b = load_eegmat(subjects=3, path=data_path, sfreq=200, window=4.0, download=False)
+    assert b.sfreq == 200.0
+    assert b.data.shape == (45 + 15, 20, 800)
+
+
+def test_eegmat_rejects_unknown_subjects(data_path):
+    with pytest.raises(ValueError, match="numbered 0 to 35"):
+        load_eegmat(subjects=[36], path=data_path)
+
+
+def test_missing_file_names_folder_and_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"Subject05_1\.edf was not found in .*eegmat"):
+        load_eegmat(subjects=[5], path=tmp_path, download=False)
+
+
+def test_data_home_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("SK_CRIA_DATA", str(tmp_path / "env"))
+    assert get_data_home(tmp_path / "arg") == tmp_path / "arg"
+    assert get_data_home() == tmp_path / "env"
+    monkeypatch.delenv("SK_CRIA_DATA")
+    import mne
+
+    monkeypatch.setattr(mne, "get_config", lambda key, default=None: str(tmp_path / "mne"))
+    assert get_data_home() == tmp_path / "mne"
+
+
+def test_eegbci_imagery(data_path):
+    b = load_eegbci_imagery(subject=1, path=data_path)
+    assert b.data.shape == (45, 64, 640)  # 15 trials per run, 4 s at 160 Hz
+    assert b.sfreq == 160.0
+    assert sorted(set(b.groups)) == [4, 8, 12]
+    assert np.bincount(b.target).tolist() == [23, 22]
+    assert "C3" in b.ch_names and "FC5" in b.ch_names
+
+
+def test_eegbci_refuses_non_imagery_runs(data_path):
+    with pytest.raises(ValueError, match="not left/right fist imagery"):
+        load_eegbci_imagery(runs=(3,), path=data_path)

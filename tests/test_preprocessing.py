@@ -1,0 +1,179 @@
+import pickle
+import warnings
+
+import joblib
+import mne
+import numpy as np
+import pytest
+from scipy import signal
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.preprocessing import FunctionTransformer
+
+from sk_cria import EEGArray, EEGPreprocessor
+
+
+@parametrize_with_checks([EEGPreprocessor(sfreq=200.0)])
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        # sklearn's checks use signals shorter than one patch: warned about, by design.
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
+
+
+def _spectrum(x, sfreq):
+    freqs, psd = signal.welch(x, fs=sfreq, nperseg=int(2 * sfreq), axis=-1)
+    return freqs, psd
+
+
+def test_real_eegmat_output_shape_rate_and_names(eegmat_small):
+    b = eegmat_small
+    pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)
+    Xt = pre.fit_transform(b.data[:6])
+    assert isinstance(Xt, EEGArray)
+    assert Xt.shape == (6, 20, 1000)  # 5 s at 200 Hz = 5 patches
+    assert Xt.dtype == np.float32
+    assert Xt.sfreq == 200.0 and Xt.n_valid_times == 1000
+    assert Xt.ch_names == b.ch_names
+    assert pre.ch_names_ == b.ch_names and pre.n_channels_in_ == 20
+
+
+def test_notch_removes_50hz_line_from_real_recording(eegmat_small):
+    x = eegmat_small.data[:4].astype(np.float64)
+    t = np.arange(x.shape[-1]) / 500.0
+    noisy = x + 40.0 * np.sin(2 * np.pi * 50.0 * t)  # 40 uV of mains, far above the EEG
+    kept = EEGPreprocessor(sfreq=500.0, line_freq=None).fit_transform(noisy)
+    notched = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(noisy)
+    freqs, p_kept = _spectrum(kept, 200.0)
+    _, p_notched = _spectrum(notched, 200.0)
+    at50 = np.argmin(np.abs(freqs - 50.0))
+    neighbours = (np.abs(freqs - 50.0) > 3) & (np.abs(freqs - 50.0) < 8)
+    # Without the notch the line dominates its neighbourhood; with it, it is gone.
+    assert np.median(p_kept[..., at50] / p_kept[..., neighbours].mean(-1)) > 100
+    assert np.median(p_notched[..., at50] / p_notched[..., neighbours].mean(-1)) < 0.1
+
+
+def test_band_pass_removes_drift(eegmat_small):
+    x = eegmat_small.data[:2].astype(np.float64)
+    t = np.arange(x.shape[-1]) / 500.0
+    drifting = x + 40.0 * t  # electrode drift: 200 uV over the window, 10 times the EEG
+    out = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(drifting)
+    ref = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(x)
+    # Drift removal: the output is (almost) that of the drift-free signal.
+    corr = np.corrcoef(out[..., 100:-100].ravel(), ref[..., 100:-100].ravel())[0, 1]
+    assert corr > 0.95
+
+
+def test_scaling_is_per_channel_and_per_example(eegmat_small):
+    x = eegmat_small.data[:3].astype(np.float64)
+    gains = x.copy()
+    gains[0, 4] *= 1000.0  # one channel of one example recorded with another gain
+    gains[2] *= 1e-6  # one example in volts instead of microvolts
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0)
+    out, out_gains = pre.fit_transform(x), pre.fit_transform(gains)
+    np.testing.assert_allclose(out_gains, out, rtol=1e-4, atol=1e-5)
+    q95 = np.percentile(np.abs(out), 95, axis=-1)
+    np.testing.assert_allclose(q95, 1.0, rtol=0.02)
+
+
+def test_epochs_and_array_give_the_same_output(eegmat_small):
+    b = eegmat_small
+    names = ["Fp1", "Fp2", "F3", "F4", "Cz"]
+    x = b.data[:5, :5].astype(np.float64)
+    info = mne.create_info(names, b.sfreq, ch_types="eeg")
+    epochs = mne.EpochsArray(x * 1e-6, info, verbose="error")  # MNE stores volts
+    from_epochs = EEGPreprocessor(line_freq=50.0).fit_transform(epochs)
+    from_array = EEGPreprocessor(sfreq=b.sfreq, ch_names=names, line_freq=50.0).fit_transform(x)
+    np.testing.assert_allclose(from_epochs, from_array, rtol=1e-5, atol=1e-6)
+    assert from_epochs.ch_names == names
+
+
+def test_eegbci_at_160hz_is_resampled_to_200hz(data_path):
+    from sk_cria.datasets import load_eegbci_imagery
+
+    b = load_eegbci_imagery(path=data_path, return_epochs=True)
+    Xt = EEGPreprocessor().fit_transform(b.epochs)
+    assert Xt.shape == (45, 64, 800)
+    assert Xt.ch_names == b.ch_names
+
+
+def test_partial_patch_pad_or_drop():
+    x = np.random.default_rng(0).normal(size=(2, 3, 250))  # 1.25 s at 200 Hz
+    padded = EEGPreprocessor(sfreq=200).fit_transform(x)
+    dropped = EEGPreprocessor(sfreq=200, partial_patch="drop").fit_transform(x)
+    assert padded.shape == (2, 3, 400) and padded.n_valid_times == 250
+    assert np.all(padded[..., 250:] == 0)
+    assert dropped.shape == (2, 3, 200) and dropped.n_valid_times == 200
+    assert not padded.patch_padding_mask.any()
+
+
+def test_short_erp_epoch_is_padded_with_one_warning():
+    x = np.random.default_rng(0).normal(size=(5, 4, 100))  # 0.5 s at 200 Hz
+    with pytest.warns(UserWarning, match="shorter than one 200-sample patch") as record:
+        Xt = EEGPreprocessor(sfreq=200).fit_transform(x)
+    assert sum("shorter than one" in str(w.message) for w in record) == 1
+    assert Xt.shape == (5, 4, 200) and Xt.n_valid_times == 100
+
+
+def test_explicit_cutoff_above_nyquist_is_clamped_with_warning():
+    x = np.random.default_rng(0).normal(size=(2, 2, 1000))
+    with pytest.warns(UserWarning, match="Nyquist"):
+        EEGPreprocessor(sfreq=200, h_freq=120).fit_transform(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default h_freq is capped silently
+        EEGPreprocessor(sfreq=200).fit_transform(x)
+
+
+def test_flat_channel_gives_zeros_not_nan():
+    x = np.random.default_rng(0).normal(size=(2, 3, 600))
+    x[:, 1] = 7.0
+    x[0, 2] = 0.0
+    Xt = EEGPreprocessor(sfreq=200).fit_transform(x)
+    assert np.isfinite(Xt).all()
+    assert np.all(Xt[:, 1] == 0) and np.all(Xt[0, 2] == 0)
+    assert np.abs(Xt[1, 2]).max() > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, X, match",
+    [
+        ({"sfreq": 200}, np.full((2, 3, 400), np.nan), "NaN or infinity"),
+        ({"sfreq": 200}, np.zeros((2, 3, 4, 400)) + 1, "3-D array"),
+        ({"sfreq": 200}, np.zeros((2, 0, 400)), "empty"),
+        ({"sfreq": 200}, np.zeros((0, 3, 400)), "minimum of 1 is required"),
+        ({"sfreq": 200}, np.zeros((2, 3, 0)), "empty"),
+        ({}, np.ones((2, 3, 400)), "sfreq is required"),
+        ({"sfreq": 200, "ch_names": ["Cz", "Pz"]}, np.ones((2, 3, 400)), "ch_names has 2"),
+    ],
+)
+def test_bad_input_is_refused_with_a_fix(kwargs, X, match):
+    with pytest.raises(ValueError, match=match):
+        EEGPreprocessor(**kwargs).fit(X)
+
+
+def test_channel_count_change_at_transform_is_refused():
+    rng = np.random.default_rng(0)
+    pre = EEGPreprocessor(sfreq=200).fit(rng.normal(size=(2, 3, 400)))
+    with pytest.raises(ValueError, match="X has 4 features.*expecting 3"):
+        pre.transform(rng.normal(size=(2, 4, 400)))
+
+
+def test_constructor_stores_params_only():
+    pre = EEGPreprocessor(sfreq=-1, partial_patch="nonsense")  # validated at fit, not here
+    assert pre.get_params()["partial_patch"] == "nonsense"
+    with pytest.raises(ValueError, match="partial_patch"):
+        pre.fit(np.ones((1, 1, 400)))
+
+
+def test_eeg_array_survives_slicing_pickle_joblib_and_pipelines(tmp_path):
+    x = np.random.default_rng(0).normal(size=(6, 2, 400))
+    pipe = Pipeline([
+        ("pre", EEGPreprocessor(sfreq=200, ch_names=["C3", "C4"])),
+        ("identity", FunctionTransformer(lambda X: X)),
+    ])
+    Xt = clone(pipe).fit_transform(x)
+    for obj in (Xt[1:3], pickle.loads(pickle.dumps(Xt))):
+        assert obj.ch_names == ["C3", "C4"] and obj.n_valid_times == 400
+    joblib.dump(Xt, tmp_path / "x.joblib")
+    assert joblib.load(tmp_path / "x.joblib").ch_names == ["C3", "C4"]
