@@ -1,0 +1,383 @@
+"""Attention for CRIA: linear (elu+1 kernel) and softmax, with rotary positions.
+
+Both kinds share one interface so that every attention of the model switches
+with :attr:`CRIAConfig.attention`. Heads are laid out ``(batch, tokens,
+heads, head_dim)``; padding and random attention masking arrive as a
+multiplicative *key keep* weight of shape ``(batch, 1 or heads, n_keys)``
+(1: the key takes part, 0: it is ignored); positions arrive as rotary tables.
+
+:class:`AttentionBlock` processes its tokens in chunks of about
+:data:`CHUNK_ROWS` rows. The per-token work (LayerNorm, projections,
+feed-forward) is memory-bound at this width, and on a CPU it runs several
+times faster on tensors that stay in cache than on tensors of a whole batch
+of long windows, which are also large enough for the allocator to map fresh
+pages for each of them. Linear attention needs only a ``head_dim x head_dim``
+summary of all keys, so chunking changes nothing in the result.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "CHUNK_ROWS",
+    "Attention",
+    "AttentionBlock",
+    "FeedForward",
+    "apply_rotary",
+    "key_keep_weights",
+    "linear_attention",
+    "rotary_tables",
+    "softmax_attention",
+]
+
+#: Rows (batch x tokens) processed at once by an :class:`AttentionBlock`:
+#: 4096 tokens of width 128 with a 4x feed-forward keep every intermediate
+#: tensor within a few MiB.
+CHUNK_ROWS = 4096
+
+# Added to the scores of ignored keys in softmax attention. Finite on purpose:
+# a row whose keys are all ignored (a fully padded channel) then averages
+# instead of producing NaN, and exp(score - 1e9) is exactly 0 in float32 for
+# every row that has a real key, so ignored keys have no influence at all.
+_IGNORED_KEY_SCORE = -1e9
+_LINEAR_EPS = 1e-6
+
+
+def rotary_tables(positions, head_dim, base=10000.0):
+    """Rotary position embedding (RoPE) table for the given positions.
+
+    Parameters
+    ----------
+    positions : torch.Tensor of shape (n_tokens,)
+        Position of each token (here: its patch index). Any length works, so
+        no table of positions ever limits the number of patches.
+    head_dim : int
+        Even size of each attention head.
+    base : float, default=10000.0
+        Wavelength base of the rotation frequencies (RoFormer's value).
+
+    Returns
+    -------
+    torch.Tensor of complex64, shape (n_tokens, head_dim // 2)
+        Unit complex numbers ``exp(i * position * frequency)``.
+    """
+    exponents = torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float64)
+    inv_freq = base ** (-exponents / head_dim)
+    angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
+    return torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
+
+
+def apply_rotary(x, table):
+    """Rotate the feature pairs ``(2i, 2i + 1)`` of each head by the table.
+
+    Parameters
+    ----------
+    x : torch.Tensor of float32, shape (batch, n_tokens, heads, head_dim)
+    table : torch.Tensor of shape (n_tokens, head_dim // 2)
+        From :func:`rotary_tables`.
+
+    Returns
+    -------
+    torch.Tensor of the same shape as ``x``
+    """
+    # A complex product rotates all pairs in one pass over the data.
+    pairs = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * table[:, None, :]).flatten(-2)
+
+
+def _feature_map(x):
+    return F.elu(x) + 1.0
+
+
+def _keys_as_token_major(key_keep):
+    """(batch, 1 or heads, n_keys) keep weights -> (batch, n_keys, 1 or heads, 1)."""
+    return key_keep.transpose(1, 2).unsqueeze(-1)
+
+
+class LinearKernel:
+    """elu+1 kernel attention: cost linear in the number of tokens.
+
+    ``out_i = phi(q_i)^T sum_j phi(k_j) v_j^T / phi(q_i)^T sum_j phi(k_j)``,
+    evaluated through per-head ``head_dim x head_dim`` summaries of the keys,
+    which add up over key chunks. Rotary positions act on the numerator
+    only (RoFormer, section 3.3), which keeps the normaliser positive.
+    """
+
+    @staticmethod
+    def key_state(k, v, key_keep, rope):
+        """Summarise a chunk of keys/values ``(batch, n, heads, head_dim)``."""
+        k = _feature_map(k)
+        if key_keep is not None:
+            k = k * _keys_as_token_major(key_keep)
+        key_sum = k.sum(dim=1)
+        if rope is not None:
+            k = apply_rotary(k, rope)
+        return torch.einsum("bnhd,bnhe->bhde", k, v), key_sum
+
+    @staticmethod
+    def merge(states):
+        """Add the summaries of several key chunks."""
+        if len(states) == 1:
+            return states[0]
+        return tuple(sum(parts) for parts in zip(*states))
+
+    @staticmethod
+    def attend(q, state, rope):
+        """Attend from queries ``(batch, n, heads, head_dim)`` to a key state."""
+        summary, key_sum = state
+        q = _feature_map(q)
+        normaliser = torch.einsum("bnhd,bhd->bnh", q, key_sum).clamp_min(_LINEAR_EPS)
+        if rope is not None:
+            q = apply_rotary(q, rope)
+        return torch.einsum("bnhd,bhde->bnhe", q, summary) / normaliser.unsqueeze(-1)
+
+
+class SoftmaxKernel:
+    """Exact softmax attention through ``scaled_dot_product_attention``.
+
+    Quadratic in the number of tokens; the key state is simply all keys.
+    """
+
+    @staticmethod
+    def key_state(k, v, key_keep, rope):
+        """Keep a chunk of (rotated) keys, values and their keep weights."""
+        if rope is not None:
+            k = apply_rotary(k, rope)
+        return k, v, key_keep
+
+    @staticmethod
+    def merge(states):
+        """Concatenate key chunks."""
+        if len(states) == 1:
+            return states[0]
+        keys, values, keeps = zip(*states)
+        keep = None if keeps[0] is None else torch.cat(keeps, dim=-1)
+        return torch.cat(keys, dim=1), torch.cat(values, dim=1), keep
+
+    @staticmethod
+    def attend(q, state, rope):
+        """Attend from queries ``(batch, n, heads, head_dim)`` to all keys."""
+        k, v, key_keep = state
+        if rope is not None:
+            q = apply_rotary(q, rope)
+        mask = None
+        if key_keep is not None:
+            mask = ((1.0 - key_keep) * _IGNORED_KEY_SCORE).unsqueeze(-2).to(q.dtype)
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
+        )
+        return out.transpose(1, 2)
+
+
+KERNELS = {"linear": LinearKernel, "softmax": SoftmaxKernel}
+
+
+def _attention(kind, q, k, v, key_keep=None, rope_q=None, rope_k=None):
+    kernel = KERNELS[kind]
+    return kernel.attend(q, kernel.key_state(k, v, key_keep, rope_k), rope_q)
+
+
+def linear_attention(q, k, v, key_keep=None, rope_q=None, rope_k=None):
+    """Linear (elu+1 kernel) attention on whole tensors.
+
+    Parameters
+    ----------
+    q : torch.Tensor of shape (batch, n_queries, heads, head_dim)
+    k, v : torch.Tensor of shape (batch, n_keys, heads, head_dim)
+    key_keep : torch.Tensor of shape (batch, 1 or heads, n_keys), optional
+        1 for keys that take part, 0 for ignored ones (padding, masking).
+    rope_q, rope_k : torch.Tensor, optional
+        Rotary tables (:func:`rotary_tables`) of the queries and keys.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, n_queries, heads, head_dim)
+        A query without any key outputs 0.
+    """
+    return _attention("linear", q, k, v, key_keep, rope_q, rope_k)
+
+
+def softmax_attention(q, k, v, key_keep=None, rope_q=None, rope_k=None):
+    """Softmax attention on whole tensors; same interface as :func:`linear_attention`.
+
+    A query whose keys are all ignored averages all values instead of
+    producing NaN.
+    """
+    return _attention("softmax", q, k, v, key_keep, rope_q, rope_k)
+
+
+def key_keep_weights(key_padding, batch, n_heads, n_keys, mask_ratio, device, dtype):
+    """Combine the padding of the keys with random attention masking.
+
+    Parameters
+    ----------
+    key_padding : torch.Tensor of bool, shape (batch, n_keys), or None
+        True where a key is padding.
+    batch, n_heads, n_keys : int
+    mask_ratio : float
+        Fraction of keys each head of each example ignores at random; the
+        caller passes 0 outside training mode.
+    device : torch.device
+    dtype : torch.dtype
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, 1 or n_heads, n_keys), or None
+        Multiplicative keep weights, or None when every key takes part.
+    """
+    keep = None
+    if key_padding is not None:
+        keep = (~key_padding).to(dtype).unsqueeze(1)
+    if mask_ratio > 0:
+        # Masking drops *attention values*; dropping whole keys per head is
+        # the form that linear attention (which never forms the attention
+        # matrix) can apply too, so both kinds get the same regulariser.
+        random_keep = torch.rand(batch, n_heads, n_keys, device=device) >= mask_ratio
+        keep = random_keep.to(dtype) if keep is None else keep * random_keep
+    return keep
+
+
+class Attention(nn.Module):
+    """Multi-head attention projections around a linear or softmax kernel.
+
+    Parameters
+    ----------
+    d_model : int
+        Token width.
+    n_heads : int
+        Number of heads.
+    kind : {"linear", "softmax"}
+        Attention kernel.
+    """
+
+    def __init__(self, d_model, n_heads, kind):
+        super().__init__()
+        self.head_dim = d_model // n_heads
+        self.kernel = KERNELS[kind]
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def key_state(self, context, key_keep=None, rope=None):
+        """Project a chunk of (normalised) context tokens ``(batch, n, d_model)``."""
+        k, v = self._heads(self.key_value(context)).chunk(2, dim=2)
+        return self.kernel.key_state(k, v, key_keep, rope)
+
+    def merge(self, states):
+        """Combine the key states of consecutive context chunks."""
+        return self.kernel.merge(states)
+
+    def attend(self, x, state, rope=None):
+        """Attend from a chunk of (normalised) tokens ``(batch, n, d_model)``."""
+        out = self.kernel.attend(self._heads(self.query(x)), state, rope)
+        return self.out(out.flatten(2))
+
+    def _heads(self, projected):
+        return projected.unflatten(-1, (-1, self.head_dim))
+
+
+class FeedForward(nn.Sequential):
+    """Two linear layers with GELU between them and dropout after."""
+
+    def __init__(self, d_model, hidden, dropout):
+        super().__init__(
+            nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model), nn.Dropout(dropout)
+        )
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer block: attention then feed-forward, with residuals.
+
+    Parameters
+    ----------
+    d_model, n_heads : int
+    kind : {"linear", "softmax"}
+    mlp_ratio : float
+        Feed-forward hidden width as a multiple of ``d_model``.
+    dropout : float
+    cross : bool, default=False
+        True for a block whose keys/values come from another token set; it
+        then normalises that context with its own LayerNorm.
+
+    Attributes
+    ----------
+    chunk_rows : int
+        Rows processed at once (see :data:`CHUNK_ROWS`).
+    """
+
+    def __init__(self, d_model, n_heads, kind, mlp_ratio, dropout, cross=False):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.context_norm = nn.LayerNorm(d_model) if cross else None
+        self.attention = Attention(d_model, n_heads, kind)
+        self.attention_dropout = nn.Dropout(dropout)
+        self.ff_norm = nn.LayerNorm(d_model)
+        self.ff = FeedForward(d_model, round(mlp_ratio * d_model), dropout)
+        self.chunk_rows = CHUNK_ROWS
+
+    def forward(self, x, context=None, key_keep=None, rope_q=None, rope_k=None):
+        """Update ``x`` by attending to ``context`` (to itself when None).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_queries, d_model)
+        context : torch.Tensor of shape (batch, n_keys, d_model), optional
+        key_keep : torch.Tensor of shape (batch, 1 or heads, n_keys), optional
+        rope_q, rope_k : torch.Tensor, optional
+            Rotary tables of the queries and of the keys.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, n_queries, d_model)
+        """
+        longest = x.shape[1] if context is None else max(x.shape[1], context.shape[1])
+        # Whole sequences per chunk while they fit; else one sequence at a
+        # time, itself cut into token chunks by _update_sequences.
+        per_chunk = max(1, self.chunk_rows // longest)
+        outputs = [
+            self._update_sequences(
+                x[start : start + per_chunk],
+                None if context is None else context[start : start + per_chunk],
+                None if key_keep is None else key_keep[start : start + per_chunk],
+                rope_q,
+                rope_k,
+            )
+            for start in range(0, x.shape[0], per_chunk)
+        ]
+        return _cat(outputs, dim=0)
+
+    def _update_sequences(self, x, context, key_keep, rope_q, rope_k):
+        step = max(1, self.chunk_rows // x.shape[0])
+        if context is None:
+            context, norm = x, self.norm
+        else:
+            norm = self.context_norm
+        states = [
+            self.attention.key_state(
+                norm(context[:, start : start + step]),
+                None if key_keep is None else key_keep[..., start : start + step],
+                _rows(rope_k, start, step),
+            )
+            for start in range(0, context.shape[1], step)
+        ]
+        state = self.attention.merge(states)
+        outputs = [
+            self._update_tokens(x[:, start : start + step], state, _rows(rope_q, start, step))
+            for start in range(0, x.shape[1], step)
+        ]
+        return _cat(outputs, dim=1)
+
+    def _update_tokens(self, x, state, rope):
+        x = x + self.attention_dropout(self.attention.attend(self.norm(x), state, rope))
+        return x + self.ff(self.ff_norm(x))
+
+
+def _cat(parts, dim):
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+
+
+def _rows(table, start, step):
+    return None if table is None else table[start : start + step]

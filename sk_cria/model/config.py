@@ -1,0 +1,186 @@
+"""The configuration of a CRIA encoder: every size and every design choice."""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+__all__ = ["CRIAConfig"]
+
+FUSIONS = ("asymmetric", "symmetric", "serial")
+ATTENTIONS = ("linear", "softmax")
+
+
+@dataclass(frozen=True)
+class CRIAConfig:
+    """Sizes and choices of a :class:`~sk_cria.model.CRIA` encoder.
+
+    The defaults give about 3.3 M parameters, the size of the EEG foundation
+    models CRIA is compared with (BIOT 3.2 M, CBraMod 4.9 M, LaBraM-Base
+    5.8 M); :meth:`small` gives a preset for quick CPU runs and tests. The
+    object is frozen and JSON round-trippable through
+    :func:`dataclasses.asdict`.
+
+    Parameters
+    ----------
+    patch_size : int, default=200
+        Samples per token: one second at 200 Hz, the paper's patch.
+    sfreq : float, default=200.0
+        Sampling rate the model expects, recorded so that a checkpoint says
+        what its inputs were.
+    embed_dim : int, default=256
+        Size of the pooled embedding returned by the model.
+    d_model : int, default=128
+        Width of every token. The per-token linear layers dominate the cost
+        (three views of C x P tokens each), so the width stays modest.
+    n_heads : int, default=4
+        Attention heads; must divide ``d_model`` into an even head size
+        (rotary embeddings rotate pairs of features).
+    n_layers : int, default=5
+        Fusion layers (5 in the paper).
+    mlp_ratio : float, default=4.0
+        Hidden width of the feed-forward blocks, as a multiple of ``d_model``.
+    fusion : {"asymmetric", "symmetric", "serial"}, default="asymmetric"
+        How the views exchange information. ``"asymmetric"`` (the paper):
+        spectral tokens self-attend, temporal and spatial tokens
+        cross-attend to the updated spectral tokens. ``"symmetric"``: every
+        view cross-attends to the other two, no view is primary.
+        ``"serial"``: spectral self-attends, temporal cross-attends to
+        spectral, spatial cross-attends to the updated temporal tokens.
+    attention : {"linear", "softmax"}, default="linear"
+        ``"linear"``: elu+1 kernel attention, cost linear in the number of
+        tokens (what lets long recordings fit). ``"softmax"``: exact
+        attention, quadratic, kept to measure the scaling claim against.
+    k_c : float, int or None, default=0.5
+        Channels kept by purification, per example: a fraction in (0, 1] of
+        the example's real channels, a count (int >= 1), or None for all.
+    k_t : float, int or None, default=0.5
+        Patches kept within each kept channel, same conventions as ``k_c``.
+    attn_mask_ratio : float, default=0.0
+        Fraction of attention keys each head ignores at random, in training
+        mode only (the fine-tuning regulariser of the paper); 0 turns it
+        off. Off by default because pre-training does not use it.
+    dropout : float, default=0.1
+        Dropout in the feed-forward blocks and on residual branches.
+    spectral_eps : float, default=1e-6
+        Added to FFT magnitudes before the log so a flat patch is finite.
+    """
+
+    patch_size: int = 200
+    sfreq: float = 200.0
+    embed_dim: int = 256
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 5
+    mlp_ratio: float = 4.0
+    fusion: str = "asymmetric"
+    attention: str = "linear"
+    k_c: float | int | None = 0.5
+    k_t: float | int | None = 0.5
+    attn_mask_ratio: float = 0.0
+    dropout: float = 0.1
+    spectral_eps: float = 1e-6
+
+    def __post_init__(self):
+        _check_int(self, "patch_size", minimum=2)
+        _check_int(self, "embed_dim")
+        _check_int(self, "d_model")
+        _check_int(self, "n_heads")
+        _check_int(self, "n_layers")
+        _check_positive(self, "sfreq")
+        _check_positive(self, "mlp_ratio")
+        _check_positive(self, "spectral_eps")
+        _check_choice(self, "fusion", FUSIONS)
+        _check_choice(self, "attention", ATTENTIONS)
+        _check_fraction(self, "attn_mask_ratio", upper_open=True)
+        _check_fraction(self, "dropout", upper_open=True)
+        _check_top_k(self, "k_c")
+        _check_top_k(self, "k_t")
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(
+                f"d_model={self.d_model} must split into n_heads={self.n_heads} heads "
+                "of an even size (rotary embeddings rotate feature pairs)."
+            )
+
+    @classmethod
+    def small(cls, **overrides):
+        """Return a small preset (about 0.3 M parameters) for quick CPU runs.
+
+        Parameters
+        ----------
+        **overrides
+            Fields to change from the preset.
+
+        Returns
+        -------
+        CRIAConfig
+        """
+        preset = dict(embed_dim=64, d_model=64, n_heads=2, n_layers=2, mlp_ratio=2.0)
+        return cls(**{**preset, **overrides})
+
+    def to_dict(self):
+        """Return the fields as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields):
+        """Build a config from :meth:`to_dict` output, refusing unknown keys.
+
+        Parameters
+        ----------
+        fields : dict
+            Field names and values.
+
+        Returns
+        -------
+        CRIAConfig
+        """
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"Unknown CRIAConfig field(s) {unknown}; known: {sorted(known)}.")
+        return cls(**fields)
+
+
+def _check_int(config, name, minimum=1):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"CRIAConfig.{name} must be an int >= {minimum}, got {value!r}.")
+
+
+def _check_positive(config, name):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"CRIAConfig.{name} must be a positive number, got {value!r}.")
+
+
+def _check_choice(config, name, choices):
+    value = getattr(config, name)
+    if value not in choices:
+        raise ValueError(f"CRIAConfig.{name} must be one of {choices}, got {value!r}.")
+
+
+def _check_fraction(config, name, upper_open):
+    value = getattr(config, name)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and 0 <= value and (value < 1 if upper_open else value <= 1)
+    if not ok:
+        bound = "[0, 1)" if upper_open else "[0, 1]"
+        raise ValueError(f"CRIAConfig.{name} must be a number in {bound}, got {value!r}.")
+
+
+def _check_top_k(config, name):
+    value = getattr(config, name)
+    if value is None:
+        return
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, numbers.Integral) and value >= 1:
+        return
+    elif isinstance(value, float) and 0 < value <= 1:
+        return
+    raise ValueError(
+        f"CRIAConfig.{name} must be a fraction in (0, 1], an int count >= 1 or None, "
+        f"got {value!r}."
+    )

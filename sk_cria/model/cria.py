@@ -1,0 +1,282 @@
+"""The CRIA encoder: input coding, three views, fusion, purification."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..channels import lookup_channels, warn_unknown_channels
+from .attention import rotary_tables
+from .config import CRIAConfig
+from .fusion import FusionLayer
+from .purification import PurifiedPooling
+from .views import ChannelEmbedding, PatchTokenizer, SpatialView, TemporalView
+
+__all__ = ["CRIA", "CRIAOutput"]
+
+
+@dataclass
+class CRIAOutput:
+    """What :meth:`CRIA.encode` returns.
+
+    Attributes
+    ----------
+    embedding : torch.Tensor of shape (batch, embed_dim)
+        The pooled embedding of each example.
+    temporal, spatial, spectral : torch.Tensor of shape (batch, channels, patches, d_model)
+        The fused tokens of each view (before the pooling LayerNorm).
+    padding_mask : torch.Tensor of bool, shape (batch, channels, patches)
+        True for padded tokens (all False when no mask was given).
+    kept : torch.Tensor of bool, shape (batch, channels, patches)
+        The tokens purification kept for the embedding.
+    """
+
+    embedding: torch.Tensor
+    temporal: torch.Tensor
+    spatial: torch.Tensor
+    spectral: torch.Tensor
+    padding_mask: torch.Tensor
+    kept: torch.Tensor
+
+
+class CRIA(nn.Module):
+    """The CRIA EEG encoder (Liu et al., arXiv 2506.16056) as read by sk_cria.
+
+    Raw patches become time tokens and spectral (log-magnitude FFT) tokens,
+    both tagged with the embedding of their channel's *name*; a temporal
+    view (attention along each channel's patches) and a spatial view
+    (attention across the channels of each patch) are computed from the time
+    tokens; ``n_layers`` fusion layers let the views exchange information;
+    top-k purification and LayerNorm pooling give one embedding per example.
+
+    Parameters
+    ----------
+    config : CRIAConfig, optional
+        Sizes and choices; ``CRIAConfig()`` when omitted.
+
+    Attributes
+    ----------
+    VIEWS : tuple of str
+        ``("temporal", "spatial", "spectral")``: the order of the views in
+        ``token_mask`` and in :attr:`placeholders`.
+    placeholders : torch.nn.Parameter of shape (3, d_model)
+        The learned vector that replaces a masked token of each view.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = CRIA(CRIAConfig.small()).eval()
+    >>> x = torch.randn(2, 3, 4 * 200)
+    >>> model(x, ["Fp1", "Cz", "O2"]).shape
+    torch.Size([2, 64])
+    """
+
+    VIEWS = ("temporal", "spatial", "spectral")
+
+    def __init__(self, config=None):
+        super().__init__()
+        config = CRIAConfig() if config is None else config
+        if not isinstance(config, CRIAConfig):
+            raise TypeError(f"config must be a CRIAConfig, got {type(config).__name__}.")
+        self.config = config
+        self.channel_embedding = ChannelEmbedding(config.d_model)
+        self.tokenizer = PatchTokenizer(config.patch_size, config.d_model, config.spectral_eps)
+        self.temporal_view = TemporalView(config)
+        self.spatial_view = SpatialView(config)
+        self.placeholders = nn.Parameter(torch.randn(len(self.VIEWS), config.d_model) * 0.02)
+        self.layers = nn.ModuleList(FusionLayer(config) for _ in range(config.n_layers))
+        self.pooling = PurifiedPooling(config, n_views=len(self.VIEWS))
+        self._channel_cache = {}
+        self._warned_unknown = set()
+
+    def forward(self, x, ch_names, padding_mask=None):
+        """Embed a batch of EEG windows.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, channels, n_times)
+            Preprocessed EEG at ``config.sfreq``; ``n_times`` a multiple of
+            ``config.patch_size``.
+        ch_names : sequence of str
+            The ``channels`` names, shared by the whole batch.
+        padding_mask : torch.Tensor of bool, shape (batch, patches) or (batch, channels, patches), optional
+            True for padded patches (or channels); they influence nothing.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, embed_dim)
+        """
+        return self.encode(x, ch_names, padding_mask).embedding
+
+    def encode(self, x, ch_names, padding_mask=None, token_mask=None):
+        """Encode a batch and return the embedding and the token outputs.
+
+        Parameters
+        ----------
+        x, ch_names, padding_mask
+            As in :meth:`forward`.
+        token_mask : torch.Tensor of bool, shape (batch, 3, channels, patches), optional
+            ``token_mask[:, v]`` True replaces view ``VIEWS[v]``'s tokens by
+            its learned placeholder (plus the channel embedding, so a masked
+            token still knows its channel) before fusion: masking a whole view,
+            single tokens or spatial blocks all go through this argument.
+
+        Returns
+        -------
+        CRIAOutput
+        """
+        x = self._check_input(x, ch_names)
+        batch, channels, n_times = x.shape
+        patches = n_times // self.config.patch_size
+        padding = _token_padding(padding_mask, batch, channels, patches, x.device)
+        samples = x.view(batch, channels, patches, self.config.patch_size)
+        if padding is not None:
+            # Zeroed so that padded content (NaN, huge values) cannot leak in.
+            samples = samples.masked_fill(padding.unsqueeze(-1), 0.0)
+        channel = self.channel_embedding(self._channel_indices(ch_names, x.device))
+        channel = channel.unsqueeze(1)
+        time_tokens, spectral_tokens = self.tokenizer(samples)
+        time_tokens = time_tokens + channel
+        mask_ratio = self.config.attn_mask_ratio if self.training else 0.0
+        rope = rotary_tables(torch.arange(patches, device=x.device), self._head_dim())
+        views = {
+            "temporal": self.temporal_view(time_tokens, padding, rope, mask_ratio),
+            "spatial": self.spatial_view(time_tokens, padding, mask_ratio),
+            "spectral": spectral_tokens + channel,
+        }
+        views = self._mask_tokens(views, token_mask, channel)
+        views = self._fuse(views, padding, rope, mask_ratio)
+        embedding, kept = self.pooling(
+            [views[view] for view in self.VIEWS], padding, self.config.k_c, self.config.k_t
+        )
+        if padding is None:
+            padding = torch.zeros(batch, channels, patches, dtype=torch.bool, device=x.device)
+        return CRIAOutput(embedding, padding_mask=padding, kept=kept, **views)
+
+    def save_pretrained(self, directory):
+        """Save ``config.json`` and ``model.safetensors`` into ``directory``.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Created if missing.
+        """
+        from .io import save_pretrained
+
+        save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory, **overrides):
+        """Load a model saved by :meth:`save_pretrained`; never unpickles.
+
+        Parameters
+        ----------
+        directory : str or path-like
+        **overrides
+            Config fields to change, such as ``attn_mask_ratio`` or
+            ``dropout`` for fine-tuning.
+
+        Returns
+        -------
+        CRIA
+            In eval mode.
+        """
+        from .io import load_pretrained
+
+        return load_pretrained(cls, directory, overrides)
+
+    def _head_dim(self):
+        return self.config.d_model // self.config.n_heads
+
+    def _check_input(self, x, ch_names):
+        if not isinstance(x, torch.Tensor) or x.ndim != 3:
+            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(f"x must be a tensor (batch, channels, n_times); got {shape}.")
+        if isinstance(ch_names, str) or len(ch_names) != x.shape[1]:
+            raise ValueError(
+                f"ch_names must list one name per channel: x has {x.shape[1]} channels, "
+                f"got {ch_names!r}."
+            )
+        size = self.config.patch_size
+        if x.shape[2] == 0 or x.shape[2] % size:
+            raise ValueError(
+                f"n_times={x.shape[2]} must be a positive multiple of patch_size={size}; "
+                "EEGPreprocessor pads the last patch (with a padding mask) or drops it."
+            )
+        return x.to(self.placeholders.dtype).contiguous()
+
+    def _channel_indices(self, ch_names, device):
+        key = tuple(ch_names)
+        if key not in self._channel_cache:
+            lookup = lookup_channels(key)
+            unknown = frozenset(lookup.unknown)
+            if unknown and unknown not in self._warned_unknown:
+                self._warned_unknown.add(unknown)
+                warn_unknown_channels(lookup.unknown, stacklevel=_outside_caller_level())
+            self._channel_cache[key] = torch.from_numpy(lookup.indices)
+        return self._channel_cache[key].to(device)
+
+    def _mask_tokens(self, views, token_mask, channel):
+        if token_mask is None:
+            return views
+        reference = views["temporal"]
+        expected = (reference.shape[0], len(self.VIEWS), *reference.shape[1:3])
+        if tuple(token_mask.shape) != expected:
+            raise ValueError(
+                f"token_mask must have shape {expected} (batch, views, channels, patches), "
+                f"got {tuple(token_mask.shape)}."
+            )
+        token_mask = token_mask.to(device=reference.device, dtype=torch.bool)
+        masked = {}
+        for index, view in enumerate(self.VIEWS):
+            placeholder = self.placeholders[index] + channel
+            masked[view] = torch.where(token_mask[:, index, ..., None], placeholder, views[view])
+        return masked
+
+    def _fuse(self, views, padding, rope, mask_ratio):
+        batch, channels, patches, width = views["temporal"].shape
+        flat = {view: tokens.reshape(batch, channels * patches, width) for view, tokens in views.items()}
+        flat_padding = None if padding is None else padding.reshape(batch, channels * patches)
+        # Token (c, p) sits at patch p: the rotary tables repeat per channel.
+        flat_rope = rope.repeat(channels, 1)
+        for layer in self.layers:
+            flat = layer(flat, flat_padding, flat_rope, mask_ratio)
+        return {view: tokens.view(batch, channels, patches, width) for view, tokens in flat.items()}
+
+
+# Frames in these directories are skipped so that the unknown-channel warning
+# points at the user's line, whether it called the model, encode() or an
+# sk_cria estimator.
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (torch, sys.modules[__name__.rsplit(".", 2)[0]])
+)
+
+
+def _outside_caller_level():
+    """Stack level (1 = this function's caller) of the first frame outside sk_cria and torch."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _token_padding(padding_mask, batch, channels, patches, device):
+    """Expand a (B, P) or (B, C, P) padding mask to (B, C, P); None if no padding."""
+    if padding_mask is None:
+        return None
+    padding_mask = torch.as_tensor(padding_mask, device=device).bool()
+    if tuple(padding_mask.shape) == (batch, patches):
+        padding_mask = padding_mask.unsqueeze(1).expand(batch, channels, patches)
+    if tuple(padding_mask.shape) != (batch, channels, patches):
+        raise ValueError(
+            f"padding_mask must have shape (batch, patches)={(batch, patches)} or "
+            f"(batch, channels, patches)={(batch, channels, patches)}, "
+            f"got {tuple(padding_mask.shape)}."
+        )
+    # An all-False mask takes the faster unmasked path; results are identical.
+    return padding_mask if bool(padding_mask.any()) else None
