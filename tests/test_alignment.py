@@ -1,0 +1,230 @@
+"""Per-group alignment: estimator contract, behaviour, metadata routing."""
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+from pyriemann.geometry.mean import mean_riemann
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_set_params,
+    parametrize_with_checks,
+)
+
+from sk_cria.alignment import GroupScorer, GroupStandardScaler, RiemannianRecentering
+
+# Transductive by design: each call's statistics come from the rows it is given.
+_TRANSDUCTIVE = {
+    "check_methods_subset_invariance": (
+        "statistics are computed per group on the rows passed to transform, so a "
+        "subset of a group is standardised on that subset"
+    )
+}
+
+
+@pytest.fixture(autouse=True)
+def _routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+def _expected_failed_checks(estimator):
+    return _TRANSDUCTIVE if estimator.with_mean or estimator.with_std else {}
+
+
+# The checks' tiny data sets hold groups of one row, which warn by design.
+@pytest.mark.filterwarnings("ignore:GroupStandardScaler. groups.*single row:UserWarning")
+@parametrize_with_checks(
+    [GroupStandardScaler(), GroupStandardScaler(with_std=False)],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_group_standard_scaler_is_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _spd_groups(n_groups=3, n_per_group=30, n_channels=4, seed=0):
+    """SPD matrices whose groups differ by a congruence A_g C A_g^T (a "subject")."""
+    rng = np.random.default_rng(seed)
+    covs, groups = [], []
+    for g in range(n_groups):
+        mixing = rng.standard_normal((n_channels, n_channels)) + 2 * np.eye(n_channels)
+        signals = rng.standard_normal((n_per_group, n_channels, 200))
+        covs.append(mixing @ (signals @ signals.transpose(0, 2, 1) / 200) @ mixing.T)
+        groups.append(np.full(n_per_group, g))
+    return np.concatenate(covs), np.concatenate(groups)
+
+
+def _vector_groups(seed=0):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(4), 25)
+    y = np.tile([0, 1], 50)
+    # Each group has its own offset and scale, larger than the class effect.
+    offset, scale = 10.0 * groups[:, None], 1.0 + groups[:, None]
+    X = (rng.standard_normal((100, 3)) + y[:, None]) * scale + offset
+    return X, y, groups
+
+
+@pytest.mark.parametrize(
+    "estimator", [RiemannianRecentering(), RiemannianRecentering("logeuclid")]
+)
+def test_recentering_follows_the_estimator_contract(estimator):
+    covs, groups = _spd_groups()
+    name = type(estimator).__name__
+    check_no_attributes_set_in_init(name, estimator)
+    check_get_params_invariance(name, estimator)
+    check_set_params(name, estimator)
+    with pytest.raises(NotFittedError):
+        clone(estimator).transform(covs)
+    fitted = clone(estimator)
+    assert fitted.fit(covs, groups=groups) is fitted
+    assert (fitted.n_channels_, fitted.n_groups_) == (4, 3)
+    np.testing.assert_allclose(
+        fitted.transform(covs, groups=groups),
+        clone(estimator).fit_transform(covs, groups=groups),
+    )
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(
+        restored.transform(covs, groups=groups), fitted.transform(covs, groups=groups)
+    )
+
+
+def test_recentering_refuses_bad_input():
+    covs, groups = _spd_groups()
+    with pytest.raises(ValueError, match=r"\(n_matrices, n_channels, n_channels\)"):
+        RiemannianRecentering().fit(covs[:, :, :3])
+    with pytest.raises(ValueError, match="fitted on 4 x 4"):
+        RiemannianRecentering().fit(covs, groups=groups).transform(
+            covs[:, :3, :3], groups=groups
+        )
+    with pytest.raises(ValueError, match="metric must be one of"):
+        RiemannianRecentering(metric="nope").fit(covs)
+    with pytest.raises(ValueError, match=r"groups must have shape \(90,\)"):
+        RiemannianRecentering().fit(covs, groups=groups[:10])
+
+
+def test_recentering_makes_each_group_mean_the_identity():
+    covs, groups = _spd_groups()
+    aligned = RiemannianRecentering().fit_transform(covs, groups=groups)
+    for g in np.unique(groups):
+        assert not np.allclose(mean_riemann(covs[groups == g]), np.eye(4), atol=0.1)
+        np.testing.assert_allclose(mean_riemann(aligned[groups == g]), np.eye(4), atol=1e-6)
+    # Still SPD, and symmetric to rounding.
+    np.testing.assert_allclose(aligned, aligned.transpose(0, 2, 1), atol=1e-10)
+    assert np.linalg.eigvalsh(aligned).min() > 0
+
+
+def test_group_unseen_at_fit_is_aligned_on_its_own_data():
+    covs, groups = _spd_groups(n_groups=4)
+    X, _, vector_groups = _vector_groups()
+    recentering = RiemannianRecentering().fit(covs[groups < 3], groups=groups[groups < 3])
+    new = recentering.transform(covs[groups == 3], groups=groups[groups == 3])
+    np.testing.assert_allclose(mean_riemann(new), np.eye(4), atol=1e-6)
+    seen = vector_groups < 3
+    scaler = GroupStandardScaler().fit(X[seen], groups=vector_groups[seen])
+    new = scaler.transform(X[~seen], groups=vector_groups[~seen])
+    np.testing.assert_allclose(new.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(new.std(axis=0), 1)
+
+
+def test_group_standard_scaler_gives_each_group_zero_mean_unit_std():
+    X, _, groups = _vector_groups()
+    Z = GroupStandardScaler().fit_transform(X, groups=groups)
+    for g in np.unique(groups):
+        np.testing.assert_allclose(Z[groups == g].mean(axis=0), 0, atol=1e-12)
+        np.testing.assert_allclose(Z[groups == g].std(axis=0), 1)
+    assert Z.dtype == np.float64
+    Z32 = GroupStandardScaler().fit_transform(X.astype(np.float32), groups=groups)
+    assert Z32.dtype == np.float32
+
+
+def test_constant_features_and_single_row_groups_stay_finite():
+    X = np.array([[1.0, 5.0], [2.0, 5.0], [3.0, 7.0]])
+    with pytest.warns(UserWarning, match=r"groups \[1\] have a single row"):
+        Z = GroupStandardScaler().fit_transform(X, groups=[0, 0, 1])
+    np.testing.assert_allclose(Z, [[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("make_data", ["vectors", "matrices"])
+def test_no_labels_are_used(make_data):
+    if make_data == "vectors":
+        X, y, groups = _vector_groups()
+        estimator = GroupStandardScaler()
+    else:
+        X, groups = _spd_groups()
+        y = np.arange(len(X)) % 2
+        estimator = RiemannianRecentering()
+    shuffled = np.random.default_rng(1).permutation(y)
+    np.testing.assert_array_equal(
+        clone(estimator).fit_transform(X, y, groups=groups),
+        clone(estimator).fit_transform(X, shuffled, groups=groups),
+    )
+
+
+def test_no_groups_makes_one_group_and_warns_when_fit_had_several():
+    X, _, groups = _vector_groups()
+    scaler = GroupStandardScaler().fit(X)
+    assert scaler.n_groups_ == 1
+    np.testing.assert_allclose(scaler.transform(X), (X - X.mean(0)) / X.std(0))
+    scaler.fit(X, groups=groups)
+    with pytest.warns(UserWarning, match="transform received groups=None"):
+        scaler.transform(X)
+
+
+def test_groups_are_routed_through_pipeline_fit_and_predict():
+    X, y, groups = _vector_groups()
+    pipe = make_pipeline(GroupStandardScaler(), LogisticRegression())
+    pipe.fit(X, y, groups=groups)
+    # Shifting a whole group leaves its aligned features, hence its predictions, unchanged.
+    shifted = X + 100.0 * (groups == 2)[:, None]
+    np.testing.assert_allclose(
+        pipe.predict_proba(shifted, groups=groups), pipe.predict_proba(X, groups=groups)
+    )
+
+
+def test_cross_val_score_with_group_scorer_aligns_test_subjects_one_by_one():
+    X, y, groups = _vector_groups()
+    pipe = make_pipeline(GroupStandardScaler(), LogisticRegression())
+    cv = GroupKFold(n_splits=2)
+    aligned = cross_val_score(
+        pipe, X, y, cv=cv, scoring=GroupScorer("roc_auc"), params={"groups": groups}
+    )
+    with pytest.warns(UserWarning, match="transform received groups=None"):
+        batch = cross_val_score(pipe, X, y, cv=cv, scoring="roc_auc", params={"groups": groups})
+    assert aligned.min() > 0.75
+    # Without groups at predict, the two test groups are standardised together.
+    assert aligned.mean() > batch.mean() + 0.1
+    # An estimator that consumes no groups is scored as usual.
+    plain = {
+        scoring: cross_val_score(
+            LogisticRegression(), X, y, cv=cv, scoring=scoring, params={"groups": groups}
+        )
+        for scoring in (GroupScorer("roc_auc"), "roc_auc")
+    }
+    np.testing.assert_allclose(*plain.values())
+
+
+def test_grid_search_routes_groups():
+    X, y, groups = _vector_groups()
+    pipe = make_pipeline(GroupStandardScaler(), LogisticRegression())
+    search = GridSearchCV(
+        pipe,
+        {"groupstandardscaler__with_std": [False, True]},
+        cv=GroupKFold(n_splits=2),
+        scoring=GroupScorer("roc_auc"),
+    ).fit(X, y, groups=groups)
+    assert search.best_score_ > 0.75
+
+
+def test_group_scorer_needs_routing():
+    X, y, groups = _vector_groups()
+    pipe = make_pipeline(GroupStandardScaler(), LogisticRegression()).fit(X, y, groups=groups)
+    with sklearn.config_context(enable_metadata_routing=False):
+        with pytest.raises(RuntimeError, match="enable_metadata_routing=True"):
+            GroupScorer("roc_auc")(pipe, X, y, groups=groups)

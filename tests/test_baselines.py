@@ -1,0 +1,145 @@
+"""Baseline pipelines: their signal transformers, the registry, and real eegmat data."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GroupKFold, cross_validate
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_set_params,
+)
+
+from sk_cria.alignment import GroupScorer, GroupStandardScaler, RiemannianRecentering
+from sk_cria.baselines import (
+    BASELINES,
+    BandPassFilter,
+    LogBandPower,
+    get_baselines,
+    make_band_power_pipeline,
+    make_mdm_pipeline,
+    make_tangent_space_pipeline,
+)
+from sk_cria.datasets import load_eegmat
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SFREQ = 200.0
+
+
+@pytest.fixture(autouse=True)
+def _routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+@pytest.fixture(scope="module")
+def eegmat():
+    # The first 12 subjects: 3 grouped folds of 4 test subjects each.
+    return load_eegmat(range(12), path=DATA, sfreq=SFREQ, download=False)
+
+
+def _sines(freqs, n_times=1000, sfreq=SFREQ):
+    t = np.arange(n_times) / sfreq
+    return np.stack([np.sin(2 * np.pi * f * t) for f in freqs])[None]
+
+
+@pytest.mark.parametrize("estimator", [BandPassFilter(SFREQ), LogBandPower(SFREQ)])
+def test_signal_transformers_follow_the_estimator_contract(estimator):
+    X = np.random.default_rng(0).standard_normal((3, 2, 1000))
+    name = type(estimator).__name__
+    check_no_attributes_set_in_init(name, estimator)
+    check_get_params_invariance(name, estimator)
+    check_set_params(name, estimator)
+    with pytest.raises(NotFittedError):
+        clone(estimator).transform(X)
+    fitted = clone(estimator)
+    assert fitted.fit(X) is fitted and fitted.n_channels_ == 2
+    np.testing.assert_allclose(fitted.transform(X), clone(estimator).fit_transform(X))
+    with pytest.raises(ValueError, match="fitted on 2"):
+        fitted.transform(X[:, :1])
+    with pytest.raises(ValueError, match=r"\(n_windows, n_channels, n_times\)"):
+        clone(estimator).fit(X[0])
+    with pytest.raises(ValueError, match="sfreq must be a positive number"):
+        clone(estimator).set_params(sfreq=None).fit(X)
+
+
+def test_band_pass_keeps_the_band_and_removes_the_rest():
+    X = _sines([10.0, 70.0])
+    # A DC offset and a 70 Hz line both lie well outside the 1-40 Hz band.
+    filtered = BandPassFilter(SFREQ).fit_transform(5.0 + X.sum(axis=1, keepdims=True))
+    middle = slice(200, 800)  # away from the edges of the window
+    np.testing.assert_allclose(filtered[0, 0, middle], X[0, 0, middle], atol=0.05)
+    with pytest.warns(UserWarning, match="Nyquist"):
+        BandPassFilter(SFREQ, h_freq=100.0).fit_transform(X)
+
+
+def test_log_band_power_finds_each_rhythm_in_its_band():
+    # delta, theta, alpha, low beta, high beta, gamma: one sine in each band.
+    X = _sines([2.0, 6.0, 10.0, 16.0, 25.0, 35.0])
+    features = LogBandPower(SFREQ).fit_transform(X).reshape(6, 6)
+    np.testing.assert_array_equal(features.argmax(axis=1), np.arange(6))
+    flat = LogBandPower(SFREQ).fit_transform(np.zeros((1, 1, 1000)))
+    assert np.isfinite(flat).all()
+    with pytest.raises(ValueError, match="holds no frequency bin"):
+        LogBandPower(SFREQ, bands=[(10.1, 10.4)]).fit_transform(X)
+
+
+def test_factories_build_the_documented_steps():
+    assert list(make_tangent_space_pipeline().named_steps) == [
+        "bandpass", "covariances", "tangent_space", "classifier"
+    ]
+    recentered = make_mdm_pipeline(recenter=True)
+    assert isinstance(recentered.named_steps["recentering"], RiemannianRecentering)
+    assert isinstance(make_band_power_pipeline(align=True)["scaler"], GroupStandardScaler)
+    # Every call builds new objects, so pipelines never share fitted state.
+    assert make_mdm_pipeline()["classifier"] is not make_mdm_pipeline()["classifier"]
+    assert list(get_baselines()) == list(BASELINES)
+    with pytest.raises(ValueError, match="Unknown baselines"):
+        get_baselines(names=["nope"])
+
+
+def test_every_baseline_fits_and_predicts_real_eeg(eegmat):
+    train = np.isin(eegmat.groups, [0, 1, 2])
+    test = eegmat.groups == 3
+    for name, pipeline in get_baselines(eegmat.sfreq).items():
+        aligned = name.endswith(("_recentered", "_aligned"))
+        fit_groups = {"groups": eegmat.groups[train]} if aligned else {}
+        pipeline.fit(eegmat.data[train], eegmat.target[train], **fit_groups)
+        proba = pipeline.predict_proba(
+            eegmat.data[test], **({"groups": eegmat.groups[test]} if aligned else {})
+        )
+        assert proba.shape == (test.sum(), 2), name
+        np.testing.assert_allclose(proba.sum(axis=1), 1, err_msg=name)
+
+
+def test_recentering_improves_cross_subject_mdm_on_eegmat(eegmat):
+    """Re-centring each subject, test subjects included, must help on unseen subjects.
+
+    Measured with 3 grouped folds over subjects 0-11 and over four other sets
+    of 12 subjects: re-centring raised MDM's balanced accuracy by 0.10 to 0.22
+    and its AUROC by 0.07 to 0.22 (here 0.61 -> 0.83 and 0.75 -> 0.97).
+    """
+    pipelines = get_baselines(eegmat.sfreq, names=["mdm", "mdm_recentered"])
+    # Band-pass and covariances work window by window and learn nothing, so
+    # computing them once is the same as computing them in every fold.
+    covariances = pipelines["mdm"][:2].fit_transform(eegmat.data)
+    scoring = {"bacc": GroupScorer("balanced_accuracy"), "auroc": GroupScorer("roc_auc")}
+    scores = {}
+    for name, pipeline in pipelines.items():
+        result = cross_validate(
+            pipeline[2:],
+            covariances,
+            eegmat.target,
+            cv=GroupKFold(n_splits=3),
+            scoring=scoring,
+            params={"groups": eegmat.groups},
+        )
+        scores[name] = {metric: result[f"test_{metric}"].mean() for metric in scoring}
+    plain, recentered = scores["mdm"], scores["mdm_recentered"]
+    assert recentered["bacc"] > plain["bacc"] + 0.05, scores
+    assert recentered["auroc"] > plain["auroc"] + 0.05, scores
+    assert recentered["auroc"] > 0.8, scores
