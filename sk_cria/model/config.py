@@ -16,7 +16,7 @@ ATTENTIONS = ("linear", "softmax")
 class CRIAConfig:
     """Sizes and choices of a :class:`~sk_cria.model.CRIA` encoder.
 
-    The defaults give about 3.3 M parameters, the size of the EEG foundation
+    The defaults give about 3.6 M parameters, the size of the EEG foundation
     models CRIA is compared with (BIOT 3.2 M, CBraMod 4.9 M, LaBraM-Base
     5.8 M); :meth:`small` gives a preset for quick CPU runs and tests. The
     object is frozen and JSON round-trippable through
