@@ -1,0 +1,263 @@
+"""Forward speed, memory and FLOPs of the CRIA encoder on this machine.
+
+Measures, in one run, the default CRIA (linear attention) and the same model
+with softmax attention, in eval mode under ``torch.inference_mode``, on
+batches of 16 windows of 22 channels (the bipolar TCP montage of the Temple
+University corpus) at 200 Hz, 4, 16 and 64 s long:
+
+* throughput: windows per second from repeated batches, over two rounds
+  through all configurations (so that a burst of load from other processes
+  hits no configuration alone); the best batch is the headline and the
+  targets use it, since it is the least disturbed by other processes, and
+  the median over all batches is reported beside it;
+* FLOPs per window, counted by ``torch.utils.flop_counter.FlopCounterMode``
+  (matrix products and attention; element-wise work is not counted; torch's
+  CPU flash-attention kernel, which the counter skips, is counted with the
+  counter's own formula for ``scaled_dot_product_attention``);
+* achieved FLOP/s as a fraction of the fp32 matrix-product rate of this
+  machine (``torch.mm`` of 2048 x 2048 matrices), measured in the same run;
+* peak memory of one forward pass: each configuration runs in its own
+  subprocess, and the figure is the peak resident set size
+  (``getrusage(RUSAGE_SELF).ru_maxrss``) minus the resident size just before
+  the forward pass, i.e. what the forward pass adds at its peak (activations
+  and workspace), read from the kernel rather than from Python's allocator
+  (``tracemalloc`` does not see torch's memory).
+
+The table is printed and written to ``benchmarks/results/model_speed.md``.
+Run from the repository root: ``python benchmarks/bench_model.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+BATCH = 16
+SECONDS = (4, 16, 64)
+ATTENTIONS = ("linear", "softmax")
+# The 22 bipolar derivations of the TCP montage (TUEV, TUAB).
+TCP_MONTAGE = [
+    "FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-O2",
+    "A1-T3", "T3-C3", "C3-CZ", "CZ-C4", "C4-T4", "T4-A2", "FP1-F3", "F3-C3",
+    "C3-P3", "P3-O1", "FP2-F4", "F4-C4", "C4-P4", "P4-O2",
+]  # fmt: skip
+# Windows per second of peers (3 to 6 M parameters) on this kind of machine,
+# batch 16, 22 channels (issue 3).
+PEERS = {
+    "CBraMod (4.9 M)": (152, 38, 5.5),
+    "BIOT (3.2 M)": (136, 30, 4.0),
+    "LaBraM-Base (5.8 M)": (79, 7.4, 0.7),
+    "S-JEPA": (162, 15, 0.9),
+}
+MIN_REPEATS = 3
+MIN_SECONDS = 2.5
+ROUNDS = 2
+RESULTS = Path(__file__).resolve().parent / "results" / "model_speed.md"
+
+
+def matmul_rate(size=2048, repeats=10):
+    """Best fp32 ``torch.mm`` rate in FLOP/s over ``repeats`` products."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwargs):
+    """FLOPs of torch's CPU flash attention, which FlopCounterMode leaves uncounted."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query, key, value)
+
+
+def count_flops(model, x):
+    """FLOPs of one forward pass, attention of both kinds included."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        model(x, TCP_MONTAGE)
+    return counter.get_total_flops()
+
+
+def _current_rss_kib():
+    with open("/proc/self/statm") as stream:
+        pages = int(stream.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def measure(attention, seconds):
+    """Measure one configuration in this process; return a dict of results."""
+    from sk_cria.model import CRIA, CRIAConfig
+
+    torch.manual_seed(0)
+    model = CRIA(CRIAConfig(attention=attention)).eval()
+    x = torch.randn(BATCH, len(TCP_MONTAGE), seconds * 200)
+    with torch.inference_mode():
+        before = _current_rss_kib()
+        model(x, TCP_MONTAGE)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        times = []
+        while len(times) < MIN_REPEATS or sum(times) < MIN_SECONDS:
+            start = time.perf_counter()
+            model(x, TCP_MONTAGE)
+            times.append(time.perf_counter() - start)
+        flops = count_flops(model, x)
+    return {
+        "attention": attention,
+        "seconds": seconds,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "times": times,
+        "flops_per_window": flops / BATCH,
+        "peak_mib": peak_kib / 1024,
+    }
+
+
+def run_worker(attention, seconds):
+    """Measure one configuration in a fresh subprocess (clean peak RSS)."""
+    command = [sys.executable, __file__, "--worker", attention, str(seconds)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _summarise(result):
+    times = result.pop("times")
+    return {**result, "median_s": statistics.median(times), "best_s": min(times), "repeats": len(times)}
+
+
+def machine_description():
+    """CPU model, cores, torch version, date and load of this machine."""
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as stream:
+            model = next(line.split(":", 1)[1].strip() for line in stream if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now().isoformat(timespec="minutes"),
+        "load": os.getloadavg()[0],
+    }
+
+
+def render(results, machine, rates):
+    """Build the Markdown report."""
+    ceiling = max(rates)
+    lines = [
+        "# CRIA forward speed (eval, `torch.inference_mode`, batch 16, 22 channels, 200 Hz)",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch threads), "
+        f"torch {machine['torch']}, Python {machine['python']}, {machine['date']}. "
+        f"1-min load average at start {machine['load']:.2f}, at end {machine['load_end']:.2f}"
+        + (
+            " (above 1 while this benchmark alone would keep it near 1: other processes shared "
+            "the CPU, so the medians are pessimistic)."
+            if max(machine["load"], machine["load_end"]) > 1.2
+            else "."
+        ),
+        f"fp32 matmul ceiling (2048x2048 `torch.mm`, best of 10) measured in this run: "
+        f"{rates[0] / 1e9:.0f} GFLOP/s at start, {rates[1] / 1e9:.0f} GFLOP/s at end; "
+        f"the efficiency column divides by the larger, {ceiling / 1e9:.0f} GFLOP/s.",
+        "",
+        "| attention | params | window | windows/s (best batch) | windows/s (median) | batches "
+        "| GFLOP/window | achieved GFLOP/s (best) | % of matmul | peak forward memory |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        achieved = r["flops_per_window"] * BATCH / r["best_s"]
+        lines.append(
+            f"| {r['attention']} | {r['parameters'] / 1e6:.2f} M | {r['seconds']} s "
+            f"| {BATCH / r['best_s']:.1f} | {BATCH / r['median_s']:.1f} | {r['repeats']} "
+            f"| {r['flops_per_window'] / 1e9:.2f} | {achieved / 1e9:.1f} "
+            f"| {100 * achieved / ceiling:.0f} % | {r['peak_mib']:.0f} MiB |"
+        )
+    lines += ["", *targets(results)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(results):
+    """Lines comparing the measurements with the targets of issue 3."""
+    speed = {(r["attention"], r["seconds"]): BATCH / r["best_s"] for r in results}
+    cbramod = dict(zip(SECONDS, PEERS["CBraMod (4.9 M)"]))
+    growth = speed["linear", 4] / speed["linear", 64]
+    ratio = speed["linear", 64] / speed["softmax", 64]
+    lines = [
+        "Targets (issue 3), default model (linear attention), best-batch throughput:",
+        "",
+        f"- cost of a 64 s window / cost of a 4 s window: {growth:.1f} (target <= 20): "
+        + _verdict(growth <= 20),
+        f"- linear / softmax speed at 64 s: {ratio:.1f}x (target >= 3x): " + _verdict(ratio >= 3),
+    ]
+    for seconds in SECONDS:
+        factor = speed["linear", seconds] / cbramod[seconds]
+        goal = 5 if seconds == 64 else 1
+        lines.append(
+            f"- vs CBraMod at {seconds} s: {speed['linear', seconds]:.1f} vs {cbramod[seconds]} "
+            f"windows/s = {factor:.2f}x (goal > {goal}x): " + _verdict(factor > goal)
+        )
+    lines += [
+        "",
+        "Peers on this kind of machine (windows/s at 4 / 16 / 64 s, from issue 3): "
+        + "; ".join(f"{name} {' / '.join(map(str, v))}" for name, v in PEERS.items())
+        + ".",
+    ]
+    return lines
+
+
+def _verdict(met):
+    return "met" if met else "**not met**"
+
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=2, metavar=("ATTENTION", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown file to write")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure(args.worker[0], int(args.worker[1]))))
+        return
+    machine = machine_description()
+    rates = [matmul_rate()]
+    results = {}
+    for round_ in range(ROUNDS):
+        for attention in ATTENTIONS:
+            for seconds in SECONDS:
+                result = run_worker(attention, seconds)
+                previous = results.setdefault((attention, seconds), result)
+                if previous is not result:
+                    previous["times"] += result["times"]
+                print(f"round {round_ + 1}: {attention} {seconds} s", file=sys.stderr, flush=True)
+    results = [_summarise(result) for result in results.values()]
+    rates.append(matmul_rate())
+    machine["load_end"] = os.getloadavg()[0]
+    report = render(results, machine, rates)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
