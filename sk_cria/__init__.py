@@ -1,7 +1,19 @@
 """sk_cria: the CRIA self-supervised EEG model as scikit-learn estimators."""
 
+from .alignment import GroupScorer, GroupStandardScaler, RiemannianRecentering
+from .classification import CRIAClassifier
 from .preprocessing import EEGArray, EEGPreprocessor
+from .pretraining import ViewMaskPretrainer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["EEGArray", "EEGPreprocessor", "__version__"]
+__all__ = [
+    "CRIAClassifier",
+    "EEGArray",
+    "EEGPreprocessor",
+    "GroupScorer",
+    "GroupStandardScaler",
+    "RiemannianRecentering",
+    "ViewMaskPretrainer",
+    "__version__",
+]

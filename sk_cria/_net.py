@@ -1,0 +1,224 @@
+"""What the two skorch estimators of sk_cria share.
+
+Both wrap a CRIA encoder in a skorch :class:`~skorch.NeuralNet`; this module
+holds the pieces they have in common: resolving ``device="auto"``, reading
+channel names from the :class:`~sk_cria.EEGArray` before them in a pipeline,
+checking and patching input arrays, building the encoder from a config or a
+pre-trained source, and seeding.
+"""
+
+from contextlib import contextmanager
+import copy
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array
+
+from .preprocessing import PATCH_SIZE, get_ch_names
+
+__all__ = ["resolve_device", "build_encoder_config"]
+
+
+def resolve_device(device):
+    """Map ``"auto"`` to ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    if device == "auto" or device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def build_encoder_config(config, **overrides):
+    """A :class:`~sk_cria.model.CRIAConfig` from a preset name, a dict or a config.
+
+    Parameters
+    ----------
+    config : None, "default", "small", dict or CRIAConfig
+        None and "default" give the default preset; "small" the quick one;
+        a dict gives the fields that differ from the default preset.
+    **overrides
+        Fields to set on top (None values are ignored).
+    """
+    from .model import CRIAConfig
+
+    if config is None or config == "default":
+        cfg = CRIAConfig()
+    elif config == "small":
+        cfg = CRIAConfig.small()
+    elif isinstance(config, dict):
+        cfg = CRIAConfig(**config)
+    elif isinstance(config, CRIAConfig):
+        cfg = config
+    else:
+        raise ValueError(
+            f"config must be None, 'default', 'small', a dict of CRIAConfig fields "
+            f"or a CRIAConfig; got {config!r}."
+        )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+
+def load_encoder(source, **overrides):
+    """A fresh CRIA encoder with the weights of ``source``, never ``source`` itself.
+
+    ``source`` is a checkpoint directory (``save_pretrained`` layout), a fitted
+    :class:`~sk_cria.ViewMaskPretrainer` or a :class:`~sk_cria.model.CRIA`.
+    Each call returns a new module, so clones and cross-validation folds
+    never share (or train) each other's weights.
+    """
+    from .model import CRIA
+
+    if isinstance(source, (str, os.PathLike)):
+        encoder = CRIA.from_pretrained(source)
+    elif isinstance(source, CRIA):
+        encoder = copy.deepcopy(source)
+    elif hasattr(source, "encoder_"):
+        encoder = copy.deepcopy(source.encoder_)
+    else:
+        raise ValueError(
+            "encoder must be None, a checkpoint directory written by save_pretrained, "
+            f"a fitted ViewMaskPretrainer or a CRIA module; got {type(source).__name__}. "
+            "If it is a ViewMaskPretrainer, fit it first."
+        )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        # Only regularisation settings may change; the weights' shapes may not.
+        encoder = _with_config(encoder, **overrides)
+    return encoder.cpu()
+
+
+def _with_config(encoder, **overrides):
+    from .model import CRIA
+
+    config = dataclasses.replace(encoder.config, **overrides)
+    fresh = CRIA(config)
+    fresh.load_state_dict(encoder.state_dict())
+    return fresh
+
+
+def check_eeg_array(estimator, X, reset):
+    """Validate X and return a float32 (n, C, T) array, T a multiple of 200.
+
+    A 2-D array is one channel. Time axes that are not a whole number of
+    1-second patches (arrays that did not go through EEGPreprocessor) are
+    zero-padded with a warning. ``n_features_in_`` follows scikit-learn: the
+    length of axis 1 (the channels of a 3-D array).
+    """
+    name = type(estimator).__name__
+    ch_names = get_ch_names(X)
+    X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
+    check_features(estimator, X, reset)
+    if X.ndim == 2:
+        X = X[:, np.newaxis, :]
+    if X.ndim != 3:
+        raise ValueError(
+            f"{name} expects EEG of shape (n_examples, n_channels, n_times) or a "
+            f"single channel (n_examples, n_times); got shape {X.shape}."
+        )
+    n_times = X.shape[-1]
+    remainder = n_times % PATCH_SIZE
+    if remainder:
+        if reset:
+            warnings.warn(
+                f"{name}: n_times={n_times} is not a whole number of 1 s patches "
+                f"at 200 Hz; the last patch is zero-padded. Put EEGPreprocessor "
+                "before this step to resample, scale and patch the signal.",
+                UserWarning,
+            )
+        X = np.pad(X, ((0, 0), (0, 0), (0, PATCH_SIZE - remainder)))
+    return np.ascontiguousarray(X), ch_names
+
+
+def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
+    """Channel names for this call: from the EEGArray, else the ``ch_names`` param.
+
+    At fit, they are stored in ``ch_names_``; at predict/transform, data with
+    a different channel count or other names is refused.
+    """
+    name = type(estimator).__name__
+    names = X_ch_names if X_ch_names is not None else estimator.ch_names
+    if names is not None:
+        names = list(names)
+        if len(names) != n_channels:
+            raise ValueError(
+                f"{name} got {len(names)} channel names for {n_channels} channels; "
+                "give one name per channel of axis 1."
+            )
+    if reset:
+        if names is None:
+            # Position-free by design: without names every channel shares the
+            # "unknown" embedding, so say so once here.
+            warnings.warn(
+                f"{name}: no channel names given (neither by an EEGPreprocessor "
+                "before it nor by ch_names=...); all channels share the 'unknown' "
+                "channel embedding, so a pre-trained encoder cannot use them.",
+                UserWarning,
+            )
+            names = [f"unknown{i}" for i in range(n_channels)]
+        estimator.ch_names_ = names
+        estimator.n_channels_in_ = n_channels
+        return names
+    if n_channels != estimator.n_channels_in_:
+        raise ValueError(
+            f"X has {n_channels} channels, but {name} was fitted on "
+            f"{estimator.n_channels_in_} channels; give the channels seen at fit, "
+            "or fit again."
+        )
+    if names is not None and X_ch_names is not None and names != estimator.ch_names_:
+        raise ValueError(
+            f"X carries channels {names}, but {name} was fitted on "
+            f"{estimator.ch_names_}; reorder or rename them, or fit again."
+        )
+    return estimator.ch_names_
+
+
+def check_features(estimator, X, reset):
+    """scikit-learn's ``n_features_in_`` contract, on axis 1 of the raw input."""
+    n_features = X.shape[1]
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input (axis 1: "
+            "channels of a 3-D array, samples of a 2-D single-channel array)."
+        )
+
+
+@contextmanager
+def seeded(random_state):
+    """Seed torch inside the block and restore the caller's RNG state after it."""
+    if random_state is None:
+        yield
+        return
+    seed = int(np.random.RandomState(random_state).randint(2**31 - 1)) if not isinstance(
+        random_state, (int, np.integer)
+    ) else int(random_state)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def concrete_device(net):
+    """Let skorch see a real device while ``net.device`` is ``"auto"``.
+
+    skorch reads ``self.device`` wherever it moves tensors; the constructor
+    parameter must keep the user's value (scikit-learn's contract), so the
+    resolved device is put in place only for the duration of a call.
+    """
+    requested = net.device
+    net.device = resolve_device(requested)
+    try:
+        yield
+    finally:
+        net.device = requested
+
+
+def autocast(device):
+    """bf16 autocast on CUDA (mixed precision); a no-op context on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)

@@ -1,0 +1,291 @@
+"""CRIAClassifier: fine-tune a (pre-trained) CRIA encoder with skorch."""
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from . import _net
+
+__all__ = ["CRIAClassifier"]
+
+
+class _ClassifierModule(nn.Module):
+    """Encoder + fully connected ELU head returning class logits."""
+
+    def __init__(self, encoder, n_classes, hidden=128, dropout=0.3):
+        super().__init__()
+        self.encoder = encoder
+        width = encoder.config.embed_dim
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(width, hidden), nn.ELU(),
+            nn.Dropout(dropout), nn.Linear(hidden, n_classes),
+        )
+        self.ch_names = None
+
+    def forward(self, x):
+        return self.head(self.encoder(x, self.ch_names))
+
+
+class CRIAClassifier(NeuralNetClassifier):
+    """Fine-tune CRIA (encoder + ELU head) as a scikit-learn classifier.
+
+    A skorch :class:`~skorch.NeuralNetClassifier`: callbacks, ``history``,
+    ``set_params``, ``clone`` and ``GridSearchCV`` work as skorch users expect.
+    The encoder starts from ``encoder`` (a fitted ViewMaskPretrainer or a
+    checkpoint directory) every time the net is initialised, so each clone and
+    each cross-validation fold starts from the pre-trained weights, never from
+    another fold's. Random attention masking regularises training only.
+
+    Parameters
+    ----------
+    encoder : ViewMaskPretrainer, str, path-like or None, default=None
+        Pre-trained encoder: a fitted :class:`~sk_cria.ViewMaskPretrainer` or a
+        directory written by ``save_pretrained``. None trains from scratch
+        with the architecture ``config``.
+    config : None, "default", "small", dict or CRIAConfig, default=None
+        Architecture when training from scratch (ignored with ``encoder``).
+    freeze_encoder : bool, default=False
+        Train the head only (linear probing with an MLP head).
+    attn_mask_ratio : float or None, default=0.1
+        Fraction of attention values dropped at random during training (an
+        information bottleneck; 0 turns it off, None keeps the encoder's).
+    head_hidden : int, default=128
+        Width of the hidden layer of the head.
+    head_dropout : float, default=0.3
+    class_weight : "balanced" or None, default="balanced"
+        Weight the loss by inverse class frequency (eegmat has 3 rest windows
+        per arithmetic window).
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training data (stratified) and
+        stop when its loss has not improved for ``n_iter_no_change`` epochs,
+        restoring the best weights.
+    validation_fraction : float, default=0.2
+    n_iter_no_change : int, default=5
+    ch_names : list of str or None, default=None
+        Channel names when X carries none.
+    random_state : int or None, default=None
+        Seeds the head, the validation split, dropout, masking and batch order.
+    lr : float, default=3e-4
+    max_epochs : int, default=30
+    batch_size : int, default=32
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+    device : str, default="auto"
+        "auto" uses CUDA (with bf16 mixed precision) when present, else the CPU.
+    verbose : int, default=0
+        1 prints per-epoch losses and a progress bar.
+    **kwargs
+        Any other skorch parameter (``callbacks``, ``optimizer__weight_decay``,
+        ``module__...``, ``train_split``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels.
+    ch_names_ : list of str
+    n_channels_in_ : int
+    n_features_in_ : int
+    module_ : torch.nn.Module
+        Encoder (``module_.encoder``) and head (``module_.head``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cria import CRIAClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(40, 3, 400)).astype("float32"), rng.integers(0, 2, 40)
+    >>> clf = CRIAClassifier(config="small", max_epochs=2, ch_names=["C3", "Cz", "C4"],
+    ...                      random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        module=_ClassifierModule,
+        *,
+        encoder=None,
+        config=None,
+        freeze_encoder=False,
+        attn_mask_ratio=0.1,
+        head_hidden=128,
+        head_dropout=0.3,
+        class_weight="balanced",
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        ch_names=None,
+        random_state=None,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        lr=3e-4,
+        max_epochs=30,
+        batch_size=32,
+        train_split=None,
+        device="auto",
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module, criterion=criterion, optimizer=optimizer, lr=lr,
+            max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+            device=device, verbose=verbose, **kwargs,
+        )
+        self.encoder = encoder
+        self.config = config
+        self.freeze_encoder = freeze_encoder
+        self.attn_mask_ratio = attn_mask_ratio
+        self.head_hidden = head_hidden
+        self.head_dropout = head_dropout
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.ch_names = ch_names
+        self.random_state = random_state
+
+    # ----------------------------------------------------------- skorch hooks
+    def initialize_module(self):
+        if self.encoder is None:
+            from .model import CRIA
+
+            encoder = CRIA(
+                _net.build_encoder_config(self.config, attn_mask_ratio=self.attn_mask_ratio)
+            )
+        else:
+            encoder = _net.load_encoder(self.encoder, attn_mask_ratio=self.attn_mask_ratio)
+        if self.freeze_encoder:
+            encoder.requires_grad_(False)
+        self.module_ = self.module(
+            encoder, n_classes=len(self.classes_), hidden=self.head_hidden,
+            dropout=self.head_dropout, **self.get_params_for("module"),
+        ).to(self.device)
+        self.module_.ch_names = getattr(self, "ch_names_", None)
+        return self
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        if self.class_weight is not None and "weight" not in kwargs:
+            kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        self.criterion_ = self.criterion(**kwargs).to(self.device)
+        return self
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        if self.early_stopping:
+            callbacks.append((
+                "early_stopping",
+                EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change,
+                              load_best=True),
+            ))
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        if self.train_split is None and self.early_stopping:
+            split = ValidSplit(self.validation_fraction, stratified=True,
+                               random_state=self.random_state)
+            dataset = self.get_dataset(X, y)
+            return split(dataset, y, **fit_params)
+        return super().get_split_datasets(X, y, **fit_params)
+
+    def infer(self, x, **fit_params):
+        with _net.autocast(self.device):
+            return super().infer(x, **fit_params)
+
+    # ----------------------------------------------------------- public API
+    @property
+    def classes_(self):
+        return self.label_encoder_.classes_
+
+    def initialize(self):
+        with _net.concrete_device(self), _net.seeded(self.random_state):
+            return super().initialize()
+
+    def fit(self, X, y, **fit_params):
+        """Fine-tune on labelled EEG.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_examples, n_channels, n_times)
+            Preprocessed EEG at 200 Hz (the output of EEGPreprocessor).
+        y : array-like of shape (n_examples,)
+            Class labels (any type).
+
+        Returns
+        -------
+        self : CRIAClassifier
+        """
+        X, names = _net.check_eeg_array(self, X, reset=True)
+        if y is None:
+            raise ValueError(
+                "CRIAClassifier requires y to be passed, but the target y is None; "
+                "for training without labels use ViewMaskPretrainer."
+            )
+        y = column_or_1d(y, warn=True)
+        if len(y) != len(X):
+            raise ValueError(
+                f"y must be 1-D with one label per example; got shape {y.shape} for "
+                f"{len(X)} examples."
+            )
+        check_classification_targets(y)
+        self.label_encoder_ = LabelEncoder().fit(y)
+        y_enc = self.label_encoder_.transform(y).astype(np.int64)
+        if self.class_weight is not None:
+            self.class_weight_ = compute_class_weight(
+                self.class_weight, classes=np.arange(len(self.classes_)), y=y_enc
+            )
+        _net.resolve_ch_names(self, names, X.shape[1], reset=True)
+        with _net.concrete_device(self), _net.seeded(self.random_state):
+            if not self.warm_start or not self.initialized_:
+                super().initialize()
+            return super().partial_fit(X, y_enc, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training for ``max_epochs`` more epochs (or fit if new)."""
+        if not getattr(self, "initialized_", False):
+            return self.fit(X, y, **fit_params)
+        X, names = _net.check_eeg_array(self, X, reset=False)
+        _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+        y_enc = self.label_encoder_.transform(np.asarray(y)).astype(np.int64)
+        with _net.concrete_device(self):
+            return super().partial_fit(X, y_enc, **fit_params)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_examples, n_classes)."""
+        check_is_fitted(self, "ch_names_")
+        if not isinstance(X, torch.utils.data.Dataset):
+            # skorch's own scoring callbacks pass validated Datasets.
+            X, names = _net.check_eeg_array(self, X, reset=False)
+            _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+        with _net.concrete_device(self):
+            return super().predict_proba(X).astype(np.float64)
+
+    def predict(self, X):
+        """Predicted class labels, shape (n_examples,)."""
+        index = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[index]
+
+    def __sklearn_clone__(self):
+        # A fitted ViewMaskPretrainer given as ``encoder`` is a read-only source
+        # of weights (copied at every initialisation); cloning it would unfit
+        # it and lose them, so clones share the reference instead.
+        params = self.get_params(deep=False)
+        source = params.pop("encoder")
+        if not isinstance(source, BaseEstimator):
+            return super().__sklearn_clone__()
+        params = {key: clone(value, safe=False) for key, value in params.items()}
+        return type(self)(encoder=source, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
