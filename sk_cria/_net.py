@@ -222,3 +222,34 @@ def autocast(device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
+
+
+class CRIANetMixin:
+    """skorch behaviour shared by ViewMaskPretrainer and CRIAClassifier.
+
+    Put before the skorch base class: ``class X(CRIANetMixin, NeuralNet)``.
+    """
+
+    def initialize(self):
+        with concrete_device(self), seeded(self.random_state):
+            return super().initialize()
+
+    def infer(self, x, **fit_params):
+        with autocast(self.device):
+            return super().infer(x, **fit_params)
+
+    def get_default_callbacks(self):
+        from skorch.callbacks import ProgressBar
+
+        callbacks = list(super().get_default_callbacks())
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def _train(self, X, y, reset, **fit_params):
+        """(Re)initialise when fitting afresh, then run skorch's training loop."""
+        with concrete_device(self), seeded(self.random_state if reset else None):
+            if reset and (not self.warm_start or not self.initialized_):
+                super().initialize()
+            self.module_.ch_names = self.ch_names_
+            return super().partial_fit(X, y, **fit_params)

@@ -8,7 +8,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -34,7 +34,7 @@ class _ClassifierModule(nn.Module):
         return self.head(self.encoder(x, self.ch_names))
 
 
-class CRIAClassifier(NeuralNetClassifier):
+class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     """Fine-tune CRIA (encoder + ELU head) as a scikit-learn classifier.
 
     A skorch :class:`~skorch.NeuralNetClassifier`: callbacks, ``history``,
@@ -167,7 +167,6 @@ class CRIAClassifier(NeuralNetClassifier):
             encoder, n_classes=len(self.classes_), hidden=self.head_hidden,
             dropout=self.head_dropout, **self.get_params_for("module"),
         ).to(self.device)
-        self.module_.ch_names = getattr(self, "ch_names_", None)
         return self
 
     def initialize_criterion(self):
@@ -185,8 +184,6 @@ class CRIAClassifier(NeuralNetClassifier):
                 EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change,
                               load_best=True),
             ))
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
 
     def get_split_datasets(self, X, y=None, **fit_params):
@@ -197,18 +194,10 @@ class CRIAClassifier(NeuralNetClassifier):
             return split(dataset, y, **fit_params)
         return super().get_split_datasets(X, y, **fit_params)
 
-    def infer(self, x, **fit_params):
-        with _net.autocast(self.device):
-            return super().infer(x, **fit_params)
-
     # ----------------------------------------------------------- public API
     @property
     def classes_(self):
         return self.label_encoder_.classes_
-
-    def initialize(self):
-        with _net.concrete_device(self), _net.seeded(self.random_state):
-            return super().initialize()
 
     def fit(self, X, y, **fit_params):
         """Fine-tune on labelled EEG.
@@ -244,10 +233,7 @@ class CRIAClassifier(NeuralNetClassifier):
                 self.class_weight, classes=np.arange(len(self.classes_)), y=y_enc
             )
         _net.resolve_ch_names(self, names, X.shape[1], reset=True)
-        with _net.concrete_device(self), _net.seeded(self.random_state):
-            if not self.warm_start or not self.initialized_:
-                super().initialize()
-            return super().partial_fit(X, y_enc, **fit_params)
+        return self._train(X, y_enc, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training for ``max_epochs`` more epochs (or fit if new)."""
@@ -256,8 +242,7 @@ class CRIAClassifier(NeuralNetClassifier):
         X, names = _net.check_eeg_array(self, X, reset=False)
         _net.resolve_ch_names(self, names, X.shape[1], reset=False)
         y_enc = self.label_encoder_.transform(np.asarray(y)).astype(np.int64)
-        with _net.concrete_device(self):
-            return super().partial_fit(X, y_enc, **fit_params)
+        return self._train(X, y_enc, reset=False, **fit_params)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_examples, n_classes)."""

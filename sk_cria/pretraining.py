@@ -10,7 +10,6 @@ embeddings of the encoder.
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import ProgressBar
 from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -130,13 +129,18 @@ class _ViewMaskModule(nn.Module):
         )
         self.masking = masking
         self.mask_ratio = mask_ratio
-        self.ch_names = None
         self.channel_order = None
+        self._ch_names = None
 
-    def set_channels(self, ch_names):
-        self.ch_names = list(ch_names)
-        if self.masking == "spatial_block":
-            self.channel_order = channel_neighbour_order(self.ch_names)
+    @property
+    def ch_names(self):
+        return self._ch_names
+
+    @ch_names.setter
+    def ch_names(self, ch_names):
+        self._ch_names = None if ch_names is None else list(ch_names)
+        if self.masking == "spatial_block" and ch_names is not None:
+            self.channel_order = channel_neighbour_order(self._ch_names)
 
     def forward(self, x):
         batch, n_channels, n_times = x.shape
@@ -153,7 +157,7 @@ class _ViewMaskModule(nn.Module):
         return self.encoder(x, self.ch_names)
 
 
-class ViewMaskPretrainer(TransformerMixin, NeuralNet):
+class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     """Pre-train a CRIA encoder without labels; transform EEG into embeddings.
 
     ``fit`` trains the encoder by view-wise masking and contrastive alignment
@@ -282,24 +286,10 @@ class ViewMaskPretrainer(TransformerMixin, NeuralNet):
         self.criterion_ = self.criterion(**kwargs)
         return self
 
-    def get_default_callbacks(self):
-        callbacks = list(super().get_default_callbacks())
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        return callbacks
-
-    def infer(self, x, **fit_params):
-        with _net.autocast(self.device):
-            return super().infer(x, **fit_params)
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(*y_pred)
 
     # ----------------------------------------------------------- public API
-    def initialize(self):
-        with _net.concrete_device(self), _net.seeded(self.random_state):
-            return super().initialize()
-
     def fit(self, X, y=None, **fit_params):
         """Pre-train the encoder on X (labels, if given, are ignored).
 
@@ -316,22 +306,16 @@ class ViewMaskPretrainer(TransformerMixin, NeuralNet):
         self : ViewMaskPretrainer
         """
         X, names = _net.check_eeg_array(self, X, reset=True)
-        names = _net.resolve_ch_names(self, names, X.shape[1], reset=True)
-        with _net.concrete_device(self), _net.seeded(self.random_state):
-            if not self.warm_start or not self.initialized_:
-                super().initialize()
-            self.module_.set_channels(names)
-            return super().partial_fit(X, None, **fit_params)
+        _net.resolve_ch_names(self, names, X.shape[1], reset=True)
+        return self._train(X, None, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue pre-training on X for ``max_epochs`` more epochs."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, **fit_params)
         X, names = _net.check_eeg_array(self, X, reset=False)
-        names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
-        with _net.concrete_device(self):
-            self.module_.set_channels(names)
-            return super().partial_fit(X, None, **fit_params)
+        _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+        return self._train(X, None, reset=False, **fit_params)
 
     def transform(self, X):
         """Embed X with the frozen encoder.
@@ -348,7 +332,7 @@ class ViewMaskPretrainer(TransformerMixin, NeuralNet):
         X, names = _net.check_eeg_array(self, X, reset=False)
         names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
         with _net.concrete_device(self):
-            self.module_.set_channels(names)
+            self.module_.ch_names = names
             return embed(self, self.module_.embed, X)
 
     # skorch's predict methods return the raw contrastive projections, which

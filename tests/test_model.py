@@ -322,3 +322,14 @@ def test_bad_inputs_are_explained(model):
         model(torch.randn(1, 2, 200), ["Cz"])
     with pytest.raises(ValueError, match="padding_mask"):
         model(torch.randn(1, 2, 400), ["Cz", "Pz"], padding_mask=torch.zeros(1, 3, dtype=torch.bool))
+
+
+def test_training_after_inference_mode_call():
+    # transform() embeds under inference_mode; fine-tuning the same encoder after it must work.
+    model = CRIA(CRIAConfig.small())
+    x = torch.randn(2, 3, 400)
+    with torch.inference_mode():
+        model(x, ["C3", "Cz", "C4"])
+    model.train()
+    model(x, ["C3", "Cz", "C4"]).sum().backward()
+    assert model.channel_embedding.table.weight.grad is not None

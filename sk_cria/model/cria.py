@@ -217,8 +217,10 @@ class CRIA(nn.Module):
             if unknown and unknown not in self._warned_unknown:
                 self._warned_unknown.add(unknown)
                 warn_unknown_channels(lookup.unknown, stacklevel=_outside_caller_level())
-            self._channel_cache[key] = torch.from_numpy(lookup.indices)
-        return self._channel_cache[key].to(device)
+            # Cache the numpy indices, not a tensor: a tensor made under
+            # inference_mode (transform) cannot enter autograd later (fine-tuning).
+            self._channel_cache[key] = lookup.indices
+        return torch.as_tensor(self._channel_cache[key], device=device)
 
     def _mask_tokens(self, views, token_mask, channel):
         if token_mask is None:
