@@ -1,6 +1,11 @@
 """sk_cria: the CRIA self-supervised EEG model as scikit-learn estimators."""
 
-from .alignment import GroupScorer, GroupStandardScaler, RiemannianRecentering
+from .alignment import (
+    EuclideanAlignment,
+    GroupScorer,
+    GroupStandardScaler,
+    RiemannianRecentering,
+)
 from .classification import CRIAClassifier
 from .preprocessing import EEGArray, EEGPreprocessor
 from .pretraining import ViewMaskPretrainer
@@ -11,6 +16,7 @@ __all__ = [
     "CRIAClassifier",
     "EEGArray",
     "EEGPreprocessor",
+    "EuclideanAlignment",
     "GroupScorer",
     "GroupStandardScaler",
     "RiemannianRecentering",

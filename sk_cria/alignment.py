@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - older pyRiemann
     except ImportError:
         from pyriemann.utils.mean import mean_covariance as gmean
 
-__all__ = ["GroupScorer", "GroupStandardScaler", "RiemannianRecentering"]
+__all__ = ["EuclideanAlignment", "GroupScorer", "GroupStandardScaler", "RiemannianRecentering"]
 
 
 class _GroupAlignment(TransformerMixin, BaseEstimator):
@@ -306,6 +306,77 @@ class RiemannianRecentering(_GroupAlignment):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         return tags
+
+
+class EuclideanAlignment(_GroupAlignment):
+    """Whiten each group's EEG signals by that group's mean spatial covariance.
+
+    Euclidean alignment (He and Wu 2020, IEEE TBME 67(2)): each subject's
+    trials ``X`` (channels x times) become ``R^{-1/2} X`` where ``R`` is the
+    arithmetic mean of that subject's trial covariances, so every subject's
+    mean covariance is the identity. It aligns the *input* of a neural
+    network the way :class:`RiemannianRecentering` aligns covariance
+    matrices, without labels; the symmetric square root keeps each channel
+    as close as possible to the electrode it came from, so channel names
+    still apply. An :class:`~sk_cria.EEGArray` input stays one.
+
+    Attributes
+    ----------
+    n_channels_ : int
+        Number of channels seen during fit.
+    n_groups_ : int
+        Number of groups seen during fit (1 when fitted without groups).
+
+    See Also
+    --------
+    RiemannianRecentering : The same whitening for covariance matrices.
+    """
+
+    def _validate(self, X, reset):
+        X = check_array(X, allow_nd=True, dtype=FLOAT_DTYPES)
+        if X.ndim != 3:
+            raise ValueError(
+                "Expected EEG of shape (n_trials, n_channels, n_times); got an array "
+                f"of shape {X.shape}."
+            )
+        if reset:
+            self.n_channels_ = X.shape[1]
+        elif X.shape[1] != self.n_channels_:
+            raise ValueError(
+                f"X has {X.shape[1]} channels, but {type(self).__name__} was fitted "
+                f"on {self.n_channels_}."
+            )
+        return X
+
+    def _align(self, X):
+        covariances = X @ X.transpose(0, 2, 1) / X.shape[-1]
+        mean = covariances.mean(axis=0)
+        # A flat or duplicated channel makes the mean singular: regularise by
+        # a trace-scaled ridge so its inverse square root stays finite.
+        ridge = 1e-6 * np.trace(mean) / len(mean) + np.finfo(X.dtype).tiny
+        return invsqrtm(mean + ridge * np.eye(len(mean))) @ X
+
+    def transform(self, X, groups=None):
+        return _keep_eeg_metadata(X, super().transform(X, groups))
+
+    def fit_transform(self, X, y=None, groups=None):
+        return _keep_eeg_metadata(X, super().fit_transform(X, y, groups))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def _keep_eeg_metadata(X_in, X_out):
+    """Re-attach channel names and padding of an EEGArray input to the output."""
+    from .preprocessing import EEGArray
+
+    if not isinstance(X_in, EEGArray):
+        return X_out
+    return EEGArray(X_out.astype(X_in.dtype, copy=False), ch_names=X_in.ch_names,
+                    sfreq=X_in.sfreq, n_valid_times=X_in.n_valid_times)
 
 
 class GroupScorer:

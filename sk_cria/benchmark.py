@@ -11,7 +11,9 @@ Two protocols, both cross-subject:
 Every pipeline sees the same 200 Hz, 5 s windows of the 20 channels. CRIA
 pipelines: a linear probe of frozen embeddings (pre-trained or random
 encoder, each with and without per-subject standardisation of the
-embeddings) and fine-tuning (from the pre-trained encoder or from scratch).
+embeddings) and fine-tuning (from the pre-trained encoder or from scratch),
+each on the preprocessed windows ("raw") and on windows whitened per subject
+by Euclidean alignment ("ea", names ending in ``+ea``).
 Pre-training uses the training subjects' windows only, without labels.
 Aligned pipelines get each subject's windows as ``groups`` at fit and at
 predict, train and test subjects alike, never labels.
@@ -30,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metadata_routing import get_routing_for_object
 from tqdm.auto import tqdm
 
-from .alignment import GroupStandardScaler
+from .alignment import EuclideanAlignment, GroupStandardScaler
 from .baselines import get_baselines
 from .classification import CRIAClassifier
 from .datasets import load_eegmat
@@ -75,6 +77,7 @@ class BenchmarkConfig:
     fusion: str = "asymmetric"
     masking: str = "view"
     purification: bool = True
+    inputs: tuple = ("raw", "ea")
     pipelines: tuple = field(default_factory=lambda: CRIA_PIPELINES + tuple(get_baselines()))
     data: str = None
     subjects: tuple = None  # None: all 36
@@ -83,7 +86,7 @@ class BenchmarkConfig:
     def quick(cls, **overrides):
         """A few minutes on 2 CPU cores: protocol (a), one seed, the small encoder."""
         values = dict(protocols=("a",), seeds=1, encoder="small", pretrain_epochs=3,
-                      finetune_epochs=8)
+                      finetune_epochs=5)
         values.update(overrides)
         return cls(**values)
 
@@ -105,6 +108,14 @@ def run_benchmark(config):
         # Per-example and label-free, so computing it once for all splits leaks nothing.
         X = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
                             line_freq=50.0).fit_transform(data.data)
+        unknown_inputs = set(config.inputs) - {"raw", "ea"}
+        if unknown_inputs or not config.inputs:
+            raise ValueError(f"inputs must be among 'raw' and 'ea'; got {config.inputs}.")
+        inputs = {"raw": X} if "raw" in config.inputs else {}
+        if "ea" in config.inputs:
+            # Each subject whitened on its own unlabelled windows only, so doing it
+            # once for all splits mixes no subject with another and uses no label.
+            inputs["ea"] = EuclideanAlignment().fit_transform(X, groups=data.groups)
         splits = list(_splits(config, data.groups))
         cria = [p for p in config.pipelines if p in CRIA_PIPELINES]
         baselines = [p for p in config.pipelines if p not in CRIA_PIPELINES]
@@ -114,15 +125,16 @@ def run_benchmark(config):
                 f"Unknown pipelines {sorted(unknown)}; choose from "
                 f"{list(CRIA_PIPELINES) + list(get_baselines())}."
             )
-        total = sum(len(cria) + len(baselines) * _runs_baselines(p, seed)
+        total = sum(len(cria) * len(inputs) + len(baselines) * _runs_baselines(p, seed)
                     for p, seed, *_ in splits)
         rows = []
         with tqdm(total=total, unit="fit", desc="benchmark") as bar:
             for protocol, seed, fold, train, test in splits:
                 context = dict(protocol=protocol, seed=seed, fold=fold)
-                if cria:
-                    bar.set_postfix_str(f"{protocol} seed {seed} fold {fold}: CRIA")
-                    for name, result in _run_cria(config, cria, X, data, train, test, seed):
+                for kind, X_in in inputs.items() if cria else ():
+                    bar.set_postfix_str(f"{protocol} seed {seed} fold {fold}: CRIA ({kind})")
+                    for name, result in _run_cria(config, cria, X_in, data, train, test, seed):
+                        name += "+ea" if kind == "ea" else ""
                         rows.append({**context, "pipeline": name, **result})
                         bar.update()
                 for name in baselines if _runs_baselines(protocol, seed) else ():
@@ -260,6 +272,7 @@ def markdown_report(rows, config, seconds):
         f"sklearn {sklearn.__version__}. Run took {seconds / 60:.1f} min.",
         f"CRIA encoder `{config.encoder}`, fusion `{config.fusion}`, masking "
         f"`{config.masking}`, purification {'on' if config.purification else 'off'}, "
+        f"inputs {', '.join(config.inputs)} (`+ea`: Euclidean alignment per subject), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "
         "fine-tuning epochs.",
         "",

@@ -44,6 +44,10 @@ def _add_benchmark(commands):
                      help="ablation of the pre-training masks")
     cmd.add_argument("--no-purification", action="store_true",
                      help="ablation: keep every channel and patch before pooling")
+    cmd.add_argument("--input-alignment", choices=["none", "ea", "both"], default=None,
+                     help="CRIA input: as preprocessed (none), whitened per subject on its "
+                     "own windows by Euclidean alignment (ea, names get '+ea'), or both "
+                     "(default)")
     cmd.add_argument("--subjects", default=None,
                      help="subjects to load, e.g. 0-11 (default all 36; protocol (a) needs 0-27 "
                      "and 32-35)")
@@ -63,6 +67,8 @@ def _run_benchmark(args):
         "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
         "fusion": args.fusion, "masking": args.masking,
         "purification": False if args.no_purification else None,
+        "inputs": {None: None, "none": ("raw",), "ea": ("ea",),
+                   "both": ("raw", "ea")}[args.input_alignment],
         "pipelines": None if args.pipelines is None else tuple(args.pipelines),
         "data": args.data,
         "subjects": None if args.subjects is None else _span(args.subjects),

@@ -18,7 +18,13 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sk_cria.alignment import GroupScorer, GroupStandardScaler, RiemannianRecentering
+from sk_cria import EEGArray
+from sk_cria.alignment import (
+    EuclideanAlignment,
+    GroupScorer,
+    GroupStandardScaler,
+    RiemannianRecentering,
+)
 
 # Transductive by design: each call's statistics come from the rows it is given.
 _TRANSDUCTIVE = {
@@ -228,3 +234,36 @@ def test_group_scorer_needs_routing():
     with sklearn.config_context(enable_metadata_routing=False):
         with pytest.raises(RuntimeError, match="enable_metadata_routing=True"):
             GroupScorer("roc_auc")(pipe, X, y, groups=groups)
+
+
+def _signal_groups(seed=0):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([0, 1, 2], 8)
+    # Each subject mixes the channels differently and has its own gain.
+    mixing = rng.standard_normal((3, 4, 4)) + 3 * np.eye(4)
+    X = np.stack([mixing[g] @ rng.standard_normal((4, 300)) * (1 + g) for g in groups])
+    return X, groups
+
+
+def test_euclidean_alignment_whitens_each_subject_and_keeps_channel_names():
+    X, groups = _signal_groups()
+    X = EEGArray(X.astype(np.float32), ch_names=["C3", "Cz", "C4", "Pz"])
+    with sklearn.config_context(enable_metadata_routing=True):
+        ea = EuclideanAlignment().fit(X[groups < 2], groups=groups[groups < 2])
+        out = ea.transform(X, groups=groups)  # subject 2 is unseen at fit
+    assert isinstance(out, EEGArray) and out.ch_names == ["C3", "Cz", "C4", "Pz"]
+    assert out.dtype == np.float32
+    for g in range(3):
+        rows = out[groups == g].astype(np.float64)
+        mean_cov = (rows @ rows.transpose(0, 2, 1) / rows.shape[-1]).mean(axis=0)
+        np.testing.assert_allclose(mean_cov, np.eye(4), atol=1e-3)
+    with pytest.raises(ValueError, match="X has 3 channels"):
+        ea.transform(X[:, :3])
+
+
+def test_euclidean_alignment_survives_a_flat_channel():
+    X, groups = _signal_groups()
+    X[:, 2] = 0.0
+    with sklearn.config_context(enable_metadata_routing=True):
+        out = EuclideanAlignment().fit_transform(X, groups=groups)
+    assert np.isfinite(out).all()

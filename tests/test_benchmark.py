@@ -13,15 +13,19 @@ def test_benchmark_command_writes_csv_table_and_figure(data_path, tmp_path, caps
         "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "b",
         "--subjects", "0-3", "--folds", "2", "--encoder", "small", "--pretrain-epochs", "1",
         "--finetune-epochs", "1", "--fusion", "serial", "--no-purification",
+        "--input-alignment", "both",
         "--pipelines", "cria_probe_pretrained_aligned", "cria_finetune_scratch", "mdm_recentered",
     ])
     assert code == 0
     results = pd.read_csv(tmp_path / "results.csv")
     for column in ("protocol", "pipeline", "seed", "bacc", "auroc", "auprc", "fit_seconds"):
         assert column in results.columns
-    assert len(results) == 3 * 2  # three pipelines, two folds
-    assert set(results.pipeline) == {"cria_probe_pretrained_aligned", "cria_finetune_scratch",
-                                     "mdm_recentered"}
+    # two CRIA pipelines on two inputs plus one baseline, two folds each
+    assert len(results) == 5 * 2
+    assert set(results.pipeline) == {
+        "cria_probe_pretrained_aligned", "cria_finetune_scratch", "mdm_recentered",
+        "cria_probe_pretrained_aligned+ea", "cria_finetune_scratch+ea",
+    }
     assert results[["bacc", "auroc", "auprc"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (results.fit_seconds > 0).all()
     table = (tmp_path / "results.md").read_text()
