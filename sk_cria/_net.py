@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from .preprocessing import PATCH_SIZE, get_ch_names
@@ -192,9 +193,10 @@ def seeded(random_state):
     if random_state is None:
         yield
         return
-    seed = int(np.random.RandomState(random_state).randint(2**31 - 1)) if not isinstance(
-        random_state, (int, np.integer)
-    ) else int(random_state)
+    if isinstance(random_state, (int, np.integer)):
+        seed = int(random_state)
+    else:  # a RandomState, as scikit-learn allows
+        seed = int(check_random_state(random_state).randint(2**31 - 1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
