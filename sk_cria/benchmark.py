@@ -253,7 +253,7 @@ def summarize(rows):
     frame = pd.DataFrame(rows, columns=COLUMNS)
     metrics = ["bacc", "auroc", "auprc", "fit_seconds", "predict_per_second"]
     summary = frame.groupby(["protocol", "pipeline"])[metrics].agg(["mean", "std"])
-    summary["runs"] = frame.groupby(["protocol", "pipeline"]).size()
+    summary[("runs", "")] = frame.groupby(["protocol", "pipeline"]).size()
     return summary
 
 

@@ -73,7 +73,7 @@ def _index_order(n_channels):
 
 
 def channel_neighbour_order(ch_names):
-    """Channels sorted by scalp distance from each channel (standard 10-05 positions).
+    """Channels sorted by scalp distance from each channel (MNE's template 10-05 positions).
 
     Channels without a known position fall back to index order.
     """
@@ -81,7 +81,10 @@ def channel_neighbour_order(ch_names):
 
     from .channels import normalize_channel_name
 
-    montage = mne.channels.make_standard_montage("standard_1005")
+    # MNE 1.13 renamed "standard_1005" (the same template head) to "colin27_1005".
+    builtin = mne.channels.get_builtin_montages()
+    name = "colin27_1005" if "colin27_1005" in builtin else "standard_1005"
+    montage = mne.channels.make_standard_montage(name)
     positions = {name.lower(): pos for name, pos in montage.get_positions()["ch_pos"].items()}
     coords = []
     for name in ch_names:

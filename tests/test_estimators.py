@@ -180,3 +180,14 @@ def test_refuses_unfitted_use_wrong_shapes_and_changed_channels(eegmat, pretrain
         pretrained.transform(np.zeros((2, 20, 5, 200), dtype=np.float32))
     with pytest.raises(ValueError, match="one label per example"):
         CRIAClassifier(**FAST).fit(X[:10], y[:5])
+
+
+def test_spatial_blocks_follow_scalp_neighbours():
+    from sk_cria.pretraining import channel_neighbour_order, make_token_mask
+
+    order = channel_neighbour_order(["EEG O1", "EEG Fp1", "EEG Cz", "EEG Fp2"])
+    assert order[1].tolist()[:2] == [1, 3]  # Fp1's nearest other channel is Fp2, not O1
+    mask = make_token_mask("spatial_block", 8, 4, 3, 0.5, channel_order=order)
+    # Each example hides 2 of 4 channels, in every view and every patch.
+    assert mask.shape == (8, 3, 4, 3)
+    assert (mask[:, :, :, 0].sum(-1) == 2).all() and (mask == mask[..., :1]).all()
