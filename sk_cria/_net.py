@@ -18,7 +18,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from .preprocessing import PATCH_SIZE, get_ch_names
+from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
 
 __all__ = ["resolve_device", "build_encoder_config"]
 
@@ -106,23 +106,17 @@ def check_eeg_array(estimator, X, reset):
     zero-padded with a warning. ``n_features_in_`` follows scikit-learn: the
     length of axis 1 (the channels of a 3-D array).
     """
-    name = type(estimator).__name__
     ch_names = get_ch_names(X)
     X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
-    check_features(estimator, X, reset)
-    if X.ndim == 2:
-        X = X[:, np.newaxis, :]
-    if X.ndim != 3:
-        raise ValueError(
-            f"{name} expects EEG of shape (n_examples, n_channels, n_times) or a "
-            f"single channel (n_examples, n_times); got shape {X.shape}."
-        )
+    check_n_features(estimator, X.shape[1], reset)
+    X = as_three_d(X)
     n_times = X.shape[-1]
     remainder = n_times % PATCH_SIZE
     if remainder:
         if reset:
             warnings.warn(
-                f"{name}: n_times={n_times} is not a whole number of 1 s patches "
+                f"{type(estimator).__name__}: n_times={n_times} is not a whole number "
+                "of 1 s patches "
                 f"at 200 Hz; the last patch is zero-padded. Put EEGPreprocessor "
                 "before this step to resample, scale and patch the signal.",
                 UserWarning,
@@ -172,19 +166,6 @@ def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
             f"{estimator.ch_names_}; reorder or rename them, or fit again."
         )
     return estimator.ch_names_
-
-
-def check_features(estimator, X, reset):
-    """scikit-learn's ``n_features_in_`` contract, on axis 1 of the raw input."""
-    n_features = X.shape[1]
-    if reset:
-        estimator.n_features_in_ = n_features
-    elif n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input (axis 1: "
-            "channels of a 3-D array, samples of a 2-D single-channel array)."
-        )
 
 
 @contextmanager

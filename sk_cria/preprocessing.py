@@ -121,8 +121,9 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
     notch_quality : float, default=10.0
         Quality factor of the notch (its -3 dB width is ``line_freq / Q``,
         5 Hz at 50 Hz). Narrower notches ring for longer than the edges of
-        a few-second window allow: at Q=30 a 40 uV line on 5 s eegmat windows
-        keeps about 4 times the power of its neighbourhood, at Q=10 about 1 %.
+        a few-second window allow; tests/test_preprocessing.py checks that a
+        40 uV line added to 5 s eegmat windows ends below a tenth of the power
+        of its spectral neighbourhood.
     scale_quantile : float, default=95.0
         Percentile of the absolute amplitude each channel is divided by.
     partial_patch : {"pad", "drop"}, default="pad"
@@ -199,7 +200,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         data, sfreq, ch_names, n_features = self._read_input(X)
         self.sfreq_in_ = sfreq
         self.n_channels_in_ = data.shape[1]
-        self.n_features_in_ = n_features
+        check_n_features(self, n_features, reset=True)
         self.ch_names_ = ch_names
         return self
 
@@ -219,13 +220,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         data, sfreq, ch_names, n_features = self._read_input(X)
-        if n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but EEGPreprocessor is expecting "
-                f"{self.n_features_in_} features as input (axis 1: the channels "
-                "of a 3-D array, the samples of a 2-D single-channel array); "
-                "transform data shaped like the data given to fit, or fit again."
-            )
+        check_n_features(self, n_features, reset=False)
         if sfreq != self.sfreq_in_:
             raise ValueError(
                 f"X is sampled at {sfreq} Hz but EEGPreprocessor was fitted at "
@@ -296,13 +291,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
             sfreq = float(self.sfreq)
             ch_names = None if self.ch_names is None else list(self.ch_names)
         n_features = data.shape[1] if data.ndim >= 2 else None
-        if data.ndim == 2:
-            data = data[:, np.newaxis, :]
-        if data.ndim != 3:
-            raise ValueError(
-                f"Expected a 3-D array (n_examples, n_channels, n_times) or a 2-D "
-                f"single-channel array (n_examples, n_times), got shape {data.shape}."
-            )
+        data = as_three_d(data)
         if 0 in data.shape:
             raise ValueError(
                 f"X is empty (shape {data.shape}): it needs at least one example, "
@@ -387,6 +376,35 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         padded = np.zeros(data.shape[:-1] + (total,), dtype=data.dtype)
         padded[..., :n_times] = data
         return padded, n_times
+
+
+def check_n_features(estimator, n_features, reset):
+    """scikit-learn's ``n_features_in_`` contract on axis 1 of the raw input.
+
+    Axis 1 is the channels of a 3-D array and the samples of a 2-D
+    single-channel array; every sk_cria estimator checks it the same way.
+    """
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input (axis 1: the "
+            "channels of a 3-D array, the samples of a 2-D single-channel array); "
+            "give data shaped like the data given to fit, or fit again."
+        )
+
+
+def as_three_d(data):
+    """View a 2-D single-channel array as (n, 1, t); refuse anything but 2-D or 3-D."""
+    if data.ndim == 2:
+        data = data[:, np.newaxis, :]
+    if data.ndim != 3:
+        raise ValueError(
+            f"Expected a 3-D array (n_examples, n_channels, n_times) or a 2-D "
+            f"single-channel array (n_examples, n_times), got shape {data.shape}."
+        )
+    return data
 
 
 def _is_mne_epochs(X):

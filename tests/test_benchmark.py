@@ -1,6 +1,5 @@
 """The main job, `sk-cria benchmark`, end to end on a few real eegmat subjects."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
