@@ -104,11 +104,13 @@ def check_eeg_array(estimator, X, reset):
     A 2-D array is one channel. Time axes that are not a whole number of
     1-second patches (arrays that did not go through EEGPreprocessor) are
     zero-padded with a warning. ``n_features_in_`` follows scikit-learn: the
-    length of axis 1 (the channels of a 3-D array).
+    length of axis 1 (the channels of a 3-D array); ``reset=None`` leaves it
+    unchecked (an estimator fitted on a dataset of several montages).
     """
     ch_names = get_ch_names(X)
     X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
-    check_n_features(estimator, X.shape[1], reset)
+    if reset is not None:
+        check_n_features(estimator, X.shape[1], reset)
     X = as_three_d(X)
     n_times = X.shape[-1]
     remainder = n_times % PATCH_SIZE
@@ -234,5 +236,9 @@ class CRIANetMixin:
         with concrete_device(self), seeded(self.random_state if reset else None):
             if reset and (not self.warm_start or not self.initialized_):
                 super().initialize()
-            self.module_.ch_names = self.ch_names_
+            self._prepare_module()
             return super().partial_fit(X, y, **fit_params)
+
+    def _prepare_module(self):
+        """Tell the module the channels of the data it is about to see."""
+        self.module_.ch_names = self.ch_names_

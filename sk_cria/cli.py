@@ -11,8 +11,70 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="sk-cria", description="sk_cria command line")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_benchmark(commands)
+    _add_pretrain(commands)
     args = parser.parse_args(argv)
     return args.run(args)
+
+
+def _add_pretrain(commands):
+    cmd = commands.add_parser(
+        "pretrain",
+        help="pre-train a CRIA encoder on your recordings (resumable)",
+        description="Pre-train a CRIA encoder by view masking on EEG recordings "
+        "(EDF/BDF/GDF/BrainVision/EEGLAB/FIF files, folders searched recursively, BIDS "
+        "roots), read lazily from disk. Writes checkpoints while training: running the "
+        "same command again on the same --out resumes an interrupted run. At the end --out "
+        "holds the encoder (config.json + model.safetensors) for "
+        "ViewMaskPretrainer.from_pretrained and CRIAClassifier(encoder=...), a model "
+        "card (README.md), train_log.csv and files.csv.",
+    )
+    cmd.add_argument("paths", nargs="+", metavar="PATH", help="recording, folder or BIDS root")
+    cmd.add_argument("--out", required=True, help="output folder")
+    cmd.add_argument("--window", type=int, default=10, help="window length in seconds")
+    cmd.add_argument("--stride", type=float, default=None,
+                     help="seconds between window starts (default: the window length)")
+    cmd.add_argument("--config", choices=["default", "small"], default="default",
+                     help="encoder preset")
+    cmd.add_argument("--max-epochs", type=int, default=10)
+    cmd.add_argument("--batch-size", type=int, default=64)
+    cmd.add_argument("--lr", type=float, default=1e-3)
+    cmd.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine")
+    cmd.add_argument("--line-freq", type=_line_freq, default=60.0,
+                     help="mains frequency to notch: 60, 50 or none")
+    cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--num-workers", type=int, default=0,
+                     help="DataLoader processes reading windows")
+    cmd.add_argument("--checkpoint-every", type=int, default=200,
+                     help="batches between checkpoints (also at every epoch end)")
+    cmd.add_argument("--resume", action="store_true",
+                     help="require an unfinished run in --out and continue it")
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace a finished or different run in --out")
+    cmd.set_defaults(run=_run_pretrain)
+
+
+def _line_freq(text):
+    return None if text.lower() == "none" else float(text)
+
+
+def _run_pretrain(args):
+    from .datasets.recordings import NoUsableDataError
+    from .runs import RunDirError, pretrain
+
+    try:
+        pretrain(
+            args.paths, args.out, window=args.window, stride=args.stride,
+            config=args.config, max_epochs=args.max_epochs, batch_size=args.batch_size,
+            lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
+            seed=args.seed, device=args.device, num_workers=args.num_workers,
+            checkpoint_every=args.checkpoint_every, resume=args.resume,
+            overwrite=args.overwrite,
+        )
+    except (RunDirError, FileNotFoundError, NoUsableDataError) as error:
+        print(f"sk-cria pretrain: error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _add_benchmark(commands):

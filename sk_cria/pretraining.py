@@ -7,16 +7,22 @@ pushes the other examples of the batch apart. ``transform`` returns the frozen
 embeddings of the encoder.
 """
 
+import json
+import sys
+
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.history import History
+from skorch.utils import to_device
 from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from . import _net
+from . import _net, checkpointing
+from .sampling import MontageBatchSampler
 
 __all__ = ["InfoNCELoss", "ViewMaskPretrainer", "make_token_mask"]
 
@@ -121,7 +127,12 @@ class InfoNCELoss(nn.Module):
 
 
 class _ViewMaskModule(nn.Module):
-    """CRIA encoder + projection head; forward returns the two projections."""
+    """CRIA encoder + projection head; forward returns the two projections.
+
+    ``montages`` lists the channel names of each montage; a batch names its
+    montage by index (``montage``, as :class:`~sk_cria.datasets.EEGWindowsDataset`
+    items do) or, without one, uses the first.
+    """
 
     def __init__(self, encoder, projection_dim=128, masking="view", mask_ratio=0.5):
         super().__init__()
@@ -132,32 +143,57 @@ class _ViewMaskModule(nn.Module):
         )
         self.masking = masking
         self.mask_ratio = mask_ratio
-        self.channel_order = None
-        self._ch_names = None
+        self.montages = []
+        self._channel_orders = {}
 
     @property
     def ch_names(self):
-        return self._ch_names
+        return self.montages[0] if self.montages else None
 
     @ch_names.setter
     def ch_names(self, ch_names):
-        self._ch_names = None if ch_names is None else list(ch_names)
-        if self.masking == "spatial_block" and ch_names is not None:
-            self.channel_order = channel_neighbour_order(self._ch_names)
+        self.set_montages(None if ch_names is None else [ch_names])
 
-    def forward(self, x):
+    def set_montages(self, montages):
+        self.montages = [] if montages is None else [list(names) for names in montages]
+        self._channel_orders = {}
+
+    def _montage(self, montage):
+        """Index of the batch's montage (one per batch: the sampler groups them)."""
+        if montage is None:
+            return 0
+        montage = torch.as_tensor(montage)
+        first = int(montage.reshape(-1)[0])
+        if bool((montage != first).any()):
+            raise ValueError(
+                "A batch mixes montages; batch windows of one montage together "
+                "(sk_cria.sampling.MontageBatchSampler does)."
+            )
+        return first
+
+    def _channel_order(self, index):
+        if self.masking != "spatial_block":
+            return None
+        if index not in self._channel_orders:
+            self._channel_orders[index] = channel_neighbour_order(self.montages[index])
+        return self._channel_orders[index]
+
+    def forward(self, x, montage=None):
+        index = self._montage(montage)
+        names = self.montages[index] if self.montages else None
         batch, n_channels, n_times = x.shape
         n_patches = n_times // self.encoder.config.patch_size
         mask = make_token_mask(
             self.masking, batch, n_channels, n_patches, self.mask_ratio,
-            channel_order=self.channel_order, device=x.device,
+            channel_order=self._channel_order(index), device=x.device,
         )
-        masked = self.encoder.encode(x, self.ch_names, token_mask=mask).embedding
-        full = self.encoder.encode(x, self.ch_names).embedding
+        masked = self.encoder.encode(x, names, token_mask=mask).embedding
+        full = self.encoder.encode(x, names).embedding
         return self.projector(masked), self.projector(full)
 
-    def embed(self, x):
-        return self.encoder(x, self.ch_names)
+    def embed(self, x, montage=None):
+        names = self.montages[self._montage(montage)] if self.montages else None
+        return self.encoder(x, names)
 
 
 class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
@@ -170,6 +206,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     after it for linear probing::
 
         Pipeline([EEGPreprocessor(...), ViewMaskPretrainer(), LogisticRegression()])
+
+    ``fit`` and ``transform`` also take an
+    :class:`~sk_cria.datasets.EEGWindowsDataset`: windows read lazily from
+    recordings on disk, with any mix of montages and sampling rates.
 
     Parameters
     ----------
@@ -191,17 +231,30 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     ch_names : list of str or None, default=None
         Channel names when X carries none (an EEGPreprocessor before this step
         passes them on).
+    checkpoint_dir : str or path-like or None, default=None
+        Make the run resumable: write training checkpoints (model, optimizer,
+        schedulers, history, data order, RNG states) to this folder at each
+        epoch end, atomically. If the folder already holds a checkpoint of
+        the same run (same data and parameters), ``fit`` resumes from the
+        newest readable one and ends with the weights an uninterrupted run
+        would have (bit for bit on the CPU); a run of other settings is
+        refused. ``max_epochs`` may be raised to extend a finished run.
+    checkpoint_every : int or None, default=None
+        With ``checkpoint_dir``, also checkpoint every this many batches.
     random_state : int or None, default=None
         Seeds weight initialisation, masking and batch order (reproducible on
         the CPU).
     lr : float, default=1e-3
     max_epochs : int, default=10
     batch_size : int, default=64
+        Windows per batch (per process in a distributed run). Batches never
+        mix montages, and a batch of one window (no negatives) is left out.
     optimizer : torch optimizer class, default=torch.optim.AdamW
     device : str, default="auto"
         "auto" uses CUDA (with bf16 mixed precision) when present, else the CPU.
     verbose : int, default=0
-        1 prints the loss per epoch and a progress bar with rate and ETA.
+        1 prints the loss per epoch and a progress bar in windows per second
+        with the loss and the ETA.
     **kwargs
         Any other skorch ``NeuralNet`` parameter (``callbacks``,
         ``optimizer__weight_decay``, ``iterator_train__num_workers``, ...).
@@ -210,16 +263,23 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     ----------
     encoder_ : sk_cria.model.CRIA
         The pre-trained encoder.
-    ch_names_ : list of str
-        Channel names seen at fit.
+    ch_names_ : list of str or None
+        Channel names seen at fit (None after fitting on several montages).
+    montages_ : list of list of str
+        Every channel list seen at fit.
     n_channels_in_ : int
+        Channels seen at fit (array input only).
     n_features_in_ : int
+        Length of axis 1 at fit (array input only, as in scikit-learn).
+    data_seed_ : int
+        Seed of the batch order of every epoch (drawn from ``random_state``).
     history_ : skorch.History
         Loss per epoch and batch (also as ``history``).
 
     See Also
     --------
     CRIAClassifier : fine-tunes an encoder pre-trained here.
+    sk_cria.datasets.EEGWindowsDataset : recordings on disk as training data.
 
     Examples
     --------
@@ -243,6 +303,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         temperature=0.1,
         projection_dim=128,
         ch_names=None,
+        checkpoint_dir=None,
+        checkpoint_every=None,
         random_state=None,
         criterion=InfoNCELoss,
         optimizer=torch.optim.AdamW,
@@ -266,6 +328,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.temperature = temperature
         self.projection_dim = projection_dim
         self.ch_names = ch_names
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
 
     # ----------------------------------------------------------- skorch hooks
@@ -282,6 +346,9 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             encoder, projection_dim=self.projection_dim, masking=self.masking,
             mask_ratio=self.mask_ratio, **self.get_params_for("module"),
         ).to(self.device)
+        # Drawn after the weights, from the same seeded generator: the batch
+        # order of epoch e is a function of (data_seed_, e) only.
+        self.data_seed_ = int(torch.randint(2**31 - 1, ()).item())
         return self
 
     def initialize_criterion(self):
@@ -289,8 +356,90 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.criterion_ = self.criterion(**kwargs)
         return self
 
+    def get_default_callbacks(self):
+        from skorch.callbacks import ProgressBar
+
+        from .callbacks import WindowProgressBar
+        from .checkpointing import TrainingCheckpoint
+
+        callbacks = [
+            (name, callback) for name, callback in super().get_default_callbacks()
+            if not isinstance(callback, ProgressBar)
+        ]
+        if self.verbose:
+            callbacks.append(("progress_bar", WindowProgressBar()))
+        if self.checkpoint_dir is not None:
+            callbacks.append(("training_checkpoint", TrainingCheckpoint(
+                self.checkpoint_dir, every_n_steps=self.checkpoint_every)))
+        return callbacks
+
+    def initialize_callbacks(self):
+        super().initialize_callbacks()
+        # The checkpoint goes last, after the user's callbacks (a learning-rate
+        # scheduler steps in on_batch_end), so that it saves the state the
+        # next batch starts from.
+        self.callbacks_.sort(key=lambda item: item[0] == "training_checkpoint")
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        """A DataLoader whose batches hold one montage each, in a seeded order."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        kwargs.pop("shuffle", None)
+        montage_ids = getattr(dataset, "montage_ids", None)
+        if montage_ids is None:
+            montage_ids = np.zeros(len(dataset), dtype=np.int64)
+        sampler = MontageBatchSampler(
+            montage_ids, batch_size, shuffle=training, seed=self.data_seed_,
+            min_batch_size=2 if training else 1,
+            num_replicas=self.world_size_() if training else 1,
+            rank=self.rank_() if training else 0,
+        )
+        if training:
+            # skorch builds the training iterator once per fit: it starts at
+            # the first epoch not yet in the history (and, on a resume, after
+            # the batches the checkpoint had already trained).
+            sampler.set_epoch(len(self.history), getattr(self, "_resume_step", 0))
+            self._resume_step = 0
+            self.train_sampler_ = sampler
+        kwargs.setdefault("pin_memory", torch.device(self.device).type == "cuda")
+        iterator = self.iterator_train if training else self.iterator_valid
+        return iterator(dataset, batch_sampler=sampler,
+                        generator=torch.Generator().manual_seed(self.data_seed_), **kwargs)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        # A run resumed mid-epoch gets back the batches of that epoch it had
+        # trained, so the epoch's loss is over all of them.
+        batches = getattr(self, "_resume_batches", None)
+        if batches:
+            self.history[-1]["batches"].extend(batches)
+        self._resume_batches = None
+        schedulers = getattr(self, "_resume_schedulers", None)
+        if schedulers:
+            # After on_train_begin, where skorch's LRScheduler builds its policy.
+            for name, callback in self.callbacks_:
+                if name in schedulers:
+                    callback.lr_scheduler_.load_state_dict(schedulers[name])
+        self._resume_schedulers = None
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(*y_pred)
+
+    # --------------------------------------------------- distributed hooks
+    def world_size_(self):
+        """Processes training together (1 here; see sk_cria.distributed)."""
+        return 1
+
+    def rank_(self):
+        return 0
+
+    def is_checkpoint_writer_(self):
+        """Whether this process writes checkpoints, logs and the progress bar."""
+        return self.rank_() == 0
 
     # ----------------------------------------------------------- public API
     def fit(self, X, y=None, **fit_params):
@@ -298,9 +447,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_examples, n_channels, n_times)
+        X : array-like of shape (n_examples, n_channels, n_times) or Dataset
             Preprocessed EEG at 200 Hz (the output of EEGPreprocessor, which
-            also carries the channel names).
+            also carries the channel names), or an
+            :class:`~sk_cria.datasets.EEGWindowsDataset` of recordings on disk.
         y : None
             Ignored: pre-training uses no labels.
 
@@ -308,16 +458,21 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         -------
         self : ViewMaskPretrainer
         """
-        X, names = _net.check_eeg_array(self, X, reset=True)
-        _net.resolve_ch_names(self, names, X.shape[1], reset=True)
-        return self._train(X, None, reset=True, **fit_params)
+        X = self._check_input(X, reset=True)
+        self._run_fingerprint = self._fingerprint(X)
+        state, path = self._resume_state()
+        if state is None:
+            return self._train(X, None, reset=True, **fit_params)
+        if self.verbose:
+            print(f"Resuming from {path} (epoch {state['epoch'] + 1}, after batch "
+                  f"{state['step']} of it).", file=sys.stderr)
+        return self._resume(X, state, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue pre-training on X for ``max_epochs`` more epochs."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, **fit_params)
-        X, names = _net.check_eeg_array(self, X, reset=False)
-        _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+        X = self._check_input(X, reset=False)
         return self._train(X, None, reset=False, **fit_params)
 
     def transform(self, X):
@@ -325,18 +480,26 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_examples, n_channels, n_times)
+        X : array-like of shape (n_examples, n_channels, n_times) or Dataset
+            Preprocessed EEG, or an :class:`~sk_cria.datasets.EEGWindowsDataset`
+            (embedded in its own order).
 
         Returns
         -------
         embeddings : ndarray of shape (n_examples, embed_dim), float32
         """
-        check_is_fitted(self, "ch_names_")
-        X, names = _net.check_eeg_array(self, X, reset=False)
-        names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
-        with _net.concrete_device(self):
-            self.module_.ch_names = names
-            return embed(self, self.module_.embed, X)
+        check_is_fitted(self, "montages_")
+        fitted = self.module_.montages
+        try:
+            if isinstance(X, torch.utils.data.Dataset):
+                self.module_.set_montages(_dataset_montages(X, self.ch_names))
+            else:
+                X, names = self._check_array(X, reset=False)
+                self.module_.ch_names = names
+            with _net.concrete_device(self):
+                return embed(self, self.module_.embed, X)
+        finally:
+            self.module_.set_montages(fitted)
 
     # skorch's predict methods return the raw contrastive projections, which
     # mean nothing to a user: a transformer exposes transform only.
@@ -370,6 +533,127 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         tags.target_tags.required = False
         return tags
 
+    # ----------------------------------------------------------- internals
+    def _check_input(self, X, reset):
+        """Validate X; at fit, record its channels (``montages_``, ``ch_names_``)."""
+        if isinstance(X, torch.utils.data.Dataset):
+            montages = _dataset_montages(X, self.ch_names)
+            if reset:
+                self.montages_ = montages
+                self.ch_names_ = montages[0] if len(montages) == 1 else None
+                # Only arrays have a fixed number of features.
+                for name in ("n_features_in_", "n_channels_in_"):
+                    self.__dict__.pop(name, None)
+            elif any(names not in self.montages_ for names in montages):
+                self.montages_ = self.montages_ + [
+                    names for names in montages if names not in self.montages_]
+            return X
+        X, names = self._check_array(X, reset)
+        if reset:
+            self.montages_ = [names]
+        elif names not in self.montages_:
+            self.montages_ = self.montages_ + [names]
+        return X
+
+    def _check_array(self, X, reset):
+        if reset or hasattr(self, "n_features_in_"):
+            X, names = _net.check_eeg_array(self, X, reset=reset)
+            return X, _net.resolve_ch_names(self, names, X.shape[1], reset=reset)
+        # Fitted on a dataset: any montage, as long as its channels are named.
+        X, names = _net.check_eeg_array(self, X, reset=None)
+        names = names if names is not None else self.ch_names
+        if names is None and len(self.montages_) == 1:
+            names = self.montages_[0]
+        if names is None or len(names) != X.shape[1]:
+            raise ValueError(
+                f"{type(self).__name__} was pre-trained on recordings of "
+                f"{len(self.montages_)} montage(s) and needs the names of the "
+                f"{X.shape[1]} channels of X: put an EEGPreprocessor(ch_names=...) "
+                "before it or set ch_names=..."
+            )
+        return X, list(names)
+
+    def _prepare_module(self):
+        self.module_.set_montages(self.montages_)
+
+    def _fingerprint(self, X):
+        """What a resumed run must share with the checkpointed one."""
+        encoder = (f"checkpoint:{self.checkpoint}" if self.checkpoint is not None
+                   else repr(_net.build_encoder_config(self.config)))
+        optimizer = getattr(self.optimizer, "__qualname__", repr(self.optimizer))
+        return {
+            "encoder": encoder, "masking": self.masking, "mask_ratio": self.mask_ratio,
+            "temperature": self.temperature, "projection_dim": self.projection_dim,
+            "lr": self.lr, "batch_size": self.batch_size,
+            "random_state": repr(self.random_state), "optimizer": optimizer,
+            "optimizer_params": repr(sorted(self.get_params_for("optimizer").items())),
+            "n_windows": len(X), "montages": self.montages_,
+        }
+
+    def _resume_state(self):
+        """The newest whole checkpoint of this run in ``checkpoint_dir`` and its path."""
+        if self.checkpoint_dir is None:
+            return None, None
+        state, path = checkpointing.load_latest(self.checkpoint_dir)
+        if state is None:
+            return None, None
+        saved = json.loads(state["fingerprint"])
+        now = json.loads(json.dumps(self._run_fingerprint))
+        differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        if differ:
+            details = "; ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now"
+                                for k in differ)
+            raise ValueError(
+                f"checkpoint_dir={str(self.checkpoint_dir)!r} holds a run with other "
+                f"data or settings ({details}). Resume it with the same ones, or give "
+                "another (or an empty) checkpoint_dir."
+            )
+        return state, path
+
+    def _resume(self, X, state, **fit_params):
+        with _net.concrete_device(self), _net.seeded(self.random_state):
+            NeuralNet.initialize(self)
+            self._prepare_module()
+            self.module_.load_state_dict(state["module"])
+            self.optimizer_.load_state_dict(state["optimizer"])
+            self.history_ = History(json.loads(state["history"]))
+            self.data_seed_ = int(state["data_seed"])
+            self._resume_step = int(state["step"])
+            self._resume_batches = json.loads(state["batches"])
+            self._resume_schedulers = state["schedulers"]
+            checkpointing.set_rng_state(state["rng"])
+            remaining = self.max_epochs - int(state["epoch"])
+            if remaining > 0:
+                NeuralNet.partial_fit(self, X, None, epochs=remaining, **fit_params)
+        return self
+
+    def checkpoint_state_(self):
+        """What a TrainingCheckpoint saves of this net beyond history and RNGs."""
+        schedulers = {  # skorch's LRScheduler callbacks
+            name: callback.lr_scheduler_.state_dict() for name, callback in self.callbacks_
+            if hasattr(getattr(callback, "lr_scheduler_", None), "state_dict")
+        }
+        module = getattr(self.module_, "module", self.module_)  # unwrap DDP
+        return {
+            "module": module.state_dict(), "optimizer": self.optimizer_.state_dict(),
+            "schedulers": schedulers, "data_seed": self.data_seed_,
+            "fingerprint": json.dumps(self._run_fingerprint),
+        }
+
+
+def _dataset_montages(dataset, ch_names):
+    """Channel lists of a dataset: its ``montages``, else the ``ch_names`` parameter."""
+    montages = getattr(dataset, "montages", None)
+    if montages is None:
+        if ch_names is None:
+            raise ValueError(
+                f"A {type(dataset).__name__} without a 'montages' attribute needs "
+                "ch_names=... (one name per channel of its windows); or use "
+                "sk_cria.datasets.EEGWindowsDataset."
+            )
+        montages = [ch_names]
+    return [list(names) for names in montages]
+
 
 def embed(net, embed_fn, X):
     """Run ``embed_fn`` over X in eval mode, batch by batch, without gradients."""
@@ -378,6 +662,7 @@ def embed(net, embed_fn, X):
     outputs = []
     with torch.inference_mode(), _net.autocast(net.device):
         for Xi, _ in net.get_iterator(dataset, training=False):
-            Xi = Xi.to(net.device, non_blocking=True)
-            outputs.append(embed_fn(Xi).float().cpu())
+            Xi = to_device(Xi, net.device)
+            out = embed_fn(**Xi) if isinstance(Xi, dict) else embed_fn(Xi)
+            outputs.append(out.float().cpu())
     return torch.cat(outputs).numpy()

@@ -1,0 +1,150 @@
+"""EEGWindowsDataset on the real recordings: lazy windows over files of mixed montages."""
+
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import torch
+
+from sk_cria import EEGPreprocessor, ViewMaskPretrainer
+from sk_cria.datasets import EEGWindowsDataset, find_recordings
+from sk_cria.datasets.recordings import NoUsableDataError
+from sk_cria.sampling import MontageBatchSampler
+
+EEGMAT = Path("eegmat/files/eegmat/1.0.0")
+EEGMMIDB = Path("MNE-eegbci-data/files/eegmmidb/1.0.0/S001")
+
+
+@pytest.fixture(scope="module")
+def files(data_path):
+    return {
+        "rest": data_path / EEGMAT / "Subject00_1.edf",  # 182 s, 500 Hz
+        "task": data_path / EEGMAT / "Subject00_2.edf",  # 60 s
+        "mi": data_path / EEGMMIDB / "S001R04.edf",  # 125 s, 160 Hz, 64 channels
+    }
+
+
+@pytest.fixture(scope="module")
+def mixed(files):
+    return EEGWindowsDataset(
+        [files["rest"], files["task"], files["mi"]], window=4,
+        preprocessor=EEGPreprocessor(line_freq=50), verbose=False,
+    )
+
+
+def test_windows_and_channels_are_what_the_files_say(mixed, files):
+    expected = {}
+    for key, path in files.items():
+        raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
+        expected[key] = int(raw.n_times // (4 * raw.info["sfreq"]))
+    assert [rec.n_windows for rec in mixed.recordings] == [
+        expected["rest"], expected["task"], expected["mi"]]
+    assert len(mixed) == sum(expected.values())
+    # eegmat: 21 channels minus ECG; eegmmidb: 64 EEG channels.
+    assert [len(m) for m in mixed.montages] == [20, 64]
+    assert ("ECG ECG", "non-EEG") in mixed.dropped_channels
+    assert mixed.dropped_channels[("ECG ECG", "non-EEG")] == 2
+    first, last = mixed[0], mixed[len(mixed) - 1]
+    assert first[0]["x"].shape == (20, 800) and first[0]["montage"] == 0
+    assert last[0]["x"].shape == (64, 800) and last[0]["montage"] == 1
+    assert first[0]["x"].dtype == torch.float32
+    assert "3 of 3 file(s) used" in mixed.summary()
+    assert "Dropped channels: ECG ECG (non-EEG, 2 files)" in mixed.summary()
+
+
+def test_window_is_exactly_the_preprocessor_output(mixed, files):
+    """One code path: the window equals EEGPreprocessor applied to the same samples."""
+    raw = mne.io.read_raw_edf(files["task"], preload=False, verbose="error")
+    picks = [i for i, name in enumerate(raw.ch_names) if name != "ECG ECG"]
+    index = mixed.recordings[0].n_windows + 3  # 4th window of the second file
+    recording, start = mixed.locate(index)
+    assert recording.path == files["task"].resolve() and start == 12.0
+    data = raw.get_data(picks=picks, start=6000, stop=8000, units="uV")[np.newaxis]
+    expected = EEGPreprocessor(sfreq=500, ch_names=list(recording.ch_names),
+                               line_freq=50).fit_transform(data)
+    np.testing.assert_array_equal(mixed[index][0]["x"].numpy(), expected[0])
+
+
+def test_stride_overlaps_windows(files):
+    n_times = mne.io.read_raw_edf(files["task"], preload=False, verbose="error").n_times
+    ds = EEGWindowsDataset([files["task"]], window=4, stride=2, verbose=False)
+    assert len(ds) == 1 + (n_times - 2000) // 1000
+    np.testing.assert_allclose(ds.locate(3)[1], 6.0)
+
+
+def test_unreadable_files_are_skipped_with_a_warning(tmp_path, files):
+    good = tmp_path / "good.edf"
+    good.symlink_to(files["task"])
+    data = files["rest"].read_bytes()
+    (tmp_path / "truncated.edf").write_bytes(data[: len(data) // 3])
+    (tmp_path / "notes.edf").write_text("this is not an EDF file")
+    with pytest.warns(UserWarning) as record:
+        ds = EEGWindowsDataset(tmp_path, window=4, verbose=False)
+    messages = " ".join(str(w.message) for w in record)
+    assert "truncated.edf: OSError: truncated file" in messages
+    assert "notes.edf" in messages
+    assert len(ds.recordings) == 1 and len(ds) == 15
+    assert {p.name for p, _ in ds.skipped} == {"truncated.edf", "notes.edf"}
+    assert "1 of 3 file(s) used" in ds.summary() and "2 file(s) skipped" in ds.summary()
+    # ... and a pre-training run on the folder completes.
+    pre = ViewMaskPretrainer(config="small", max_epochs=1, batch_size=8,
+                             random_state=0).fit(ds)
+    assert len(pre.history) == 1 and np.isfinite(pre.history[-1, "train_loss"])
+
+
+def test_short_recordings_and_unknown_channels(files):
+    with pytest.warns(UserWarning, match="shorter than one 100 s window"):
+        ds = EEGWindowsDataset([files["rest"], files["task"]], window=100, verbose=False)
+    assert len(ds.recordings) == 1
+    kept = EEGWindowsDataset([files["task"]], window=4, unknown_channels="keep", verbose=False)
+    assert len(kept.montages[0]) == 20  # ECG is non-EEG by name, kept or not
+
+
+def test_bad_input_is_refused_before_anything(tmp_path, files):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        EEGWindowsDataset(tmp_path / "nowhere", verbose=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no EEG recording"):
+        EEGWindowsDataset(tmp_path / "empty", verbose=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.edf").write_text("nope")
+    with pytest.warns(UserWarning), pytest.raises(NoUsableDataError, match="usable EEG"):
+        EEGWindowsDataset(tmp_path / "junk", verbose=False)
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        EEGWindowsDataset(files["task"], window=2.5, verbose=False)
+
+
+def test_find_recordings_searches_folders_recursively(data_path):
+    found = find_recordings(data_path / "MNE-eegbci-data")
+    assert len(found) == 12 and all(p.suffix == ".edf" for p in found)
+    assert found == sorted(found)
+
+
+def test_open_files_are_bounded(data_path):
+    """Reading windows of many recordings keeps at most cache_size of them open."""
+    ds = EEGWindowsDataset(data_path / EEGMMIDB, window=4, cache_size=3, verbose=False)
+    for rec_start in ds._offsets[:-1]:
+        ds[int(rec_start)]
+    assert len(ds.recordings) == 12 and len(ds._cache) == 3
+
+
+def test_sampler_groups_montages_and_replays_epochs():
+    ids = np.array([0] * 10 + [1] * 7 + [0] * 3)
+    sampler = MontageBatchSampler(ids, 4, seed=3, min_batch_size=2)
+    first = [list(b) for b in sampler]
+    assert all(len(set(ids[b])) == 1 for b in first)
+    # 13 windows of montage 0 make 4 + 4 + 4 + 1: the single one has no negatives.
+    assert len(sum(first, [])) == 19 and len(set(sum(first, []))) == 19
+    second = [list(b) for b in sampler]
+    assert first != second  # a new order each epoch
+    replay = MontageBatchSampler(ids, 4, seed=3, min_batch_size=2)
+    replay.set_epoch(1, skip=2)
+    assert [list(b) for b in replay] == second[2:]
+    # Two ranks split the same global order, equally.
+    ranks = [MontageBatchSampler(ids, 4, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    a, b = ([list(x) for x in r] for r in ranks)
+    assert len(a) == len(b) and not set(map(tuple, a)) & set(map(tuple, b))
+    # In order: consecutive windows, never across a montage change.
+    ordered = [list(b) for b in MontageBatchSampler(ids, 4, shuffle=False)]
+    assert sum(ordered, []) == list(range(20)) and [10, 11, 12, 13] in ordered
