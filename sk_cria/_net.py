@@ -18,15 +18,21 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from .parallel import torch_threads
 from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
 
 __all__ = ["resolve_device", "build_encoder_config"]
 
 
 def resolve_device(device):
-    """Map ``"auto"`` to ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    """Map ``"auto"`` to ``"cuda"`` (``"cuda:<LOCAL_RANK>"`` under torchrun) when a
+    GPU is present, else ``"cpu"``."""
     if device == "auto" or device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        # Under torchrun, each process takes the GPU of its local rank.
+        local_rank = os.environ.get("LOCAL_RANK")
+        return f"cuda:{local_rank}" if local_rank is not None else "cuda"
     return device
 
 
@@ -192,11 +198,16 @@ def concrete_device(net):
     skorch reads ``self.device`` wherever it moves tensors; the constructor
     parameter must keep the user's value (scikit-learn's contract), so the
     resolved device is put in place only for the duration of a call.
+    The call also runs within the net's torch thread budget
+    (:func:`sk_cria.parallel.torch_threads`), so that parallel fits do not
+    oversubscribe the cores.
     """
     requested = net.device
     net.device = resolve_device(requested)
     try:
-        yield
+        # getattr: an estimator without an n_threads parameter gets the default.
+        with torch_threads(getattr(net, "n_threads", None)):
+            yield
     finally:
         net.device = requested
 

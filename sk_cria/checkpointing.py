@@ -162,7 +162,14 @@ class TrainingCheckpoint(Callback):
         self.save(net, in_epoch=False)
 
     def save(self, net, in_epoch):
-        """Checkpoint the net; ``in_epoch``: the last history row is an epoch in progress."""
+        """Checkpoint the net; ``in_epoch``: the last history row is an epoch in progress.
+
+        Called on every process of a distributed run; rank 0 writes.
+        """
+        # Collective: every process hands over its generators' states.
+        from .distributed import gather_objects
+
+        rngs = gather_objects(rng_state())
         if not net.is_checkpoint_writer_():
             return
         history = net.history.to_list()
@@ -173,7 +180,7 @@ class TrainingCheckpoint(Callback):
             "step": len(batches),  # batches done of the epoch in progress
             "history": json.dumps(history),
             "batches": json.dumps(batches),
-            "rng": rng_state(),
+            "rng": rngs,  # one entry per process
             **net.checkpoint_state_(),
         }
         step = _global_step(net.history)

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from . import _net, checkpointing
+from . import _net, checkpointing, distributed
 from .sampling import MontageBatchSampler
 
 __all__ = ["InfoNCELoss", "ViewMaskPretrainer", "make_token_mask"]
@@ -107,7 +107,8 @@ class InfoNCELoss(nn.Module):
     """Symmetric InfoNCE between two batches of projections.
 
     Row ``i`` of ``z_a`` and row ``i`` of ``z_b`` are the positive pair; every
-    other row of the batch is a negative.
+    other row of the batch is a negative (of the global batch, gathered from
+    every process, in a distributed run).
 
     Parameters
     ----------
@@ -121,9 +122,14 @@ class InfoNCELoss(nn.Module):
     def forward(self, z_a, z_b):
         z_a = F.normalize(z_a.float(), dim=-1)
         z_b = F.normalize(z_b.float(), dim=-1)
-        logits = z_a @ z_b.T / self.temperature
-        target = torch.arange(len(z_a), device=z_a.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        # In a distributed run the negatives are the whole global batch: the
+        # other processes' projections, gathered with their gradients.
+        all_a = distributed.all_gather_with_grad(z_a)
+        all_b = distributed.all_gather_with_grad(z_b)
+        offset = distributed.rank() * len(z_a)
+        target = torch.arange(offset, offset + len(z_a), device=z_a.device)
+        return 0.5 * (F.cross_entropy(z_a @ all_b.T / self.temperature, target)
+                      + F.cross_entropy(z_b @ all_a.T / self.temperature, target))
 
 
 class _ViewMaskModule(nn.Module):
@@ -183,10 +189,14 @@ class _ViewMaskModule(nn.Module):
         names = self.montages[index] if self.montages else None
         batch, n_channels, n_times = x.shape
         n_patches = n_times // self.encoder.config.patch_size
+        # Each process of a distributed run draws the masks of the whole global
+        # batch (their generators are in step) and keeps its slice: a step
+        # masks what one process with the global batch would mask.
+        world, rank = distributed.world_size(), distributed.rank()
         mask = make_token_mask(
-            self.masking, batch, n_channels, n_patches, self.mask_ratio,
+            self.masking, batch * world, n_channels, n_patches, self.mask_ratio,
             channel_order=self._channel_order(index), device=x.device,
-        )
+        )[rank * batch:(rank + 1) * batch]
         masked = self.encoder.encode(x, names, token_mask=mask).embedding
         full = self.encoder.encode(x, names).embedding
         return self.projector(masked), self.projector(full)
@@ -431,11 +441,31 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     # --------------------------------------------------- distributed hooks
     def world_size_(self):
-        """Processes training together (1 here; see sk_cria.distributed)."""
-        return 1
+        """Processes training together (torchrun's WORLD_SIZE; 1 otherwise)."""
+        return distributed.world_size()
 
     def rank_(self):
-        return 0
+        return distributed.rank()
+
+    def infer(self, x, **fit_params):
+        if not (self.module_.training and distributed.is_distributed()):
+            return super().infer(x, **fit_params)
+        # Training steps of a distributed run go through DistributedDataParallel,
+        # which averages the gradients of all processes during backward.
+        if getattr(self, "_ddp", None) is None or self._ddp.module is not self.module_:
+            # A view of module_ for this fit, not a component of its own: set past
+            # skorch's guard on modules, and dropped when fit returns.
+            object.__setattr__(self, "_ddp",
+                               distributed.data_parallel(self.module_, self.device))
+        x = to_device(x, self.device)
+        with _net.autocast(self.device):
+            return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        # Record the loss of the global batch, the same on every process.
+        step["loss"] = distributed.mean_over_processes(step["loss"])
+        return step
 
     def is_checkpoint_writer_(self):
         """Whether this process writes checkpoints, logs and the progress bar."""
@@ -458,15 +488,21 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         -------
         self : ViewMaskPretrainer
         """
+        distributed.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
         self._run_fingerprint = self._fingerprint(X)
         state, path = self._resume_state()
-        if state is None:
-            return self._train(X, None, reset=True, **fit_params)
-        if self.verbose:
-            print(f"Resuming from {path} (epoch {state['epoch'] + 1}, after batch "
-                  f"{state['step']} of it).", file=sys.stderr)
-        return self._resume(X, state, **fit_params)
+        try:
+            if state is None:
+                return self._train(X, None, reset=True, **fit_params)
+            if self.verbose:
+                print(f"Resuming from {path} (epoch {state['epoch'] + 1}, after batch "
+                      f"{state['step']} of it).", file=sys.stderr)
+            return self._resume(X, state, **fit_params)
+        finally:
+            # The DistributedDataParallel wrapper lives for one fit (it cannot be
+            # pickled, and a fitted net embeds in one process).
+            self.__dict__.pop("_ddp", None)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue pre-training on X for ``max_epochs`` more epochs."""
@@ -621,7 +657,15 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             self._resume_step = int(state["step"])
             self._resume_batches = json.loads(state["batches"])
             self._resume_schedulers = state["schedulers"]
-            checkpointing.set_rng_state(state["rng"])
+            saved_world, world = len(state["rng"]), self.world_size_()
+            if saved_world != world:
+                distributed.warn_world_size_change(saved_world, world)
+                # Keep the number of windows done: same window count, new batches.
+                self._resume_step = self._resume_step * saved_world // world
+            # The processes' generators are in step (same seed, same draws), so
+            # rank 0's state serves any number of processes.
+            rank = self.rank_()
+            checkpointing.set_rng_state(state["rng"][rank if rank < saved_world else 0])
             remaining = self.max_epochs - int(state["epoch"])
             if remaining > 0:
                 NeuralNet.partial_fit(self, X, None, epochs=remaining, **fit_params)

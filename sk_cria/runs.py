@@ -18,7 +18,7 @@ import platform
 import shutil
 import time
 
-__all__ = ["PretrainSettings", "pretrain"]
+__all__ = ["RunDirError", "pretrain"]
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -87,7 +87,10 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         if not Path(path).exists():
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
                                     "recordings or a BIDS root.")
-    resuming = _prepare(out, settings, resume=resume, overwrite=overwrite)
+    # Under torchrun only rank 0 prepares and writes the folder; all read the data.
+    writer = int(os.environ.get("RANK", "0")) == 0
+    verbose = verbose if writer else 0
+    resuming = _prepare(out, settings, resume=resume, overwrite=overwrite) if writer else True
     dataset = EEGWindowsDataset(
         paths, window=window, stride=stride,
         preprocessor=EEGPreprocessor(line_freq=line_freq), verbose=bool(verbose),

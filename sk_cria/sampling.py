@@ -33,9 +33,12 @@ class MontageBatchSampler(Sampler):
         out; contrastive pre-training uses 2, since a single window has no
         negatives.
     num_replicas : int, default=1
-        Processes of a distributed run; each gets every ``num_replicas``-th
-        batch of the same global order, and all get the same number of
-        batches (a remainder of the batch list is left out).
+        Processes of a distributed run. The windows are cut into global
+        batches of ``batch_size * num_replicas`` and each process takes its
+        slice of every global batch, so a step of N processes sees the same
+        windows as one process with N times the batch size (and the same
+        montage on every process). A partial global batch is shared equally;
+        what cannot be shared is left out.
     rank : int, default=0
         This process's index in ``range(num_replicas)``.
 
@@ -86,12 +89,17 @@ class MontageBatchSampler(Sampler):
             batches = [batches[i] for i in rng.permutation(len(batches))]
         else:
             batches.sort(key=lambda batch: batch[0])
-        usable = len(batches) - len(batches) % self.num_replicas
-        return batches[self.rank:usable:self.num_replicas]
+        return [self._share(batch) for batch in batches]
 
     def _chunks(self, indices):
-        chunks = [indices[i:i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
-        return [chunk for chunk in chunks if len(chunk) >= self.min_batch_size]
+        size = self.batch_size * self.num_replicas
+        chunks = [indices[i:i + size] for i in range(0, len(indices), size)]
+        return [c for c in chunks if len(c) >= self.min_batch_size * self.num_replicas]
+
+    def _share(self, batch):
+        """This rank's slice of a global batch (equal slices for every rank)."""
+        size = len(batch) // self.num_replicas
+        return batch[self.rank * size:(self.rank + 1) * size]
 
     def __iter__(self):
         batches = self.batches(self.epoch)[self.skip:]

@@ -1,0 +1,105 @@
+"""Data-parallel pre-training with PyTorch's own engine, under ``torchrun``.
+
+Nothing here launches processes: ``torchrun`` (or Slurm's ``srun`` running
+``torchrun``) starts one process per GPU or CPU slot and sets ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address.
+:class:`~sk_cria.ViewMaskPretrainer` then joins the process group (NCCL on
+CUDA, gloo on the CPU), wraps its module in
+:class:`~torch.nn.parallel.DistributedDataParallel` for the training steps,
+and each process reads only its slice of every global batch
+(:class:`~sk_cria.sampling.MontageBatchSampler`). The contrastive loss
+gathers the projections of every process, with their gradients, so that each
+window has the negatives of the whole global batch, as in one process.
+"""
+
+import os
+import warnings
+
+import torch
+from torch import distributed as dist
+
+__all__ = ["all_gather_with_grad", "init_from_env", "rank", "world_size"]
+
+
+def is_distributed():
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size():
+    """Processes in the run (1 outside a distributed launch)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank():
+    """This process's rank (0 outside a distributed launch)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def init_from_env(device):
+    """Join the process group that ``torchrun`` describes in the environment, once.
+
+    Does nothing outside a launch of more than one process, or when the
+    caller has already initialised the group.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return
+    if dist.is_initialized():
+        return
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+
+
+def all_gather_with_grad(tensor):
+    """Concatenate ``tensor`` from every process, keeping the gradient path.
+
+    Every process must pass the same shape (the sampler gives each process
+    an equal slice of the global batch). Returns the tensor itself outside a
+    distributed run.
+    """
+    if not is_distributed():
+        return tensor
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+
+
+def mean_over_processes(value):
+    """The mean of a scalar tensor over all processes (no gradient)."""
+    if not is_distributed():
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value)
+    return value / world_size()
+
+
+def gather_objects(obj):
+    """A list with ``obj`` of every process, in rank order (collective)."""
+    if not is_distributed():
+        return [obj]
+    objects = [None] * world_size()
+    dist.all_gather_object(objects, obj)
+    return objects
+
+
+def data_parallel(module, device):
+    """``module`` wrapped in DistributedDataParallel (it shares the parameters)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = torch.device(device)
+    # Some parameters (placeholders of views no window of a batch masks) get
+    # no gradient in a step; DDP must be told to expect that.
+    return DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True,
+    )
+
+
+def warn_world_size_change(saved, now):
+    warnings.warn(
+        f"Resuming a run of {saved} process(es) with {now}: the global batch changes, so "
+        "the rest of the interrupted epoch follows a new order and the result differs "
+        "from an uninterrupted run (a resume with the same number of processes is exact).",
+        UserWarning,
+    )

@@ -1,0 +1,235 @@
+"""Resumable pre-training: checkpoints, kill-and-resume, and the `sk-cria pretrain` command."""
+
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from skorch.callbacks import Callback, LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+from sk_cria import CRIAClassifier, EEGPreprocessor, ViewMaskPretrainer
+from sk_cria.checkpointing import find_checkpoints, load_latest, save_atomic
+from sk_cria.datasets import EEGWindowsDataset
+
+EEGMAT = Path("eegmat/files/eegmat/1.0.0")
+
+
+@pytest.fixture(scope="module")
+def task_files(data_path):
+    """Two 60 s arithmetic recordings: 30 windows of 4 s, 8 batches of 4 per epoch."""
+    return [data_path / EEGMAT / f"Subject0{i}_2.edf" for i in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def dataset(task_files):
+    return EEGWindowsDataset(task_files, window=4, preprocessor=EEGPreprocessor(line_freq=50),
+                             verbose=False)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(Callback):
+    """Stand-in for a kill: stop the process's training after ``step`` batches."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if sum(len(e["batches"]) for e in net.history) == self.step:
+            raise Crash
+
+
+def _pretrainer(extra_callbacks=(), **params):
+    """Small, seeded, with a per-batch cosine schedule (its state must resume too)."""
+    callbacks = [("lr", LRScheduler(CosineAnnealingLR, T_max=24, step_every="batch")),
+                 *extra_callbacks]
+    defaults = dict(config="small", max_epochs=3, batch_size=4, random_state=0,
+                    callbacks=callbacks)
+    return ViewMaskPretrainer(**{**defaults, **params})
+
+
+def _same_weights(a, b):
+    a, b = a.module_.state_dict(), b.module_.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_on_dataset_equals_fit_on_the_same_windows_as_array(dataset):
+    from sk_cria import EEGArray
+
+    X = EEGArray(np.stack([dataset[i][0]["x"].numpy() for i in range(len(dataset))]),
+                 ch_names=list(dataset.montages[0]))
+    a = _pretrainer(max_epochs=1).fit(dataset)
+    b = _pretrainer(max_epochs=1).fit(X)
+    assert _same_weights(a, b)
+    np.testing.assert_array_equal(a.transform(dataset), b.transform(X))
+
+
+def test_resume_mid_epoch_gives_the_uninterrupted_weights(dataset, tmp_path):
+    whole = _pretrainer().fit(dataset)
+    crashing = _pretrainer([("crash", CrashAt(13))], checkpoint_dir=tmp_path,
+                           checkpoint_every=3)
+    with pytest.raises(Crash):
+        crashing.fit(dataset)
+    # The newest two remain: steps 12 (the last before the crash) and 9.
+    assert [p.name for p in find_checkpoints(tmp_path)] == [
+        "step-0000000012.pt", "step-0000000009.pt"]
+    resumed = _pretrainer(checkpoint_dir=tmp_path, checkpoint_every=3)
+    resumed.fit(dataset)
+    assert _same_weights(resumed, whole)
+    np.testing.assert_allclose(resumed.history[:, "train_loss"],
+                               whole.history[:, "train_loss"], rtol=0, atol=0)
+    # The resumed run trained only what the checkpoint lacked.
+    assert resumed.history[1, "train_batch_count"] == 8 - 4
+
+
+def test_a_damaged_newest_checkpoint_is_never_loaded(dataset, tmp_path):
+    _pretrainer(max_epochs=2, checkpoint_dir=tmp_path).fit(dataset)
+    newest, previous = find_checkpoints(tmp_path)
+    good = load_latest(tmp_path)[0]
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])  # as a non-atomic write cut by a crash
+    with pytest.warns(UserWarning, match="cannot be read"):
+        state, path = load_latest(tmp_path)
+    assert path == previous and state["epoch"] == 1 and good["epoch"] == 2
+    # Resuming continues from epoch 1's checkpoint and redoes epoch 2.
+    with pytest.warns(UserWarning, match="cannot be read"):
+        resumed = _pretrainer(max_epochs=2, checkpoint_dir=tmp_path).fit(dataset)
+    assert resumed.history[-1, "train_batch_count"] == 8
+
+
+def test_atomic_save_leaves_the_previous_file_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "state.pt"
+    save_atomic({"a": torch.ones(3)}, target)
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", explode)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomic({"a": torch.zeros(3)}, target)
+    assert torch.equal(torch.load(target, weights_only=True)["a"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no temporary left
+
+
+def test_a_checkpoint_of_other_settings_is_refused(dataset, tmp_path):
+    _pretrainer(max_epochs=1, checkpoint_dir=tmp_path).fit(dataset)
+    with pytest.raises(ValueError, match="other data or settings.*lr"):
+        _pretrainer(max_epochs=1, checkpoint_dir=tmp_path, lr=0.01).fit(dataset)
+
+
+def test_mixed_montages_fit_and_transform(data_path, dataset):
+    mixed = EEGWindowsDataset(
+        [data_path / EEGMAT / "Subject00_2.edf",
+         data_path / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001/S001R04.edf"],
+        window=4, verbose=False)
+    pre = _pretrainer(max_epochs=1, callbacks=None).fit(mixed)
+    assert pre.ch_names_ is None and len(pre.montages_) == 2
+    assert not hasattr(pre, "n_features_in_")
+    emb = pre.transform(mixed)
+    assert emb.shape == (len(mixed), pre.encoder_.config.embed_dim)
+    assert np.isfinite(emb).all()
+    # Arrays of any montage, when their channels are named.
+    window = dataset[0][0]["x"].numpy()[np.newaxis]
+    with pytest.raises(ValueError, match="needs the names"):
+        pre.transform(window)
+    pre.set_params(ch_names=list(dataset.montages[0]))
+    np.testing.assert_allclose(pre.transform(window), pre.transform(dataset)[:1], atol=1e-5)
+
+
+# ------------------------------------------------------------------ the command
+def _command(files, out, *extra):
+    return [sys.executable, "-m", "sk_cria", "pretrain", *map(str, files), "--out", str(out),
+            "--config", "small", "--window", "4", "--batch-size", "4", "--max-epochs", "3",
+            "--line-freq", "50", "--seed", "1", *extra]
+
+
+def _weights(out):
+    return load_file(out / "model.safetensors")
+
+
+def test_kill_and_resume_ends_with_the_uninterrupted_weights(task_files, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(_command(task_files, whole), check=True, capture_output=True)
+    proc = subprocess.Popen(_command(task_files, killed, "--checkpoint-every", "1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # SIGKILL as soon as a checkpoint in the middle of the second epoch exists.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        steps = [int(p.stem.split("-")[1]) for p in find_checkpoints(killed / "checkpoints")]
+        if any(9 <= step < 16 for step in steps):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "model.safetensors").exists()
+    done = subprocess.run(_command(task_files, killed, "--checkpoint-every", "1"),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Resuming from" in done.stderr and "epoch 2" in done.stderr
+    a, b = _weights(whole), _weights(killed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log = (killed / "train_log.csv").read_text().splitlines()
+    assert len(log) == 4 and log[0].startswith("epoch,train_loss")
+    # The result is a checkpoint the estimators load.
+    card = (killed / "README.md").read_text()
+    assert "2 recording(s) used" in card and "322,944 encoder parameters" in card
+    windows = EEGWindowsDataset(task_files[:1], window=4, verbose=False,
+                                preprocessor=EEGPreprocessor(line_freq=50))
+    X = np.stack([windows[i][0]["x"].numpy() for i in range(4)])
+    names = list(windows.montages[0])
+    pre = ViewMaskPretrainer.from_pretrained(killed, ch_names=names).fit(X)
+    clf = CRIAClassifier(encoder=killed, max_epochs=0, early_stopping=False,
+                         ch_names=names).fit(X, [0, 1, 0, 1])
+    loaded, fine_tuned = pre.encoder_.state_dict(), clf.module_.encoder.state_dict()
+    for key, value in b.items():
+        assert torch.equal(loaded[key], value) and torch.equal(fine_tuned[key], value)
+
+
+def test_command_refuses_bad_input_before_training(task_files, tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "sk_cria", "pretrain", *map(str, args)],
+                              capture_output=True, text=True)
+
+    missing = run(tmp_path / "nowhere.edf", "--out", tmp_path / "out")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "empty").mkdir()
+    empty = run(tmp_path / "empty", "--out", tmp_path / "out")
+    assert empty.returncode == 2 and "holds no EEG recording" in empty.stderr
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "x.edf").write_text("not EEG")
+    junk = run(tmp_path / "junk", "--out", tmp_path / "out")
+    assert junk.returncode == 2 and "usable EEG" in junk.stderr
+    (tmp_path / "file").write_text("")
+    unwritable = run(task_files[0], "--out", tmp_path / "file" / "out")
+    assert unwritable.returncode == 2 and "Cannot write" in unwritable.stderr
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("keep me")
+    foreign = run(task_files[0], "--out", tmp_path / "theirs")
+    assert foreign.returncode == 2 and "holds no sk-cria run" in foreign.stderr
+    resume = run(task_files[0], "--out", tmp_path / "new", "--resume")
+    assert resume.returncode == 2 and "no unfinished run" in resume.stderr
+
+
+def test_finished_or_different_runs_are_refused_unless_overwrite(task_files, tmp_path):
+    out = tmp_path / "run"
+    command = _command(task_files[:1], out)
+    command[command.index("--max-epochs") + 1] = "1"
+    subprocess.run(command, check=True, capture_output=True)
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 2 and "finished run" in again.stderr
+    (out / "mine.txt").write_text("not sk-cria's")
+    replaced = subprocess.run(command + ["--overwrite", "--lr", "0.01"],
+                              capture_output=True, text=True)
+    assert replaced.returncode == 0, replaced.stderr
+    assert (out / "mine.txt").exists() and (out / "model.safetensors").exists()
+    run = (out / "run.json").read_text()
+    assert '"lr": 0.01' in run and '"status": "finished"' in run
