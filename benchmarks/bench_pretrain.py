@@ -9,10 +9,18 @@ the number of recordings: the data stay on disk.
 
     python benchmarks/bench_pretrain.py --data ../shared/data \
         --out benchmarks/results/pretrain_throughput.md
+
+With ``--scaling``, instead: data-parallel efficiency on this machine, the same
+global batch trained by 1 process x N threads and by ``torchrun`` with N
+processes x 1 thread (gloo), on 12 recordings:
+
+    python benchmarks/bench_pretrain.py --data ../shared/data --scaling \
+        --out benchmarks/results/pretrain_scaling.md
 """
 
 import argparse
 import json
+import os
 from pathlib import Path
 import platform
 import resource
@@ -65,11 +73,15 @@ def measure(data, n_files, workers, steps, batch_size, window, config):
         net.fit(dataset)
     except Done:
         pass
+    if net.rank_() != 0:
+        return
     # The first two steps warm up (allocations, worker start-up) and are left out.
     compute, wait, windows = timer.compute[2:], timer.wait[1:], timer.windows[2:]
+    windows = [n * net.world_size_() for n in windows]  # the global batch
     total = sum(compute) + sum(wait)
     print(json.dumps({
         "files": n_files, "hours": round(dataset.hours, 2), "windows_total": len(dataset),
+        "processes": net.world_size_(), "threads": torch.get_num_threads(),
         "workers": workers, "windows_per_s": sum(windows) / total,
         "wait_fraction": sum(wait) / total,
         "median_step_s": statistics.median(c + w for c, w in zip(compute, wait)),
@@ -88,11 +100,17 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--config", default="small")
+    parser.add_argument("--scaling", action="store_true",
+                        help="1 process x N threads vs torchrun N processes x 1 thread")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         return measure(args.data, *args.one, args.steps, args.batch_size, args.window,
                        args.config)
+    if args.scaling:
+        return scaling(args)
     rows = []
     for workers in args.workers:
         for n_files in args.files:
@@ -121,6 +139,52 @@ def main(argv=None):
             f"{r['windows_per_s']:.1f} | {100 * r['wait_fraction']:.1f} % | "
             f"{r['median_step_s']:.3f} | {r['rss_mb']:.0f} | {per_worker} |")
     text = "\n".join(table) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+def scaling(args):
+    """Windows/s of one process with all threads vs N single-thread processes."""
+    n = args.processes
+
+    def child(launcher, batch_size, threads):
+        command = [*launcher, __file__, "--data", args.data, "--one", "12", "0",
+                   "--steps", str(args.steps), "--batch-size", str(batch_size),
+                   "--window", str(args.window), "--config", args.config]
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
+                f"--nproc_per_node={n}", "--master_addr=127.0.0.1", "--master_port=29581"]
+    rows = []
+    for repeat in range(args.repeats):
+        one = child([sys.executable], args.batch_size, n)
+        many = child(torchrun, args.batch_size // n, 1)
+        rows.append((one, many))
+        print(one, many, file=sys.stderr)
+    ratios = [many["windows_per_s"] / one["windows_per_s"] for one, many in rows]
+    lines = [
+        "# Data-parallel pre-training on the CPU: 1 process x N threads vs N processes\n",
+        f"`python benchmarks/bench_pretrain.py --scaling --data {args.data}` on "
+        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: encoder "
+        f"`{args.config}`, global batch {args.batch_size} windows of {args.window} s, 12 "
+        f"eegmat recordings, {args.steps} timed steps per run, {args.repeats} alternating "
+        "repeats in one run (medians below).\n",
+        "| repeat | 1 process x %d threads (win/s) | torchrun %d x 1 thread (win/s) | ratio |"
+        % (n, n),
+        "|---|---|---|---|",
+    ]
+    for i, ((one, many), ratio) in enumerate(zip(rows, ratios)):
+        lines.append(f"| {i + 1} | {one['windows_per_s']:.1f} | {many['windows_per_s']:.1f} "
+                     f"| {ratio:.2f} |")
+    lines.append(f"| median | {statistics.median(r[0]['windows_per_s'] for r in rows):.1f} | "
+                 f"{statistics.median(r[1]['windows_per_s'] for r in rows):.1f} | "
+                 f"{statistics.median(ratios):.2f} |")
+    lines.append(f"\nTarget: ratio >= 0.80 (the engine's own cost is small): "
+                 f"{'met' if statistics.median(ratios) >= 0.8 else 'not met'}.")
+    text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)

@@ -212,6 +212,21 @@ def concrete_device(net):
         net.device = requested
 
 
+def to_device_async(x, device):
+    """Move tensors (alone or in a dict/list/tuple) to ``device`` without blocking.
+
+    From pinned memory (the loaders pin on CUDA) the copy overlaps the
+    computation already queued; on the CPU it is a no-op.
+    """
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, dict):
+        return {key: to_device_async(value, device) for key, value in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_device_async(value, device) for value in x)
+    return x
+
+
 def autocast(device):
     """bf16 autocast on CUDA (mixed precision); a no-op context on the CPU."""
     device = torch.device(device)
@@ -231,6 +246,7 @@ class CRIANetMixin:
             return super().initialize()
 
     def infer(self, x, **fit_params):
+        x = to_device_async(x, self.device)
         with autocast(self.device):
             return super().infer(x, **fit_params)
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.history import History
-from skorch.utils import to_device
 from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -457,7 +456,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             # skorch's guard on modules, and dropped when fit returns.
             object.__setattr__(self, "_ddp",
                                distributed.data_parallel(self.module_, self.device))
-        x = to_device(x, self.device)
+        x = _net.to_device_async(x, self.device)
         with _net.autocast(self.device):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
 
@@ -706,7 +705,7 @@ def embed(net, embed_fn, X):
     outputs = []
     with torch.inference_mode(), _net.autocast(net.device):
         for Xi, _ in net.get_iterator(dataset, training=False):
-            Xi = to_device(Xi, net.device)
+            Xi = _net.to_device_async(Xi, net.device)
             out = embed_fn(**Xi) if isinstance(Xi, dict) else embed_fn(Xi)
             outputs.append(out.float().cpu())
     return torch.cat(outputs).numpy()

@@ -150,3 +150,25 @@ def test_sampler_groups_montages_and_replays_epochs():
     # In order: consecutive windows, never across a montage change.
     ordered = [list(b) for b in MontageBatchSampler(ids, 4, shuffle=False)]
     assert sum(ordered, []) == list(range(20)) and [10, 11, 12, 13] in ordered
+
+
+def test_bids_root_uses_the_sidecars_channel_types(tmp_path, files):
+    mne_bids = pytest.importorskip("mne_bids")
+    raw = mne.io.read_raw_edf(files["task"], verbose="error")
+    # Types that names alone would not give: the sidecar must be what drops them.
+    with pytest.warns(RuntimeWarning, match="unit"):  # misc has no unit
+        raw.set_channel_types({"ECG ECG": "ecg", "EEG Pz": "misc"})
+    raw.info["line_freq"] = 50
+    for subject in ("01", "02"):
+        path = mne_bids.BIDSPath(subject=subject, task="arithmetic", datatype="eeg",
+                                 root=tmp_path / "bids")
+        mne_bids.write_raw_bids(raw, path, verbose="error", overwrite=True)
+    derivative = tmp_path / "bids" / "derivatives" / "clean.edf"
+    derivative.parent.mkdir()
+    derivative.symlink_to(files["task"])
+    ds = EEGWindowsDataset(tmp_path / "bids", window=4, verbose=False)
+    assert len(ds.recordings) == 2  # derivatives/ is not raw data
+    assert ds.montages == [tuple(n for n in ds.montages[0] if n != "Pz")]
+    assert len(ds.montages[0]) == 19
+    assert ds.dropped_channels[("EEG Pz", "misc")] == 2
+    assert ds.dropped_channels[("ECG ECG", "ecg")] == 2

@@ -12,6 +12,7 @@ that share a montage.
 
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 import re
 import sys
@@ -38,6 +39,8 @@ _NON_EEG_NAME = re.compile(
     r"BURSTS|IBI|SUPPR|EVENT|MARK|ANNOT|EDF ANNOT|DC\d|X|Y|Z|ND)\b",
     re.IGNORECASE,
 )
+# Folders of a BIDS root that do not hold its raw recordings.
+_BIDS_NOT_RAW = ("sourcedata", "derivatives")
 # A reader warning that means the file on disk is shorter than its header says.
 _TRUNCATED = re.compile(r"does not match the file size|file is truncated|unexpected end",
                         re.IGNORECASE)
@@ -86,9 +89,9 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
     Parameters
     ----------
     paths : str, path-like or list of them
-        Files, folders (searched recursively) or BIDS roots (the folders of
-        a BIDS tree hold the recordings under ``sub-*/[ses-*/]eeg/``, which a
-        recursive search finds; MNE reads their sidecar-free data files).
+        Files, folders (searched recursively) or BIDS roots (folders holding
+        ``dataset_description.json``: their ``sourcedata/`` and
+        ``derivatives/`` are left out).
     extensions : sequence of str, default=EEG_EXTENSIONS
         Which files of a folder count as recordings (case-insensitive).
         Files given explicitly are always taken.
@@ -115,10 +118,12 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
         if path.is_file():
             files.append(path)
             continue
+        skip = _BIDS_NOT_RAW if (path / "dataset_description.json").is_file() else ()
         found = sorted(
             p for p in path.rglob("*")
             if p.is_file() and p.name.lower().endswith(extensions)
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            and not any(part.startswith(".") or part in skip
+                        for part in p.relative_to(path).parts)
         )
         if not found:
             raise FileNotFoundError(
@@ -375,13 +380,59 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
 
 
 def _open_raw(path):
-    """Open a recording without loading its data; a truncated file is an error."""
+    """Open a recording without loading its data; a truncated file is an error.
+
+    A recording of a BIDS tree is read with mne-bids when it is installed (the
+    ``bids`` extra), so that the channel types of its ``channels.tsv`` apply.
+    """
     import mne
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        raw = mne.io.read_raw(path, preload=False, verbose="warning")
+        bids = _bids_reader(path)
+        if bids is not None:
+            raw = bids(path)
+        else:
+            raw = mne.io.read_raw(path, preload=False, verbose="warning")
     for warning in caught:
         if _TRUNCATED.search(str(warning.message)):
             raise OSError(f"truncated file ({warning.message})")
     return raw
+
+
+def _bids_reader(path):
+    """A function reading ``path`` with mne-bids, if it is a BIDS recording and mne-bids is here."""
+    path = Path(path)
+    if path.parent.name not in ("eeg", "ieeg", "meg") or not path.parent.parent.name.startswith(
+            ("sub-", "ses-")) or _bids_root(path.parent) is None:
+        return None
+    try:
+        import mne_bids
+    except ImportError:
+        _warn_no_mne_bids()
+        return None
+
+    def read(fname):
+        bids_path = mne_bids.get_bids_path_from_fname(fname)
+        bids_path.update(root=_bids_root(Path(fname).parent))
+        return mne_bids.read_raw_bids(bids_path, verbose="warning")
+
+    return read
+
+
+@lru_cache(maxsize=1024)
+def _bids_root(folder):
+    for parent in (folder, *folder.parents):
+        if (parent / "dataset_description.json").is_file():
+            return parent
+    return None
+
+
+@lru_cache(maxsize=1)
+def _warn_no_mne_bids():
+    warnings.warn(
+        "Reading a BIDS tree without mne-bids: channel types from channels.tsv are not "
+        "applied (non-EEG channels are then recognised by name only). Install it with "
+        "pip install 'sk_cria[bids]'.",
+        UserWarning,
+    )
