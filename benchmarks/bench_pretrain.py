@@ -66,7 +66,8 @@ def measure(data, n_files, workers, steps, batch_size, window, config):
                 raise Done
 
     timer = Timer()
-    net = ViewMaskPretrainer(config=config, max_epochs=1, batch_size=batch_size,
+    # Epochs enough for the timed steps; Done ends the run.
+    net = ViewMaskPretrainer(config=config, max_epochs=10**6, batch_size=batch_size,
                              random_state=0, callbacks=[("timer", timer)],
                              iterator_train__num_workers=workers)
     try:

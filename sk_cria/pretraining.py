@@ -415,6 +415,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             self._resume_step = 0
             self.train_sampler_ = sampler
         kwargs.setdefault("pin_memory", torch.device(self.device).type == "cuda")
+        if kwargs.get("num_workers", 0) > 0:
+            # Loader processes live for the whole fit, not one epoch: starting
+            # them again at each epoch costs seconds.
+            kwargs.setdefault("persistent_workers", True)
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, batch_sampler=sampler,
                         generator=torch.Generator().manual_seed(self.data_seed_), **kwargs)

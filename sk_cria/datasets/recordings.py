@@ -169,9 +169,11 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         cannot place them), or kept with the shared "unknown" embedding.
         Non-EEG channels (by type, or by name: ECG, EOG, EMG, stim, ``X``,
         ``Y``, ``nd``, ...) are always dropped.
-    cache_size : int, default=8
-        Open recordings (headers only) kept per process; memory does not grow
-        with the number of recordings.
+    cache_size : int, default=64
+        Open recordings (headers only, well under a megabyte each) kept per
+        process: opening an EDF costs about as much as preprocessing a
+        window, so a batch drawn from many recordings should find them open.
+        Memory does not grow with the number of recordings beyond it.
     verbose : bool, default=True
         Print the summary (files and hours used and skipped, channels
         dropped) to stderr.
@@ -197,7 +199,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, paths, window=10, stride=None, preprocessor=None,
-                 extensions=EEG_EXTENSIONS, unknown_channels="drop", cache_size=8,
+                 extensions=EEG_EXTENSIONS, unknown_channels="drop", cache_size=64,
                  verbose=True):
         if float(window) != int(window) or int(window) < 1:
             raise ValueError(
