@@ -15,6 +15,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from sk_cria import CRIAClassifier, EEGPreprocessor, ViewMaskPretrainer
 from sk_cria.checkpointing import find_checkpoints, load_latest, save_atomic
+from sk_cria.cli import main
 from sk_cria.datasets import EEGWindowsDataset
 
 EEGMAT = Path("eegmat/files/eegmat/1.0.0")
@@ -193,43 +194,48 @@ def test_kill_and_resume_ends_with_the_uninterrupted_weights(task_files, tmp_pat
         assert torch.equal(loaded[key], value) and torch.equal(fine_tuned[key], value)
 
 
-def test_command_refuses_bad_input_before_training(task_files, tmp_path):
+def test_command_refuses_bad_input_before_training(task_files, tmp_path, capsys):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "sk_cria", "pretrain", *map(str, args)],
-                              capture_output=True, text=True)
+        code = main(["pretrain", *map(str, args)])
+        return code, capsys.readouterr().err
 
-    missing = run(tmp_path / "nowhere.edf", "--out", tmp_path / "out")
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    code, err = run(tmp_path / "nowhere.edf", "--out", tmp_path / "out")
+    assert code == 2 and "does not exist" in err
     assert not (tmp_path / "out").exists()
     (tmp_path / "empty").mkdir()
-    empty = run(tmp_path / "empty", "--out", tmp_path / "out")
-    assert empty.returncode == 2 and "holds no EEG recording" in empty.stderr
+    code, err = run(tmp_path / "empty", "--out", tmp_path / "out")
+    assert code == 2 and "holds no EEG recording" in err
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "x.edf").write_text("not EEG")
-    junk = run(tmp_path / "junk", "--out", tmp_path / "out")
-    assert junk.returncode == 2 and "usable EEG" in junk.stderr
+    with pytest.warns(UserWarning, match="x.edf"):
+        code, err = run(tmp_path / "junk", "--out", tmp_path / "out")
+    assert code == 2 and "usable EEG" in err
     (tmp_path / "file").write_text("")
-    unwritable = run(task_files[0], "--out", tmp_path / "file" / "out")
-    assert unwritable.returncode == 2 and "Cannot write" in unwritable.stderr
+    code, err = run(task_files[0], "--out", tmp_path / "file" / "out")
+    assert code == 2 and "Cannot write" in err
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "notes.txt").write_text("keep me")
-    foreign = run(task_files[0], "--out", tmp_path / "theirs")
-    assert foreign.returncode == 2 and "holds no sk-cria run" in foreign.stderr
-    resume = run(task_files[0], "--out", tmp_path / "new", "--resume")
-    assert resume.returncode == 2 and "no unfinished run" in resume.stderr
+    code, err = run(task_files[0], "--out", tmp_path / "theirs")
+    assert code == 2 and "holds no sk-cria run" in err
+    code, err = run(task_files[0], "--out", tmp_path / "new", "--resume")
+    assert code == 2 and "no unfinished run" in err
+    assert not any((tmp_path / "new").glob("*"))  # nothing was trained or written
 
 
-def test_finished_or_different_runs_are_refused_unless_overwrite(task_files, tmp_path):
+def test_finished_or_different_runs_are_refused_unless_overwrite(task_files, tmp_path, capsys):
     out = tmp_path / "run"
-    command = _command(task_files[:1], out)
+    command = _command(task_files[:1], out)[3:]  # in-process: main(argv)
     command[command.index("--max-epochs") + 1] = "1"
-    subprocess.run(command, check=True, capture_output=True)
-    again = subprocess.run(command, capture_output=True, text=True)
-    assert again.returncode == 2 and "finished run" in again.stderr
+    assert main(command) == 0
+    capsys.readouterr()
+    assert main(command) == 2
+    assert "finished run" in capsys.readouterr().err
     (out / "mine.txt").write_text("not sk-cria's")
-    replaced = subprocess.run(command + ["--overwrite", "--lr", "0.01"],
-                              capture_output=True, text=True)
-    assert replaced.returncode == 0, replaced.stderr
+    assert main(command + ["--overwrite", "--lr", "0.01"]) == 0
     assert (out / "mine.txt").exists() and (out / "model.safetensors").exists()
     run = (out / "run.json").read_text()
     assert '"lr": 0.01' in run and '"status": "finished"' in run
+    # An unfinished run with other settings is refused too.
+    (out / "run.json").write_text(run.replace('"finished"', '"running"'))
+    assert main(command + ["--lr", "0.1"]) == 2
+    assert "other settings (lr=0.01 there, 0.1 now)" in capsys.readouterr().err
