@@ -79,6 +79,16 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     optimizer : torch optimizer class, default=torch.optim.AdamW
     device : str, default="auto"
         "auto" uses CUDA (with bf16 mixed precision) when present, else the CPU.
+    n_threads : int or None, default=None
+        torch intra-op threads during fit and predict; the caller's setting is
+        restored afterwards. None keeps torch's setting (``cores // n_jobs``
+        in the workers of joblib's loky backend, 1 in Dask worker processes:
+        both set ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` there), lowered if
+        needed to the CPUs this process may use divided by the Dask worker
+        threads sharing it (:func:`sk_cria.parallel.effective_n_threads`).
+        Give ``cores // n_jobs`` on backends that limit nothing (joblib's
+        ``"threading"``, Dask workers without a nanny) and for identical
+        results across backends. See :doc:`/scaling`.
     verbose : int, default=0
         1 prints per-epoch losses and a progress bar.
     **kwargs
@@ -130,6 +140,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         batch_size=32,
         train_split=None,
         device="auto",
+        n_threads=None,
         verbose=0,
         **kwargs,
     ):
@@ -150,6 +161,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.ch_names = ch_names
         self.random_state = random_state
+        self.n_threads = n_threads
 
     # ----------------------------------------------------------- skorch hooks
     def initialize_module(self):
