@@ -574,24 +574,21 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     # ----------------------------------------------------------- internals
     def _check_input(self, X, reset):
-        """Validate X; at fit, record its channels (``montages_``, ``ch_names_``)."""
+        """Validate X; record its montages (all seen in ``montages_``, ``ch_names_``)."""
         if isinstance(X, torch.utils.data.Dataset):
             montages = _dataset_montages(X, self.ch_names)
             if reset:
-                self.montages_ = montages
                 self.ch_names_ = montages[0] if len(montages) == 1 else None
                 # Only arrays have a fixed number of features.
                 for name in ("n_features_in_", "n_channels_in_"):
                     self.__dict__.pop(name, None)
-            elif any(names not in self.montages_ for names in montages):
-                self.montages_ = self.montages_ + [
-                    names for names in montages if names not in self.montages_]
-            return X
-        X, names = self._check_array(X, reset)
-        if reset:
-            self.montages_ = [names]
-        elif names not in self.montages_:
-            self.montages_ = self.montages_ + [names]
+        else:
+            X, names = self._check_array(X, reset)
+            montages = [names]
+        # The montages of this X, indexed as its batches index them.
+        self._input_montages = montages
+        seen = [] if reset else self.montages_
+        self.montages_ = seen + [names for names in montages if names not in seen]
         return X
 
     def _check_array(self, X, reset):
@@ -613,7 +610,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         return X, list(names)
 
     def _prepare_module(self):
-        self.module_.set_montages(self.montages_)
+        self.module_.set_montages(self._input_montages)
 
     def _fingerprint(self, X):
         """What a resumed run must share with the checkpointed one."""

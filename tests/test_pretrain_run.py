@@ -143,6 +143,11 @@ def test_mixed_montages_fit_and_transform(data_path, dataset):
         pre.transform(window)
     pre.set_params(ch_names=list(dataset.montages[0]))
     np.testing.assert_allclose(pre.transform(window), pre.transform(dataset)[:1], atol=1e-5)
+    # Continuing on a dataset whose montage 0 is another one (64 channels).
+    motor = EEGWindowsDataset(mixed.files[1:], window=4, verbose=False)
+    pre.set_params(ch_names=None)
+    pre.partial_fit(motor)
+    assert len(pre.history) == 2 and len(pre.montages_) == 2
 
 
 # ------------------------------------------------------------------ the command
