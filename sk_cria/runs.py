@@ -131,7 +131,10 @@ def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
 
     callbacks = [("epoch_log", EpochLog(out / LOG_FILE))]
     if lr_schedule == "cosine":
-        steps = len(MontageBatchSampler(dataset.montage_ids, batch_size, min_batch_size=2))
+        # Steps of one epoch, counted as the processes of a torchrun launch see them.
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        steps = len(MontageBatchSampler(dataset.montage_ids, batch_size, min_batch_size=2,
+                                        num_replicas=world))
         callbacks.append(("lr_scheduler", LRScheduler(
             CosineAnnealingLR, T_max=max(1, steps * max_epochs), step_every="batch")))
     elif lr_schedule != "constant":
