@@ -1,8 +1,10 @@
 """Attention for CRIA: linear (elu+1 kernel) and softmax, with rotary positions.
 
 Both kinds share one interface so that every attention of the model switches
-with :attr:`CRIAConfig.attention`. Heads are laid out ``(batch, tokens,
-heads, head_dim)``; padding and random attention masking arrive as a
+with :attr:`CRIAConfig.attention`. The public kernels take heads laid out
+``(batch, tokens, heads, head_dim)``; inside the blocks tokens stay flat,
+``(batch, tokens, heads * head_dim)``, and a head is a slice of features;
+padding and random attention masking arrive as a
 multiplicative *key keep* weight of shape ``(batch, 1 or heads, n_keys)``
 (1: the key takes part, 0: it is ignored); positions arrive as rotary tables.
 
@@ -94,9 +96,25 @@ def _feature_map(x):
     return torch.exp(x.clamp(max=0.0)) + F.relu(x)
 
 
-def _keys_as_token_major(key_keep):
-    """(batch, 1 or heads, n_keys) keep weights -> (batch, n_keys, 1 or heads, 1)."""
-    return key_keep.transpose(1, 2).unsqueeze(-1)
+def _split_heads(x, heads):
+    """(batch, n, heads * head_dim) -> a (batch, n, heads, head_dim) view."""
+    return x.unflatten(-1, (heads, -1))
+
+
+def _heads(x, heads):
+    """The per-head feature slices of flat tokens (strided views, no copies)."""
+    return x.chunk(heads, dim=-1)
+
+
+def _rotate(x, heads, table):
+    """Rotary positions on flat ``(batch, n, heads * head_dim)`` tokens."""
+    return x if table is None else apply_rotary(_split_heads(x, heads), table).flatten(-2)
+
+
+def _per_key_weights(key_keep, heads, head_dim):
+    """(batch, 1 or heads, n_keys) keep weights -> (batch, n_keys, features) multipliers."""
+    weights = key_keep.transpose(1, 2)
+    return weights.repeat_interleave(head_dim, dim=-1) if weights.shape[-1] > 1 else weights
 
 
 class LinearKernel:
@@ -106,18 +124,24 @@ class LinearKernel:
     evaluated through per-head ``head_dim x head_dim`` summaries of the keys,
     which add up over key chunks. Rotary positions act on the numerator
     only (RoFormer, section 3.3), which keeps the normaliser positive.
+
+    Tokens stay flat, ``(batch, n, heads * head_dim)``, and each head is a
+    strided slice of them: batched matrix products read such slices in
+    place, where einsum over a ``(batch, n, heads, head_dim)`` layout would
+    copy every operand into a head-major layout first.
     """
 
     @staticmethod
-    def key_state(k, v, key_keep, rope):
-        """Summarise a chunk of keys/values ``(batch, n, heads, head_dim)``."""
+    def key_state(k, v, heads, key_keep, rope):
+        """Summarise a chunk of keys/values ``(batch, n, features)``."""
         k = _feature_map(k)
         if key_keep is not None:
-            k = k * _keys_as_token_major(key_keep)
+            k = k * _per_key_weights(key_keep, heads, k.shape[-1] // heads)
         key_sum = k.sum(dim=1)
-        if rope is not None:
-            k = apply_rotary(k, rope)
-        return torch.einsum("bnhd,bnhe->bhde", k, v), key_sum
+        k = _rotate(k, heads, rope)
+        pairs = zip(_heads(k, heads), _heads(v, heads))
+        summaries = [torch.bmm(k_h.transpose(1, 2), v_h) for k_h, v_h in pairs]
+        return torch.stack(summaries, dim=1), key_sum
 
     @staticmethod
     def merge(states):
@@ -127,14 +151,17 @@ class LinearKernel:
         return tuple(sum(parts) for parts in zip(*states))
 
     @staticmethod
-    def attend(q, state, rope):
-        """Attend from queries ``(batch, n, heads, head_dim)`` to a key state."""
-        summary, key_sum = state
+    def attend(q, state, heads, rope):
+        """Attend from queries ``(batch, n, features)`` to a key state."""
+        summaries, key_sum = state
         q = _feature_map(q)
-        normaliser = torch.einsum("bnhd,bhd->bnh", q, key_sum).clamp_min(_LINEAR_EPS)
-        if rope is not None:
-            q = apply_rotary(q, rope)
-        return torch.einsum("bnhd,bhde->bnhe", q, summary) / normaliser.unsqueeze(-1)
+        normaliser = (_split_heads(q, heads) * _split_heads(key_sum, heads).unsqueeze(1)).sum(-1)
+        q = _rotate(q, heads, rope)
+        numerator = torch.cat(
+            [torch.bmm(q_h, summaries[:, h]) for h, q_h in enumerate(_heads(q, heads))], dim=-1
+        )
+        out = _split_heads(numerator, heads) / normaliser.clamp_min(_LINEAR_EPS).unsqueeze(-1)
+        return out.flatten(-2)
 
 
 class SoftmaxKernel:
@@ -144,11 +171,9 @@ class SoftmaxKernel:
     """
 
     @staticmethod
-    def key_state(k, v, key_keep, rope):
+    def key_state(k, v, heads, key_keep, rope):
         """Keep a chunk of (rotated) keys, values and their keep weights."""
-        if rope is not None:
-            k = apply_rotary(k, rope)
-        return k, v, key_keep
+        return _rotate(k, heads, rope), v, key_keep
 
     @staticmethod
     def merge(states):
@@ -160,26 +185,26 @@ class SoftmaxKernel:
         return torch.cat(keys, dim=1), torch.cat(values, dim=1), keep
 
     @staticmethod
-    def attend(q, state, rope):
-        """Attend from queries ``(batch, n, heads, head_dim)`` to all keys."""
+    def attend(q, state, heads, rope):
+        """Attend from queries ``(batch, n, features)`` to all keys."""
         k, v, key_keep = state
-        if rope is not None:
-            q = apply_rotary(q, rope)
+        q = _rotate(q, heads, rope)
         mask = None
         if key_keep is not None:
             mask = ((1.0 - key_keep) * _IGNORED_KEY_SCORE).unsqueeze(-2).to(q.dtype)
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
-        )
-        return out.transpose(1, 2)
+        q, k, v = (_split_heads(t, heads).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return out.transpose(1, 2).flatten(-2)
 
 
 KERNELS = {"linear": LinearKernel, "softmax": SoftmaxKernel}
 
 
 def _attention(kind, q, k, v, key_keep=None, rope_q=None, rope_k=None):
-    kernel = KERNELS[kind]
-    return kernel.attend(q, kernel.key_state(k, v, key_keep, rope_k), rope_q)
+    kernel, heads = KERNELS[kind], q.shape[-2]
+    q, k, v = (t.flatten(-2) for t in (q, k, v))
+    out = kernel.attend(q, kernel.key_state(k, v, heads, key_keep, rope_k), heads, rope_q)
+    return _split_heads(out, heads)
 
 
 def linear_attention(q, k, v, key_keep=None, rope_q=None, rope_k=None):
@@ -257,7 +282,7 @@ class Attention(nn.Module):
 
     def __init__(self, d_model, n_heads, kind):
         super().__init__()
-        self.head_dim = d_model // n_heads
+        self.n_heads = n_heads
         self.kernel = KERNELS[kind]
         self.query = nn.Linear(d_model, d_model)
         self.key_value = nn.Linear(d_model, 2 * d_model)
@@ -265,20 +290,26 @@ class Attention(nn.Module):
 
     def key_state(self, context, key_keep=None, rope=None):
         """Project a chunk of (normalised) context tokens ``(batch, n, d_model)``."""
-        k, v = self._heads(self.key_value(context)).chunk(2, dim=2)
-        return self.kernel.key_state(k, v, key_keep, rope)
+        k, v = self.key_value(context).chunk(2, dim=-1)
+        return self.kernel.key_state(k, v, self.n_heads, key_keep, rope)
+
+    def self_state(self, x, key_keep=None, rope=None):
+        """Queries and key state of (normalised) tokens that attend to themselves.
+
+        One matrix product projects queries, keys and values together.
+        """
+        weight = torch.cat([self.query.weight, self.key_value.weight])
+        bias = torch.cat([self.query.bias, self.key_value.bias])
+        q, k, v = F.linear(x, weight, bias).chunk(3, dim=-1)
+        return q, self.kernel.key_state(k, v, self.n_heads, key_keep, rope)
 
     def merge(self, states):
         """Combine the key states of consecutive context chunks."""
         return self.kernel.merge(states)
 
-    def attend(self, x, state, rope=None):
-        """Attend from a chunk of (normalised) tokens ``(batch, n, d_model)``."""
-        out = self.kernel.attend(self._heads(self.query(x)), state, rope)
-        return self.out(out.flatten(2))
-
-    def _heads(self, projected):
-        return projected.unflatten(-1, (-1, self.head_dim))
+    def attend(self, q, state, rope=None):
+        """Attend from projected queries ``(batch, n, d_model)`` to a key state."""
+        return self.out(self.kernel.attend(q, state, self.n_heads, rope))
 
 
 class FeedForward(nn.Sequential):
@@ -353,27 +384,41 @@ class AttentionBlock(nn.Module):
 
     def _update_sequences(self, x, context, key_keep, rope_q, rope_k):
         step = max(1, self.chunk_rows // x.shape[0])
+        starts = range(0, x.shape[1], step)
         if context is None:
-            context, norm = x, self.norm
-        else:
-            norm = self.context_norm
-        states = [
-            self.attention.key_state(
-                norm(context[:, start : start + step]),
-                None if key_keep is None else key_keep[..., start : start + step],
-                _rows(rope_k, start, step),
+            # Each chunk is normalised once and projected to queries, keys and
+            # values in one product; the queries wait for the key state.
+            queries, states = zip(
+                *(
+                    self.attention.self_state(
+                        self.norm(x[:, start : start + step]),
+                        _keys(key_keep, start, step),
+                        _rows(rope_k, start, step),
+                    )
+                    for start in starts
+                )
             )
-            for start in range(0, context.shape[1], step)
-        ]
-        state = self.attention.merge(states)
+        else:
+            states = [
+                self.attention.key_state(
+                    self.context_norm(context[:, start : start + step]),
+                    _keys(key_keep, start, step),
+                    _rows(rope_k, start, step),
+                )
+                for start in range(0, context.shape[1], step)
+            ]
+            queries = (
+                self.attention.query(self.norm(x[:, start : start + step])) for start in starts
+            )
+        state = self.attention.merge(list(states))
         outputs = [
-            self._update_tokens(x[:, start : start + step], state, _rows(rope_q, start, step))
-            for start in range(0, x.shape[1], step)
+            self._update_tokens(x[:, start : start + step], q, state, _rows(rope_q, start, step))
+            for start, q in zip(starts, queries)
         ]
         return _cat(outputs, dim=1)
 
-    def _update_tokens(self, x, state, rope):
-        x = x + self.attention_dropout(self.attention.attend(self.norm(x), state, rope))
+    def _update_tokens(self, x, q, state, rope):
+        x = x + self.attention_dropout(self.attention.attend(q, state, rope))
         return x + self.ff(self.ff_norm(x))
 
 
@@ -383,3 +428,7 @@ def _cat(parts, dim):
 
 def _rows(table, start, step):
     return None if table is None else table[start : start + step]
+
+
+def _keys(key_keep, start, step):
+    return None if key_keep is None else key_keep[..., start : start + step]
