@@ -4,6 +4,7 @@ from .alignment import (
     EuclideanAlignment,
     GroupScorer,
     GroupStandardScaler,
+    RiemannianAlignment,
     RiemannianRecentering,
 )
 from .classification import CRIAClassifier
@@ -19,6 +20,7 @@ __all__ = [
     "EuclideanAlignment",
     "GroupScorer",
     "GroupStandardScaler",
+    "RiemannianAlignment",
     "RiemannianRecentering",
     "ViewMaskPretrainer",
     "__version__",

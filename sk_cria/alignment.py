@@ -41,7 +41,13 @@ except ImportError:  # pragma: no cover - older pyRiemann
     except ImportError:
         from pyriemann.utils.mean import mean_covariance as gmean
 
-__all__ = ["EuclideanAlignment", "GroupScorer", "GroupStandardScaler", "RiemannianRecentering"]
+__all__ = [
+    "EuclideanAlignment",
+    "GroupScorer",
+    "GroupStandardScaler",
+    "RiemannianAlignment",
+    "RiemannianRecentering",
+]
 
 
 class _GroupAlignment(TransformerMixin, BaseEstimator):
@@ -329,6 +335,7 @@ class EuclideanAlignment(_GroupAlignment):
 
     See Also
     --------
+    RiemannianAlignment : The same whitening by each group's Riemannian mean.
     RiemannianRecentering : The same whitening for covariance matrices.
     """
 
@@ -350,11 +357,13 @@ class EuclideanAlignment(_GroupAlignment):
 
     def _align(self, X):
         covariances = X @ X.transpose(0, 2, 1) / X.shape[-1]
+        return invsqrtm(self._mean(covariances)) @ X
+
+    def _mean(self, covariances):
         mean = covariances.mean(axis=0)
         # A flat or duplicated channel makes the mean singular: regularise by
         # a trace-scaled ridge so its inverse square root stays finite.
-        ridge = 1e-6 * np.trace(mean) / len(mean) + np.finfo(X.dtype).tiny
-        return invsqrtm(mean + ridge * np.eye(len(mean))) @ X
+        return mean + _ridge(mean) * np.eye(len(mean))
 
     def transform(self, X, groups=None):
         return _keep_eeg_metadata(X, super().transform(X, groups))
@@ -367,6 +376,87 @@ class EuclideanAlignment(_GroupAlignment):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         return tags
+
+
+class RiemannianAlignment(EuclideanAlignment):
+    """Whiten each group's EEG signals by the Riemannian mean of its covariances.
+
+    Each subject's trials ``X`` (channels x times) become ``M^{-1/2} X``
+    where ``M`` is the Riemannian (affine-invariant) mean of that subject's
+    trial covariances, so the covariances of the aligned trials have the
+    identity as their Riemannian mean: the input-side counterpart of
+    :class:`RiemannianRecentering` (Zanini et al. 2018), which does the same
+    to covariance matrices. :class:`EuclideanAlignment` (He and Wu 2020)
+    uses the arithmetic mean instead, which a few high-power trials (artefacts,
+    drifts) dominate; the Riemannian mean is a geometric average, far less
+    sensitive to them. Statistics come from each group's own unlabelled
+    trials at transform time, as for every transformer of this module, and
+    an :class:`~sk_cria.EEGArray` input stays one.
+
+    Parameters
+    ----------
+    metric : str, default="riemann"
+        Mean used as each group's centre, any metric of
+        :func:`pyriemann.geometry.mean.gmean`; "euclid" gives
+        :class:`EuclideanAlignment` (up to its regularisation).
+
+    Attributes
+    ----------
+    n_channels_ : int
+        Number of channels seen during fit.
+    n_groups_ : int
+        Number of groups seen during fit (1 when fitted without groups).
+
+    See Also
+    --------
+    EuclideanAlignment : The same whitening by the arithmetic mean.
+    RiemannianRecentering : The same whitening for covariance matrices.
+
+    Notes
+    -----
+    Each trial covariance gets a ridge of 1e-6 times its mean eigenvalue
+    before the mean is taken, so that a flat or duplicated channel (a
+    singular covariance, whose logarithm the Riemannian mean needs) leaves
+    the result finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sklearn
+    >>> from pyriemann.geometry.mean import mean_riemann
+    >>> from sk_cria.alignment import RiemannianAlignment
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((10, 3, 200)) * [[1.0], [2.0], [5.0]]
+    >>> groups = np.repeat([0, 1], 5)
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     aligned = RiemannianAlignment().fit_transform(X, groups=groups)
+    >>> covs = aligned[:5] @ aligned[:5].transpose(0, 2, 1) / 200
+    >>> np.allclose(mean_riemann(covs), np.eye(3), atol=1e-4)
+    True
+    """
+
+    def __init__(self, metric="riemann"):
+        self.metric = metric
+
+    def _validate(self, X, reset):
+        if reset and not (callable(self.metric) or self.metric in mean_functions):
+            raise ValueError(
+                f"metric must be one of {sorted(mean_functions)} or a callable; "
+                f"got {self.metric!r}."
+            )
+        return super()._validate(X, reset)
+
+    def _mean(self, covariances):
+        # In float64: the ridge of a float32 flat channel would be near rounding.
+        covariances = covariances.astype(np.float64)
+        ridge = _ridge(covariances)[:, None, None] * np.eye(covariances.shape[-1])
+        return gmean(covariances + ridge, metric=self.metric)
+
+
+def _ridge(covariances):
+    """1e-6 times the mean eigenvalue of each matrix, kept above zero."""
+    trace = np.trace(covariances, axis1=-2, axis2=-1)
+    return 1e-6 * trace / covariances.shape[-1] + np.finfo(covariances.dtype).tiny
 
 
 def _keep_eeg_metadata(X_in, X_out):

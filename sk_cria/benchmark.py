@@ -12,8 +12,9 @@ Every pipeline sees the same 200 Hz, 5 s windows of the 20 channels. CRIA
 pipelines: a linear probe of frozen embeddings (pre-trained or random
 encoder, each with and without per-subject standardisation of the
 embeddings) and fine-tuning (from the pre-trained encoder or from scratch),
-each on the preprocessed windows ("raw") and on windows whitened per subject
-by Euclidean alignment ("ea", names ending in ``+ea``).
+each on the preprocessed windows ("raw"), on windows whitened per subject
+by Euclidean alignment ("ea", names ending in ``+ea``) and on windows whitened
+per subject by the Riemannian mean of their covariances ("ra", ``+ra``).
 Pre-training uses the training subjects' windows only, without labels.
 Aligned pipelines get each subject's windows as ``groups`` at fit and at
 predict, train and test subjects alike, never labels.
@@ -32,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metadata_routing import get_routing_for_object
 from tqdm.auto import tqdm
 
-from .alignment import EuclideanAlignment, GroupStandardScaler
+from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
 from .baselines import get_baselines
 from .classification import CRIAClassifier
 from .datasets import load_eegmat
@@ -59,6 +60,8 @@ CRIA_PIPELINES = (
     "cria_finetune_pretrained",
     "cria_finetune_scratch",
 )
+#: CRIA input -> per-subject alignment of the preprocessed windows (None: as is).
+INPUTS = {"raw": None, "ea": EuclideanAlignment, "ra": RiemannianAlignment}
 COLUMNS = ("protocol", "pipeline", "seed", "fold", "bacc", "auroc", "auprc",
            "fit_seconds", "predict_per_second")
 
@@ -78,6 +81,7 @@ class BenchmarkConfig:
     masking: str = "view"
     purification: bool = True
     inputs: tuple = ("raw", "ea")
+    input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
     pipelines: tuple = field(default_factory=lambda: CRIA_PIPELINES + tuple(get_baselines()))
     data: str = None
     subjects: tuple = None  # None: all 36
@@ -104,18 +108,25 @@ class BenchmarkConfig:
 def run_benchmark(config):
     """Run every pipeline on every split; return the rows of ``results.csv``."""
     with sklearn.config_context(enable_metadata_routing=True):
+        unknown_inputs = set(config.inputs) - set(INPUTS)
+        if unknown_inputs or not config.inputs:
+            raise ValueError(f"inputs must be among {list(INPUTS)}; got {config.inputs}.")
+        band = {}
+        if config.input_band is not None:
+            if len(config.input_band) != 2:
+                raise ValueError("input_band must be (l_freq, h_freq) in Hz; got "
+                                 f"{config.input_band!r}.")
+            band = dict(zip(("l_freq", "h_freq"), config.input_band))
         data = load_eegmat(config.subjects, path=config.data, sfreq=200.0, download=False)
         # Per-example and label-free, so computing it once for all splits leaks nothing.
-        X = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
-                            line_freq=50.0).fit_transform(data.data)
-        unknown_inputs = set(config.inputs) - {"raw", "ea"}
-        if unknown_inputs or not config.inputs:
-            raise ValueError(f"inputs must be among 'raw' and 'ea'; got {config.inputs}.")
-        inputs = {"raw": X} if "raw" in config.inputs else {}
-        if "ea" in config.inputs:
+        X = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names, line_freq=50.0,
+                            **band).fit_transform(data.data)
+        inputs = {}
+        for kind in dict.fromkeys(config.inputs):
+            align = INPUTS[kind]
             # Each subject whitened on its own unlabelled windows only, so doing it
             # once for all splits mixes no subject with another and uses no label.
-            inputs["ea"] = EuclideanAlignment().fit_transform(X, groups=data.groups)
+            inputs[kind] = X if align is None else align().fit_transform(X, groups=data.groups)
         splits = list(_splits(config, data.groups))
         cria = [p for p in config.pipelines if p in CRIA_PIPELINES]
         baselines = [p for p in config.pipelines if p not in CRIA_PIPELINES]
@@ -134,7 +145,7 @@ def run_benchmark(config):
                 for kind, X_in in inputs.items() if cria else ():
                     bar.set_postfix_str(f"{protocol} seed {seed} fold {fold}: CRIA ({kind})")
                     for name, result in _run_cria(config, cria, X_in, data, train, test, seed):
-                        name += "+ea" if kind == "ea" else ""
+                        name += "" if kind == "raw" else f"+{kind}"
                         rows.append({**context, "pipeline": name, **result})
                         bar.update()
                 for name in baselines if _runs_baselines(protocol, seed) else ():
@@ -272,7 +283,9 @@ def markdown_report(rows, config, seconds):
         f"sklearn {sklearn.__version__}. Run took {seconds / 60:.1f} min.",
         f"CRIA encoder `{config.encoder}`, fusion `{config.fusion}`, masking "
         f"`{config.masking}`, purification {'on' if config.purification else 'off'}, "
-        f"inputs {', '.join(config.inputs)} (`+ea`: Euclidean alignment per subject), "
+        f"CRIA input band {_band(config.input_band)}, inputs {', '.join(config.inputs)} "
+        "(`+ea`: Euclidean alignment per subject, `+ra`: whitened by the Riemannian mean "
+        "of each subject's covariances), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "
         "fine-tuning epochs.",
         "",
@@ -294,6 +307,13 @@ def markdown_report(rows, config, seconds):
     for model, (bacc, auprc, auroc) in PUBLISHED.items():
         lines.append(f"| {model} | {bacc:.4f} | {auprc:.4f} | {auroc:.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def _band(band):
+    if band is None:
+        return "0.5-90 Hz (EEGPreprocessor's default)"
+    low, high = ("none" if f is None else f"{f:g}" for f in band)
+    return f"{low}-{high} Hz"
 
 
 def _mean_std(row, metric):

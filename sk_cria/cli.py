@@ -106,10 +106,16 @@ def _add_benchmark(commands):
                      help="ablation of the pre-training masks")
     cmd.add_argument("--no-purification", action="store_true",
                      help="ablation: keep every channel and patch before pooling")
-    cmd.add_argument("--input-alignment", choices=["none", "ea", "both"], default=None,
-                     help="CRIA input: as preprocessed (none), whitened per subject on its "
-                     "own windows by Euclidean alignment (ea, names get '+ea'), or both "
-                     "(default)")
+    cmd.add_argument("--input-alignment", nargs="+", choices=["none", "ea", "ra", "both"],
+                     default=None,
+                     help="CRIA inputs, one or more: as preprocessed (none), whitened per "
+                     "subject on its own windows by the arithmetic mean of its covariances "
+                     "(ea, Euclidean alignment, names get '+ea') or by their Riemannian mean "
+                     "(ra, names get '+ra'); both = none ea (default)")
+    cmd.add_argument("--input-band", nargs=2, type=float, default=None,
+                     metavar=("L_FREQ", "H_FREQ"),
+                     help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
+                     "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
     cmd.add_argument("--subjects", default=None,
                      help="subjects to load, e.g. 0-11 (default all 36; protocol (a) needs 0-27 "
                      "and 32-35)")
@@ -129,8 +135,8 @@ def _run_benchmark(args):
         "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
         "fusion": args.fusion, "masking": args.masking,
         "purification": False if args.no_purification else None,
-        "inputs": {None: None, "none": ("raw",), "ea": ("ea",),
-                   "both": ("raw", "ea")}[args.input_alignment],
+        "inputs": _inputs(args.input_alignment),
+        "input_band": None if args.input_band is None else tuple(args.input_band),
         "pipelines": None if args.pipelines is None else tuple(args.pipelines),
         "data": args.data,
         "subjects": None if args.subjects is None else _span(args.subjects),
@@ -152,6 +158,14 @@ def _run_benchmark(args):
     print(report)
     print(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}.")
     return 0
+
+
+def _inputs(choices):
+    """--input-alignment choices -> BenchmarkConfig.inputs, in order, without repeats."""
+    if choices is None:
+        return None
+    names = {"none": ("raw",), "ea": ("ea",), "ra": ("ra",), "both": ("raw", "ea")}
+    return tuple(dict.fromkeys(kind for choice in choices for kind in names[choice]))
 
 
 def _span(text):

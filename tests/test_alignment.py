@@ -23,6 +23,7 @@ from sk_cria.alignment import (
     EuclideanAlignment,
     GroupScorer,
     GroupStandardScaler,
+    RiemannianAlignment,
     RiemannianRecentering,
 )
 
@@ -261,9 +262,78 @@ def test_euclidean_alignment_whitens_each_subject_and_keeps_channel_names():
         ea.transform(X[:, :3])
 
 
-def test_euclidean_alignment_survives_a_flat_channel():
+@pytest.mark.parametrize("estimator", [EuclideanAlignment(), RiemannianAlignment()])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_signal_alignment_survives_a_flat_channel(estimator, dtype):
     X, groups = _signal_groups()
     X[:, 2] = 0.0
-    with sklearn.config_context(enable_metadata_routing=True):
-        out = EuclideanAlignment().fit_transform(X, groups=groups)
+    out = clone(estimator).fit_transform(X.astype(dtype), groups=groups)
+    assert out.dtype == dtype
     assert np.isfinite(out).all()
+
+
+def test_riemannian_alignment_centres_each_subject_at_the_identity():
+    X, groups = _signal_groups()
+    X = EEGArray(X.astype(np.float32), ch_names=["C3", "Cz", "C4", "Pz"])
+    ra = RiemannianAlignment().fit(X[groups < 2], groups=groups[groups < 2])
+    out = ra.transform(X, groups=groups)  # subject 2 is unseen at fit
+    assert isinstance(out, EEGArray) and out.ch_names == ["C3", "Cz", "C4", "Pz"]
+    assert out.dtype == np.float32 and (ra.n_channels_, ra.n_groups_) == (4, 2)
+    covs = _covariances(X)
+    aligned_covs = _covariances(out)
+    recentred = RiemannianRecentering().fit_transform(covs, groups=groups)
+    for g in range(3):
+        rows = groups == g
+        np.testing.assert_allclose(mean_riemann(aligned_covs[rows]), np.eye(4), atol=1e-3)
+        # Whitening the signals re-centres their covariances as RiemannianRecentering does.
+        np.testing.assert_allclose(aligned_covs[rows], recentred[rows], rtol=1e-3, atol=1e-4)
+    # metric="euclid" is Euclidean alignment.
+    np.testing.assert_allclose(
+        RiemannianAlignment(metric="euclid").fit_transform(X, groups=groups),
+        EuclideanAlignment().fit_transform(X, groups=groups), rtol=1e-4, atol=1e-5,
+    )
+
+
+def test_riemannian_alignment_follows_the_estimator_contract():
+    X, groups = _signal_groups()
+    estimator = RiemannianAlignment(metric="logeuclid")
+    name = type(estimator).__name__
+    check_no_attributes_set_in_init(name, estimator)
+    check_get_params_invariance(name, estimator)
+    check_set_params(name, estimator)
+    with pytest.raises(NotFittedError):
+        clone(estimator).transform(X)
+    fitted = clone(estimator).fit(X, groups=groups)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(
+        restored.transform(X, groups=groups), fitted.fit_transform(X, groups=groups)
+    )
+    with pytest.raises(ValueError, match="metric must be one of"):
+        RiemannianAlignment(metric="nope").fit(X)
+    with pytest.raises(ValueError, match=r"\(n_trials, n_channels, n_times\)"):
+        RiemannianAlignment().fit(X[:, 0])
+    with pytest.raises(ValueError, match="X has 3 channels"):
+        fitted.transform(X[:, :3], groups=groups)
+
+
+def test_riemannian_alignment_resists_an_artefact_window(eegmat_small):
+    """On real eegmat windows, one high-amplitude window moves the arithmetic mean
+    of a subject's covariances, hence Euclidean alignment, far more than the
+    Riemannian mean."""
+    X = eegmat_small.data[eegmat_small.groups == 0][:, :, :500]
+    artefact = X.copy()
+    artefact[0] *= 30.0  # e.g. an electrode pop: 30 times the amplitude in one window
+    changes = {}
+    for estimator in (EuclideanAlignment(), RiemannianAlignment()):
+        clean = estimator.fit_transform(X)[1:]
+        spoilt = estimator.fit_transform(artefact)[1:]
+        changes[type(estimator).__name__] = (
+            np.linalg.norm(spoilt - clean) / np.linalg.norm(clean)
+        )
+    assert changes["EuclideanAlignment"] > 0.5  # the clean windows shrink by half or more
+    assert changes["RiemannianAlignment"] < 0.5 * changes["EuclideanAlignment"]
+
+
+def _covariances(X):
+    X = np.asarray(X, dtype=np.float64)
+    return X @ X.transpose(0, 2, 1) / X.shape[-1]

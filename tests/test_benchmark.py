@@ -37,3 +37,21 @@ def test_protocol_a_refuses_missing_subjects(data_path, tmp_path):
     with pytest.raises(ValueError, match="subjects 0-27 and 32-35"):
         main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "a",
               "--subjects", "0-3", "--pipelines", "mdm"])
+
+
+def test_riemannian_aligned_input_and_input_band(data_path, tmp_path):
+    code = main([
+        "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "b",
+        "--subjects", "0-3", "--folds", "2", "--encoder", "small",
+        "--input-alignment", "ea", "ra", "--input-band", "1", "40",
+        "--pipelines", "cria_probe_random_aligned",
+    ])
+    assert code == 0
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(set(results.pipeline)) == [
+        "cria_probe_random_aligned+ea", "cria_probe_random_aligned+ra",
+    ]
+    assert len(results) == 2 * 2
+    ea, ra = (results[results.pipeline.str.endswith(kind)].auroc.to_numpy() for kind in ("ea", "ra"))
+    assert not (ea == ra).all()  # the two alignments are different inputs
+    assert "1-40 Hz" in (tmp_path / "results.md").read_text()
