@@ -111,7 +111,7 @@ def _add_benchmark(commands):
                      help="CRIA inputs, one or more: as preprocessed (none), whitened per "
                      "subject on its own windows by the arithmetic mean of its covariances "
                      "(ea, Euclidean alignment, names get '+ea') or by their Riemannian mean "
-                     "(ra, names get '+ra'); both = none ea (default)")
+                     "(ra, names get '+ra'); both = none ea; default: none ra")
     cmd.add_argument("--input-band", nargs=2, type=float, default=None,
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
