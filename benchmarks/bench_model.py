@@ -32,8 +32,21 @@ again at 64 s with every attention block compiled by ``torch.compile``
 (inductor fuses the element-wise work); the table then shows how long the
 first call (the compilation) took instead of the memory.
 
+With ``--peers``, braindecode's CBraMod, BIOT, LaBraM-Base and S-JEPA (with
+their default sizes, 3 to 6 M parameters) are measured in the same run, the
+same way, and the targets compare CRIA with the CBraMod of this run: speed
+ratios between machines are not comparable, ratios within one run are.
+braindecode is not a dependency of sk_cria (it needs torchaudio, which has
+no CPU build for this torch); ``../shared/tools/peer-venv.sh`` builds a
+separate environment for it. Without ``--peers`` the targets use the peer
+figures quoted in issue 3, measured on another machine.
+
 The table is printed and written to ``benchmarks/results/model_speed.md``.
-Run from the repository root: ``python benchmarks/bench_model.py [--compile]``.
+Run from the repository root::
+
+    python benchmarks/bench_model.py [--compile]
+    V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . \
+        && "$V/bin/python" benchmarks/bench_model.py --peers [--compile]
 """
 
 from __future__ import annotations
@@ -71,7 +84,8 @@ VARIANTS = {
 COMPILED = {"linear, compiled blocks": "linear", "softmax, compiled blocks": "softmax"}
 #: Operators whose time counts as matrix-product time in the breakdown column.
 MATRIX_OPS = (
-    "aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm",
+    "aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation",
+    "aten::mkldnn_convolution",
     "aten::_scaled_dot_product_flash_attention_for_cpu",
 )  # fmt: skip
 # The 22 bipolar derivations of the TCP montage (TUEV, TUAB).
@@ -80,8 +94,19 @@ TCP_MONTAGE = [
     "A1-T3", "T3-C3", "C3-CZ", "CZ-C4", "C4-T4", "T4-A2", "FP1-F3", "F3-C3",
     "C3-P3", "P3-O1", "FP2-F4", "F4-C4", "C4-P4", "P4-O2",
 ]  # fmt: skip
-# Windows per second of peers (3 to 6 M parameters) on this kind of machine,
-# batch 16, 22 channels (issue 3).
+#: With ``--peers``: braindecode's peer models at their default sizes,
+#: named as in issue 3.
+PEER_MODELS = ("CBraMod", "BIOT", "LaBraM-Base", "S-JEPA")
+# 22 referential 10-20 electrodes for the peers that look channels up by name
+# (LaBraM) or place them (S-JEPA); the names change what they embed, not what
+# a forward pass costs.
+PEER_CHANNELS = [
+    "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4",
+    "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "Oz", "O2", "FC1", "FC2",
+]  # fmt: skip
+# Windows per second of peers (3 to 6 M parameters) on another machine of
+# this kind, batch 16, 22 channels, as quoted in issue 3: the reference when
+# the peers are not measured in the run.
 PEERS = {
     "CBraMod (4.9 M)": (152, 38, 5.5),
     "BIOT (3.2 M)": (136, 30, 4.0),
@@ -113,13 +138,21 @@ def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwarg
     return sdpa_flop_count(query, key, value)
 
 
-def count_flops(model, x):
+def count_flops(forward, x):
     """FLOPs of one forward pass, attention of both kinds included."""
     from torch.utils.flop_counter import FlopCounterMode
 
     mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops}
-    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
-        model(x, TCP_MONTAGE)
+    # PyTorch's fused inference path of nn.TransformerEncoderLayer and
+    # nn.MultiheadAttention (used by some peers) runs kernels the counter
+    # does not see; off, the same arithmetic goes through counted operators.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+            forward(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops()
 
 
@@ -129,7 +162,7 @@ def _current_rss_kib():
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def matrix_share(model, x):
+def matrix_share(forward, x):
     """Share of one forward pass's operator time spent in matrix products.
 
     From ``torch.profiler`` self times; the rest is element-wise work
@@ -139,43 +172,73 @@ def matrix_share(model, x):
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        model(x, TCP_MONTAGE)
+        forward(x)
     events = prof.key_averages()
     total = sum(event.self_cpu_time_total for event in events)
     matrix = sum(event.self_cpu_time_total for event in events if event.key in MATRIX_OPS)
     return matrix / total
 
 
-def measure(variant, seconds):
-    """Measure one configuration in this process; return a dict of results."""
+def cria_model(variant):
+    """A CRIA configuration of the table and its forward function."""
     from sk_cria.model import CRIA, CRIAConfig
     from sk_cria.model.attention import AttentionBlock
 
-    torch.manual_seed(0)
-    compiled = variant in COMPILED
     model = CRIA(CRIAConfig(**VARIANTS[COMPILED.get(variant, variant)])).eval()
-    x = torch.randn(BATCH, len(TCP_MONTAGE), seconds * 200)
-    if compiled:
+    if variant in COMPILED:
         for module in model.modules():
             if isinstance(module, AttentionBlock):
                 module.compile(dynamic=False)
+    return model, lambda x: model(x, TCP_MONTAGE)
+
+
+def peer_model(name, seconds):
+    """A braindecode peer at its default size, with a 2-class head, and its forward."""
+    import mne
+    from braindecode import models
+
+    shape = dict(n_outputs=2, n_chans=len(PEER_CHANNELS), n_times=seconds * 200, sfreq=200)
+    if name == "CBraMod":
+        model = models.CBraMod(**shape)
+    elif name == "BIOT":
+        model = models.BIOT(**shape)
+    elif name == "LaBraM-Base":
+        model = models.Labram(**shape)
+        return model.eval(), lambda x: model(x, ch_names=PEER_CHANNELS)
+    elif name == "S-JEPA":
+        info = mne.create_info(PEER_CHANNELS, 200.0, "eeg")
+        info.set_montage("standard_1020")
+        model = models.SignalJEPA(**shape, chs_info=info["chs"])
+    else:
+        raise ValueError(f"Unknown peer {name!r}; known: {PEER_MODELS}.")
+    return model.eval(), model
+
+
+def measure(variant, seconds):
+    """Measure one configuration in this process; return a dict of results."""
+    torch.manual_seed(0)
+    compiled = variant in COMPILED
+    peer = variant in PEER_MODELS
+    model, forward = peer_model(variant, seconds) if peer else cria_model(variant)
+    x = torch.randn(BATCH, len(TCP_MONTAGE), seconds * 200)
     with torch.inference_mode():
         before = _current_rss_kib()
         start = time.perf_counter()
-        model(x, TCP_MONTAGE)
+        forward(x)
         first_s = time.perf_counter() - start
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
         times = []
         while len(times) < MIN_REPEATS or sum(times) < MIN_SECONDS:
             start = time.perf_counter()
-            model(x, TCP_MONTAGE)
+            forward(x)
             times.append(time.perf_counter() - start)
         # A compiled variant does the work of its eager twin (its FLOPs are
         # taken from there) and the profiler does not see inside its kernels.
-        flops = None if compiled else count_flops(model, x)
-        share = None if compiled else matrix_share(model, x)
+        flops = None if compiled else count_flops(forward, x)
+        share = None if compiled else matrix_share(forward, x)
     return {
         "variant": variant,
+        "peer": peer,
         "seconds": seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
         "times": times,
@@ -230,14 +293,15 @@ def render(results, machine, rates):
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch threads), "
         f"torch {machine['torch']}, Python {machine['python']}, {machine['date']}. "
-        f"1-min load average at start {machine['load']:.2f}, at end {machine['load_end']:.2f}"
+        f"1-min load average {machine['load']:.2f} when the run started"
         + (
-            " (above 1 while one forward pass at a time would keep it near 1: other processes, "
-            "or with `--compile` the compiler's worker processes, shared the CPU, so the "
-            "medians are pessimistic)."
-            if max(machine["load"], machine["load_end"]) > 1.2
-            else "."
-        ),
+            " (above 0.5: other work ran in the minute before and may have overlapped the "
+            "first measurements)"
+            if machine["load"] > 0.5
+            else " (an idle machine)"
+        )
+        + f" and {machine['load_end']:.2f} when it ended (its own forward passes on "
+        f"{machine['threads']} threads, and with `--compile` the compiler's workers, count in it).",
         f"fp32 matmul ceiling (2048x2048 `torch.mm`, best of 10) measured in this run: "
         f"{rates[0] / 1e9:.0f} GFLOP/s at start, {rates[1] / 1e9:.0f} GFLOP/s at end; "
         f"the efficiency column divides by the larger, {ceiling / 1e9:.0f} GFLOP/s.",
@@ -269,11 +333,21 @@ def targets(results, ceiling):
     """Lines comparing the measurements with the targets of issue 3."""
     speed = {(r["variant"], r["seconds"]): BATCH / r["best_s"] for r in results}
     flops = {(r["variant"], r["seconds"]): r["flops_per_window"] for r in results}
-    cbramod = dict(zip(SECONDS, PEERS["CBraMod (4.9 M)"]))
+    measured_peers = ("CBraMod", SECONDS[0]) in speed
+    if measured_peers:
+        cbramod = {s_: round(speed["CBraMod", s_], 1) for s_ in SECONDS}
+        reference = "CBraMod as measured in this run"
+    else:
+        cbramod = dict(zip(SECONDS, PEERS["CBraMod (4.9 M)"]))
+        reference = (
+            "CBraMod as quoted in issue 3, measured on another machine (`--peers` measures it "
+            "in the same run)"
+        )
     growth = speed["linear", 4] / speed["linear", 64]
     ratio = speed["linear", 64] / speed["softmax", 64]
     lines = [
-        "Targets (issue 3), default model (linear attention), best-batch throughput:",
+        "Targets (issue 3), default model (linear attention), best-batch throughput; "
+        f"reference: {reference}:",
         "",
         f"- cost of a 64 s window / cost of a 4 s window: {growth:.1f} (target <= 20): "
         + _verdict(growth <= 20),
@@ -285,7 +359,7 @@ def targets(results, ceiling):
         lines.append(
             f"- vs CBraMod at {seconds} s: {speed['linear', seconds]:.1f} vs {cbramod[seconds]} "
             f"windows/s = {factor:.2f}x (goal > {goal}x): " + _verdict(factor > goal)
-            # The peers' figures come from other runs: a few percent is noise.
+            # A few percent is within the noise of these shared machines.
             + (" (within 5 %: a tie within noise)" if abs(factor / goal - 1) < 0.05 else "")
         )
     shares = [flops["linear", s_] * speed["linear", s_] / ceiling for s_ in SECONDS]
@@ -333,12 +407,31 @@ def targets(results, ceiling):
     if ("linear, compiled blocks", 64) in speed:
         compiled_ratio = speed["linear, compiled blocks", 64] / speed["softmax, compiled blocks", 64]
         lines.append(f"- compiled linear / compiled softmax at 64 s: {compiled_ratio:.1f}x.")
-    lines += [
-        "",
-        "Peers on this kind of machine (windows/s at 4 / 16 / 64 s, from issue 3): "
+    lines += [""]
+    if measured_peers:
+        lines.append(
+            "Peers measured in this run (windows/s at "
+            + " / ".join(f"{s_} s" for s_ in SECONDS)
+            + ", best batch): "
+            + "; ".join(
+                f"{name} " + " / ".join(f"{speed[name, s_]:.1f}" for s_ in SECONDS)
+                for name in PEER_MODELS
+            )
+            + "."
+        )
+        lines.append(
+            "The default CRIA's speed over each peer's at the same lengths: "
+            + "; ".join(
+                f"{name} " + " / ".join(f"{speed['linear', s_] / speed[name, s_]:.2f}x" for s_ in SECONDS)
+                for name in PEER_MODELS
+            )
+            + "."
+        )
+    lines.append(
+        "Peers as quoted in issue 3 (another machine of this kind; windows/s at 4 / 16 / 64 s): "
         + "; ".join(f"{name} {' / '.join(map(str, v))}" for name, v in PEERS.items())
-        + ".",
-    ]
+        + "."
+    )
     return lines
 
 
@@ -364,13 +457,30 @@ def main():
         help="also measure the default and softmax models with torch.compile'd attention "
         "blocks at 64 s (needs a C++ compiler; each compilation takes about a minute)",
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also measure braindecode's CBraMod, BIOT, LaBraM-Base and S-JEPA in this run "
+        "(needs braindecode: run in the environment of ../shared/tools/peer-venv.sh)",
+    )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]))))
         return
+    if args.peers:
+        try:
+            import braindecode.models  # noqa: F401
+        except ImportError as error:
+            parser.error(
+                f"--peers needs braindecode ({error}); it is not a dependency of sk_cria. Run "
+                'V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . && '
+                '"$V/bin/python" benchmarks/bench_model.py --peers'
+            )
     machine = machine_description()
     rates = [matmul_rate()]
     runs = [(variant, seconds) for variant in VARIANTS for seconds in SECONDS]
+    if args.peers:
+        runs += [(peer, seconds) for peer in PEER_MODELS for seconds in SECONDS]
     if args.compile:
         runs += [(variant, SECONDS[-1]) for variant in COMPILED]
     results = {}
@@ -382,9 +492,10 @@ def main():
                 previous["times"] += result["times"]
             print(f"round {round_ + 1}: {variant} {seconds} s", file=sys.stderr, flush=True)
     results = [_summarise(result) for result in results.values()]
-    print(json.dumps(results), file=sys.stderr, flush=True)
     rates.append(matmul_rate())
     machine["load_end"] = os.getloadavg()[0]
+    # Every raw figure, for a second look without a second run.
+    print(json.dumps({"machine": machine, "matmul_rates": rates, "results": results}), file=sys.stderr, flush=True)
     report = render(results, machine, rates)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
