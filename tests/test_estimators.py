@@ -26,6 +26,17 @@ SKORCH_XFAIL = {
     "check_set_params": "skorch's get_params exposes its private _params_to_validate "
     "set, which the check overwrites with floats",
 }
+# PyTorch's CPU matrix products take other kernels for a few rows than for many on some
+# CPUs (MKL on AVX-512 Intel: up to about 8 rows), so a window's float32 output can move by
+# ~1e-7 with the size of its batch; these two checks allow 1e-9. They pass on other CPUs
+# (non-strict xfail); test_outputs_do_not_depend_on_batch_mates checks the same
+# invariances at float32 tolerance on real windows, everywhere.
+FLOAT32_XFAIL = {
+    check: "float32 round-off of batch-size-dependent CPU matrix-product kernels (~1e-7); "
+    "tested at float32 tolerance in test_outputs_do_not_depend_on_batch_mates"
+    for check in ("check_methods_sample_order_invariance", "check_methods_subset_invariance")
+}
+SKORCH_XFAIL = {**SKORCH_XFAIL, **FLOAT32_XFAIL}
 CLASSIFIER_XFAIL = SKORCH_XFAIL
 
 
@@ -166,6 +177,24 @@ def test_pickle_and_joblib_round_trips_predict_identically(eegmat, tmp_path):
     joblib.dump(clf, tmp_path / "clf.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X[64:80]),
                                   expected)
+
+
+def test_outputs_do_not_depend_on_batch_mates(eegmat, pretrained):
+    """Shuffled windows and windows one at a time give the same outputs, to float32 round-off.
+
+    What sklearn's sample-order and subset checks ask, at a tolerance that float32 can
+    keep (see FLOAT32_XFAIL); anything that mixed windows of a batch (batch statistics,
+    a batch-level top-k) would move outputs by far more than this.
+    """
+    X, y, _ = eegmat
+    X = X[:40]
+    order = np.random.default_rng(0).permutation(len(X))
+    clf = CRIAClassifier(encoder=pretrained, max_epochs=1, **FAST).fit(X, y[:40])
+    for method in (pretrained.transform, clf.predict_proba):
+        whole = method(X)
+        np.testing.assert_allclose(method(X[order]), whole[order], rtol=1e-4, atol=1e-5)
+        one_by_one = np.concatenate([method(X[i : i + 1]) for i in range(5)])
+        np.testing.assert_allclose(one_by_one, whole[:5], rtol=1e-4, atol=1e-5)
 
 
 def test_refuses_unfitted_use_wrong_shapes_and_changed_channels(eegmat, pretrained):
