@@ -419,24 +419,21 @@ def targets(results, ceiling):
         lines.append(f"- compiled linear / compiled softmax at {seconds} s: {compiled_ratio:.1f}x.")
     lines += [""]
     if measured_peers:
-        lines.append(
-            "Peers measured in this run (windows/s at "
-            + " / ".join(f"{s_} s" for s_ in SECONDS)
-            + ", best batch): "
-            + "; ".join(
-                f"{name} " + " / ".join(f"{speed[name, s_]:.1f}" for s_ in SECONDS)
-                for name in PEER_MODELS
+
+        def per_peer(value):
+            return "; ".join(
+                f"{name} " + " / ".join(value(name, s_) for s_ in SECONDS) for name in PEER_MODELS
             )
-            + "."
-        )
-        lines.append(
+
+        lengths = " / ".join(f"{s_} s" for s_ in SECONDS)
+        lines += [
+            f"Peers measured in this run (windows/s at {lengths}, best batch): "
+            + per_peer(lambda name, s_: f"{speed[name, s_]:.1f}")
+            + ".",
             "The default CRIA's speed over each peer's at the same lengths: "
-            + "; ".join(
-                f"{name} " + " / ".join(f"{speed['linear', s_] / speed[name, s_]:.2f}x" for s_ in SECONDS)
-                for name in PEER_MODELS
-            )
-            + "."
-        )
+            + per_peer(lambda name, s_: f"{speed['linear', s_] / speed[name, s_]:.2f}x")
+            + ".",
+        ]
     lines.append(
         "Peers as quoted in issue 3 (another machine of this kind; windows/s at 4 / 16 / 64 s): "
         + "; ".join(f"{name} {' / '.join(map(str, v))}" for name, v in PEERS.items())
