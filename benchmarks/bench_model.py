@@ -219,8 +219,10 @@ def measure(variant, seconds):
     """Measure one configuration in this process; return a dict of results."""
     torch.manual_seed(0)
     compiled = variant in COMPILED
-    peer = variant in PEER_MODELS
-    model, forward = peer_model(variant, seconds) if peer else cria_model(variant)
+    if variant in PEER_MODELS:
+        model, forward = peer_model(variant, seconds)
+    else:
+        model, forward = cria_model(variant)
     x = torch.randn(BATCH, len(TCP_MONTAGE), seconds * 200)
     with torch.inference_mode():
         before = _current_rss_kib()
@@ -239,7 +241,6 @@ def measure(variant, seconds):
         share = None if compiled else matrix_share(forward, x)
     return {
         "variant": variant,
-        "peer": peer,
         "seconds": seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
         "times": times,
@@ -425,9 +426,9 @@ def targets(results, ceiling):
                 f"{name} " + " / ".join(value(name, s_) for s_ in SECONDS) for name in PEER_MODELS
             )
 
-        lengths = " / ".join(f"{s_} s" for s_ in SECONDS)
+        at = " / ".join(f"{s_} s" for s_ in SECONDS)
         lines += [
-            f"Peers measured in this run (windows/s at {lengths}, best batch): "
+            f"Peers measured in this run (windows/s at {at}, best batch): "
             + per_peer(lambda name, s_: f"{speed[name, s_]:.1f}")
             + ".",
             "The default CRIA's speed over each peer's at the same lengths: "
