@@ -109,16 +109,23 @@ def check_eeg_array(estimator, X, reset):
 
     A 2-D array is one channel. Time axes that are not a whole number of
     1-second patches (arrays that did not go through EEGPreprocessor) are
-    zero-padded with a warning. ``n_features_in_`` follows scikit-learn: the
+    zero-padded with a warning. Samples past an :class:`~sk_cria.EEGArray`'s
+    ``n_valid_times`` are padding: they are set to zero here, on a copy, so
+    that what the padded region holds changes nothing downstream (fit,
+    transform, predict). ``n_features_in_`` follows scikit-learn: the
     length of axis 1 (the channels of a 3-D array); ``reset=None`` leaves it
     unchecked (an estimator fitted on a dataset of several montages).
     """
     ch_names = get_ch_names(X)
+    n_valid = getattr(X, "n_valid_times", None)
     X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
     if reset is not None:
         check_n_features(estimator, X.shape[1], reset)
     X = as_three_d(X)
     n_times = X.shape[-1]
+    if n_valid is not None and n_valid < n_times:
+        X = X.copy()  # never write into the caller's array
+        X[..., n_valid:] = 0.0
     remainder = n_times % PATCH_SIZE
     if remainder:
         if reset:
@@ -240,6 +247,16 @@ class CRIANetMixin:
 
     Put before the skorch base class: ``class X(CRIANetMixin, NeuralNet)``.
     """
+
+    def __setstate__(self, state):
+        # skorch maps the pickled tensors onto ``state["device"]``, which must
+        # be a torch device; "auto" is resolved on the machine that unpickles
+        # (so a net pickled next to a GPU loads on a CPU-only worker) and the
+        # user's parameter is put back afterwards.
+        requested = state["device"]
+        state["device"] = resolve_device(requested)
+        super().__setstate__(state)
+        self.device = requested
 
     def initialize(self):
         with concrete_device(self), seeded(self.random_state):

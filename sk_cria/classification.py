@@ -3,12 +3,13 @@
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, EpochScoring
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -32,6 +33,16 @@ class _ClassifierModule(nn.Module):
 
     def forward(self, x):
         return self.head(self.encoder(x, self.ch_names))
+
+
+def _encoded_accuracy(net, X, y):
+    """Validation accuracy on the encoded labels skorch trains on.
+
+    skorch's default ``valid_acc`` compares ``net.predict`` (the user's labels,
+    e.g. strings) with the encoded ``y`` of the validation split, which fails
+    for string labels and is silently wrong for labels other than 0..n-1.
+    """
+    return accuracy_score(y, net.predict_proba(X).argmax(axis=1))
 
 
 class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
@@ -60,9 +71,9 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     head_hidden : int, default=128
         Width of the hidden layer of the head.
     head_dropout : float, default=0.3
-    class_weight : "balanced" or None, default="balanced"
+    class_weight : "balanced", dict or None, default="balanced"
         Weight the loss by inverse class frequency (eegmat has 3 rest windows
-        per arithmetic window).
+        per arithmetic window), or by ``{label: weight}``.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training data (stratified) and
         stop when its loss has not improved for ``n_iter_no_change`` epochs,
@@ -189,7 +200,12 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         return self
 
     def get_default_callbacks(self):
-        callbacks = list(super().get_default_callbacks())
+        callbacks = [
+            ("valid_acc", EpochScoring(_encoded_accuracy, name="valid_acc",
+                                       lower_is_better=False))
+            if name == "valid_acc" else (name, callback)
+            for name, callback in super().get_default_callbacks()
+        ]
         if self.early_stopping:
             callbacks.append((
                 "early_stopping",
@@ -241,8 +257,9 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.label_encoder_ = LabelEncoder().fit(y)
         y_enc = self.label_encoder_.transform(y).astype(np.int64)
         if self.class_weight is not None:
+            # On the user's labels: a dict class_weight is keyed by them.
             self.class_weight_ = compute_class_weight(
-                self.class_weight, classes=np.arange(len(self.classes_)), y=y_enc
+                self.class_weight, classes=self.classes_, y=y
             )
         _net.resolve_ch_names(self, names, X.shape[1], reset=True)
         return self._train(X, y_enc, reset=True, **fit_params)

@@ -44,7 +44,8 @@ class EEGArray(np.ndarray):
         Sampling frequency in Hz (200 after preprocessing).
     n_valid_times : int or None
         Number of real samples on the time axis; samples after it are zero
-        padding added to complete the last patch.
+        padding added to complete the last patch. The CRIA estimators set them
+        to zero again before use, so what they hold changes nothing.
     """
 
     _META = ("ch_names", "sfreq", "n_valid_times")
@@ -72,15 +73,6 @@ class EEGArray(np.ndarray):
         super().__setstate__(nd_state)
         for key, value in meta.items():
             setattr(self, key, value)
-
-    @property
-    def patch_padding_mask(self):
-        """Boolean ``(n_examples, n_patches)``: True where a patch holds only padding."""
-        n_patches = self.shape[-1] // PATCH_SIZE
-        valid = self.shape[-1] if self.n_valid_times is None else self.n_valid_times
-        first_padded = -(-valid // PATCH_SIZE)  # ceil: a partial patch is real data
-        mask = np.arange(n_patches) >= first_padded
-        return np.broadcast_to(mask, (self.shape[0], n_patches)).copy()
 
 
 def get_ch_names(X):

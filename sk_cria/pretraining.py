@@ -556,14 +556,36 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     @classmethod
     def from_pretrained(cls, directory, **params):
-        """A pretrainer that embeds with a saved encoder as it is (no training).
+        """A pretrainer that embeds with a saved encoder as it is, ready to use.
 
-        Equivalent to ``ViewMaskPretrainer(checkpoint=directory, max_epochs=0)``:
-        calling ``fit`` only records the channels, so it fits in a Pipeline
-        and survives ``clone``.
+        The encoder is loaded at once, so ``transform`` works straight away on
+        any montage whose channels are named (by the :class:`~sk_cria.EEGArray`
+        of an :class:`~sk_cria.EEGPreprocessor` before it, or ``ch_names=``).
+        It is ``ViewMaskPretrainer(checkpoint=directory, max_epochs=0)``
+        loaded: ``fit`` trains nothing and only records the channels of its
+        data (then checked at ``transform``, as after any fit), so it fits in a
+        Pipeline, and a ``clone`` (unfitted, as scikit-learn's contract wants)
+        loads the same weights when fitted.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            A folder written by :meth:`save_pretrained` or ``sk-cria pretrain``.
+        **params
+            Other constructor parameters (``device``, ``ch_names``, ``batch_size``,
+            ...); ``max_epochs`` > 0 fine-tunes the loaded encoder on ``fit``.
+
+        Returns
+        -------
+        ViewMaskPretrainer
+            Initialised with the saved weights; ``montages_`` is empty until
+            ``fit``.
         """
         params.setdefault("max_epochs", 0)
-        return cls(checkpoint=directory, **params)
+        net = cls(checkpoint=directory, **params)
+        net.initialize()
+        net.montages_ = []  # no channels seen yet: transform takes any named ones
+        return net
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -595,17 +617,17 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         if reset or hasattr(self, "n_features_in_"):
             X, names = _net.check_eeg_array(self, X, reset=reset)
             return X, _net.resolve_ch_names(self, names, X.shape[1], reset=reset)
-        # Fitted on a dataset: any montage, as long as its channels are named.
+        # Fitted on a dataset (or loaded by from_pretrained): any montage, as
+        # long as its channels are named.
         X, names = _net.check_eeg_array(self, X, reset=None)
         names = names if names is not None else self.ch_names
         if names is None and len(self.montages_) == 1:
             names = self.montages_[0]
         if names is None or len(names) != X.shape[1]:
             raise ValueError(
-                f"{type(self).__name__} was pre-trained on recordings of "
-                f"{len(self.montages_)} montage(s) and needs the names of the "
-                f"{X.shape[1]} channels of X: put an EEGPreprocessor(ch_names=...) "
-                "before it or set ch_names=..."
+                f"{type(self).__name__} needs the names of the {X.shape[1]} channels "
+                "of X to look up their embeddings: put an EEGPreprocessor(ch_names=...) "
+                "before it or set ch_names=... (one name per channel)."
             )
         return X, list(names)
 

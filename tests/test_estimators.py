@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sk_cria import CRIAClassifier, EEGPreprocessor, ViewMaskPretrainer
 
-FAST = dict(config="small", batch_size=16, random_state=0, device="cpu")
+FAST = dict(config="small", batch_size=16, random_state=0)
 # sklearn's checks fit dozens of times on toy data: a one-layer encoder keeps them quick.
 TINY = dict(FAST, config=dict(d_model=32, n_heads=2, n_layers=1, embed_dim=32))
 
@@ -164,7 +164,7 @@ def test_checkpoint_path_and_frozen_encoder(eegmat, pretrained, tmp_path):
     before = _encoder_state(pretrained.encoder_)
     frozen = _encoder_state(clf.module_.encoder)
     assert all(torch.equal(before[k], frozen[k]) for k in before)
-    embedder = ViewMaskPretrainer.from_pretrained(tmp_path / "ckpt", device="cpu").fit(X[:4])
+    embedder = ViewMaskPretrainer.from_pretrained(tmp_path / "ckpt").fit(X[:4])
     np.testing.assert_allclose(embedder.transform(X[:6]), pretrained.transform(X[:6]), atol=1e-6)
 
 

@@ -42,7 +42,7 @@ class ThreadProbe(Callback):
 def make_classifier(**params):
     return CRIAClassifier(
         config="small", max_epochs=2, batch_size=16, early_stopping=False,
-        random_state=0, device="cpu", callbacks=[ThreadProbe()], **params,
+        random_state=0, callbacks=[ThreadProbe()], **params,
     )
 
 

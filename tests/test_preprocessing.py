@@ -105,7 +105,6 @@ def test_partial_patch_pad_or_drop():
     assert padded.shape == (2, 3, 400) and padded.n_valid_times == 250
     assert np.all(padded[..., 250:] == 0)
     assert dropped.shape == (2, 3, 200) and dropped.n_valid_times == 200
-    assert not padded.patch_padding_mask.any()
 
 
 def test_short_erp_epoch_is_padded_with_one_warning():
