@@ -18,6 +18,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from .channels import lookup_channels, warn_unknown_channels
 from .parallel import torch_threads
 from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
 
@@ -183,6 +184,29 @@ def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
     return estimator.ch_names_
 
 
+def as_batches(X, ch_names):
+    """skorch's input for an array of windows: the windows and their channels.
+
+    Every batch carries the vocabulary index pairs of its channels
+    (``channels``, :func:`sk_cria.channels.lookup_channels`), as the items of
+    :class:`~sk_cria.datasets.EEGWindowsDataset` do: arrays and recordings
+    reach the module the same way, and no module keeps channel names.
+    """
+    pairs = channel_pairs(ch_names)
+    # A real copy per window (2 % of a 1 s window's bytes), not a read-only
+    # broadcast view, which torch refuses to wrap without a warning.
+    return {"x": X, "channels": np.repeat(pairs[np.newaxis], len(X), axis=0)}
+
+
+def channel_pairs(ch_names):
+    """Vocabulary index pairs of ``ch_names``; one warning names unknown channels."""
+    from .model.cria import _outside_caller_level  # the warning points at the user's line
+
+    lookup = lookup_channels(ch_names)
+    warn_unknown_channels(lookup.unknown, stacklevel=_outside_caller_level())
+    return lookup.indices
+
+
 @contextmanager
 def seeded(random_state):
     """Seed torch inside the block and restore the caller's RNG state after it."""
@@ -280,9 +304,4 @@ class CRIANetMixin:
         with concrete_device(self), seeded(self.random_state if reset else None):
             if reset and (not self.warm_start or not self.initialized_):
                 super().initialize()
-            self._prepare_module()
             return super().partial_fit(X, y, **fit_params)
-
-    def _prepare_module(self):
-        """Tell the module the channels of the data it is about to see."""
-        self.module_.ch_names = self.ch_names_

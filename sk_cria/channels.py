@@ -30,6 +30,7 @@ __all__ = [
     "CHANNEL_VOCABULARY",
     "UNKNOWN_INDEX",
     "ChannelLookup",
+    "channel_neighbour_order",
     "lookup_channels",
     "normalize_channel_name",
     "warn_unknown_channels",
@@ -206,3 +207,44 @@ def warn_unknown_channels(unknown, stacklevel=1):
             UserWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def channel_neighbour_order(channels):
+    """Channels sorted by scalp distance from each channel.
+
+    Distances between the template 10-05 positions of MNE (``colin27_1005``);
+    a bipolar derivation sits at its first electrode. Used by S-JEPA-style
+    ``"spatial_block"`` masking to hide neighbouring channels together.
+
+    Parameters
+    ----------
+    channels : sequence of str, or array-like of shape (n_channels, 2)
+        Channel names, or their index pairs from :func:`lookup_channels`.
+
+    Returns
+    -------
+    order : ndarray of shape (n_channels, n_channels), int64
+        Row ``c`` lists the channels from the nearest to ``c`` (itself first)
+        to the farthest. If a channel has no known position, index order
+        (``|i - j|``) stands in for the distance of every channel.
+    """
+    # Deferred: MNE is imported only by the one masking strategy that needs it.
+    import mne
+
+    if len(channels) and isinstance(channels[0], str):
+        channels = lookup_channels(channels).indices
+    first = np.asarray(channels, dtype=np.int64).reshape(-1, 2)[:, 0]
+    # MNE 1.13 renamed "standard_1005" (the same template head) to "colin27_1005".
+    builtin = mne.channels.get_builtin_montages()
+    template = "colin27_1005" if "colin27_1005" in builtin else "standard_1005"
+    positions = {name.lower(): pos for name, pos in
+                 mne.channels.make_standard_montage(template).get_positions()["ch_pos"].items()}
+    coords = [positions.get(CHANNEL_VOCABULARY[i].lower()) if i < UNKNOWN_INDEX else None
+              for i in first]
+    if any(pos is None for pos in coords):
+        index = np.arange(len(first))
+        distance = np.abs(index[None, :] - index[:, None])
+    else:
+        coords = np.asarray(coords)
+        distance = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
+    return np.argsort(distance, axis=1, kind="stable")

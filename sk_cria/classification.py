@@ -29,10 +29,10 @@ class _ClassifierModule(nn.Module):
             nn.Dropout(dropout), nn.Linear(width, hidden), nn.ELU(),
             nn.Dropout(dropout), nn.Linear(hidden, n_classes),
         )
-        self.ch_names = None
 
-    def forward(self, x):
-        return self.head(self.encoder(x, self.ch_names))
+    def forward(self, x, channels):
+        """Class logits; ``channels`` are the index pairs every batch carries."""
+        return self.head(self.encoder(x, channels))
 
 
 def _encoded_accuracy(net, X, y):
@@ -261,17 +261,17 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             self.class_weight_ = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=y
             )
-        _net.resolve_ch_names(self, names, X.shape[1], reset=True)
-        return self._train(X, y_enc, reset=True, **fit_params)
+        names = _net.resolve_ch_names(self, names, X.shape[1], reset=True)
+        return self._train(_net.as_batches(X, names), y_enc, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training for ``max_epochs`` more epochs (or fit if new)."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, **fit_params)
         X, names = _net.check_eeg_array(self, X, reset=False)
-        _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+        names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
         y_enc = self.label_encoder_.transform(np.asarray(y)).astype(np.int64)
-        return self._train(X, y_enc, reset=False, **fit_params)
+        return self._train(_net.as_batches(X, names), y_enc, reset=False, **fit_params)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_examples, n_classes)."""
@@ -279,7 +279,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         if not isinstance(X, torch.utils.data.Dataset):
             # skorch's own scoring callbacks pass validated Datasets.
             X, names = _net.check_eeg_array(self, X, reset=False)
-            _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+            names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
+            X = _net.as_batches(X, names)
         with _net.concrete_device(self):
             return super().predict_proba(X).astype(np.float64)
 

@@ -17,192 +17,12 @@ from skorch.history import History
 from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
-from torch.nn import functional as F
 
 from . import _net, checkpointing, distributed
+from .model.pretext import MASKINGS, InfoNCELoss, ViewMaskModule
 from .sampling import MontageBatchSampler
 
-__all__ = ["InfoNCELoss", "ViewMaskPretrainer", "make_token_mask"]
-
-MASKINGS = ("view", "token", "spatial_block")
-N_VIEWS = 3
-
-
-def make_token_mask(masking, batch_size, n_channels, n_patches, ratio, generator=None,
-                    channel_order=None, device=None):
-    """Build the boolean token mask ``(batch, 3, n_channels, n_patches)`` of a strategy.
-
-    Parameters
-    ----------
-    masking : {"view", "token", "spatial_block"}
-        ``"view"``: one whole view per example, chosen uniformly (CRIA).
-        ``"token"``: each token of each view independently with probability
-        ``ratio``. ``"spatial_block"``: S-JEPA's contiguous block of about
-        ``ratio * n_channels`` neighbouring channels, in every view and patch.
-    batch_size, n_channels, n_patches : int
-    ratio : float
-        Fraction masked by ``"token"`` and ``"spatial_block"``.
-    generator : torch.Generator or None
-    channel_order : LongTensor of shape (n_channels, n_channels) or None
-        For ``"spatial_block"``: row ``c`` lists the channels by distance from
-        channel ``c`` (nearest first). None uses index order as the neighbourhood.
-    device : torch.device or None
-
-    Returns
-    -------
-    mask : BoolTensor of shape (batch, 3, n_channels, n_patches)
-    """
-    shape = (batch_size, N_VIEWS, n_channels, n_patches)
-    if masking == "view":
-        view = torch.randint(N_VIEWS, (batch_size,), generator=generator)
-        mask = F.one_hot(view, N_VIEWS).bool()[:, :, None, None]
-        return mask.expand(shape).to(device).contiguous()
-    if masking == "token":
-        return (torch.rand(shape, generator=generator) < ratio).to(device)
-    if masking == "spatial_block":
-        n_block = max(1, int(round(ratio * n_channels)))
-        if channel_order is None:
-            channel_order = _index_order(n_channels)
-        centre = torch.randint(n_channels, (batch_size,), generator=generator)
-        blocks = channel_order[centre, :n_block]  # (batch, n_block)
-        channels = torch.zeros(batch_size, n_channels, dtype=torch.bool)
-        channels.scatter_(1, blocks, True)
-        return channels[:, None, :, None].expand(shape).to(device).contiguous()
-    raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}.")
-
-
-def _index_order(n_channels):
-    idx = torch.arange(n_channels)
-    return (idx[None, :] - idx[:, None]).abs().argsort(dim=1, stable=True)
-
-
-def channel_neighbour_order(ch_names):
-    """Channels sorted by scalp distance from each channel (MNE's template 10-05 positions).
-
-    Channels without a known position fall back to index order.
-    """
-    import mne
-
-    from .channels import normalize_channel_name
-
-    # MNE 1.13 renamed "standard_1005" (the same template head) to "colin27_1005".
-    builtin = mne.channels.get_builtin_montages()
-    name = "colin27_1005" if "colin27_1005" in builtin else "standard_1005"
-    montage = mne.channels.make_standard_montage(name)
-    positions = {name.lower(): pos for name, pos in montage.get_positions()["ch_pos"].items()}
-    coords = []
-    for name in ch_names:
-        norm = normalize_channel_name(name)
-        pos = positions.get(norm.split("-")[0].lower()) if norm else None
-        coords.append(pos)
-    if any(p is None for p in coords):
-        return _index_order(len(ch_names))
-    coords = torch.as_tensor(np.array(coords), dtype=torch.float32)
-    return torch.cdist(coords, coords).argsort(dim=1, stable=True)
-
-
-class InfoNCELoss(nn.Module):
-    """Symmetric InfoNCE between two batches of projections.
-
-    Row ``i`` of ``z_a`` and row ``i`` of ``z_b`` are the positive pair; every
-    other row of the batch is a negative (of the global batch, gathered from
-    every process, in a distributed run).
-
-    Parameters
-    ----------
-    temperature : float, default=0.1
-    """
-
-    def __init__(self, temperature=0.1):
-        super().__init__()
-        self.temperature = temperature
-
-    def forward(self, z_a, z_b):
-        z_a = F.normalize(z_a.float(), dim=-1)
-        z_b = F.normalize(z_b.float(), dim=-1)
-        # In a distributed run the negatives are the whole global batch: the
-        # other processes' projections, gathered with their gradients.
-        all_a = distributed.all_gather_with_grad(z_a)
-        all_b = distributed.all_gather_with_grad(z_b)
-        offset = distributed.rank() * len(z_a)
-        target = torch.arange(offset, offset + len(z_a), device=z_a.device)
-        return 0.5 * (F.cross_entropy(z_a @ all_b.T / self.temperature, target)
-                      + F.cross_entropy(z_b @ all_a.T / self.temperature, target))
-
-
-class _ViewMaskModule(nn.Module):
-    """CRIA encoder + projection head; forward returns the two projections.
-
-    ``montages`` lists the channel names of each montage; a batch names its
-    montage by index (``montage``, as :class:`~sk_cria.datasets.EEGWindowsDataset`
-    items do) or, without one, uses the first.
-    """
-
-    def __init__(self, encoder, projection_dim=128, masking="view", mask_ratio=0.5):
-        super().__init__()
-        self.encoder = encoder
-        width = encoder.config.embed_dim
-        self.projector = nn.Sequential(
-            nn.Linear(width, width), nn.GELU(), nn.Linear(width, projection_dim)
-        )
-        self.masking = masking
-        self.mask_ratio = mask_ratio
-        self.montages = []
-        self._channel_orders = {}
-
-    @property
-    def ch_names(self):
-        return self.montages[0] if self.montages else None
-
-    @ch_names.setter
-    def ch_names(self, ch_names):
-        self.set_montages(None if ch_names is None else [ch_names])
-
-    def set_montages(self, montages):
-        self.montages = [] if montages is None else [list(names) for names in montages]
-        self._channel_orders = {}
-
-    def _montage(self, montage):
-        """Index of the batch's montage (one per batch: the sampler groups them)."""
-        if montage is None:
-            return 0
-        montage = torch.as_tensor(montage)
-        first = int(montage.reshape(-1)[0])
-        if bool((montage != first).any()):
-            raise ValueError(
-                "A batch mixes montages; batch windows of one montage together "
-                "(sk_cria.sampling.MontageBatchSampler does)."
-            )
-        return first
-
-    def _channel_order(self, index):
-        if self.masking != "spatial_block":
-            return None
-        if index not in self._channel_orders:
-            self._channel_orders[index] = channel_neighbour_order(self.montages[index])
-        return self._channel_orders[index]
-
-    def forward(self, x, montage=None):
-        index = self._montage(montage)
-        names = self.montages[index] if self.montages else None
-        batch, n_channels, n_times = x.shape
-        n_patches = n_times // self.encoder.config.patch_size
-        # Each process of a distributed run draws the masks of the whole global
-        # batch (their generators are in step) and keeps its slice: a step
-        # masks what one process with the global batch would mask.
-        world, rank = distributed.world_size(), distributed.rank()
-        mask = make_token_mask(
-            self.masking, batch * world, n_channels, n_patches, self.mask_ratio,
-            channel_order=self._channel_order(index), device=x.device,
-        )[rank * batch:(rank + 1) * batch]
-        masked = self.encoder.encode(x, names, token_mask=mask).embedding
-        full = self.encoder.encode(x, names).embedding
-        return self.projector(masked), self.projector(full)
-
-    def embed(self, x, montage=None):
-        names = self.montages[self._montage(montage)] if self.montages else None
-        return self.encoder(x, names)
+__all__ = ["ViewMaskPretrainer"]
 
 
 class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
@@ -303,7 +123,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     def __init__(
         self,
-        module=_ViewMaskModule,
+        module=ViewMaskModule,
         *,
         config=None,
         checkpoint=None,
@@ -528,17 +348,9 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         embeddings : ndarray of shape (n_examples, embed_dim), float32
         """
         check_is_fitted(self, "montages_")
-        fitted = self.module_.montages
-        try:
-            if isinstance(X, torch.utils.data.Dataset):
-                self.module_.set_montages(_dataset_montages(X, self.ch_names))
-            else:
-                X, names = self._check_array(X, reset=False)
-                self.module_.ch_names = names
-            with _net.concrete_device(self):
-                return embed(self, self.module_.embed, X)
-        finally:
-            self.module_.set_montages(fitted)
+        X, _ = self._as_input(X, reset=False)
+        with _net.concrete_device(self):
+            return embed(self, self.module_.embed, X)
 
     # skorch's predict methods return the raw contrastive projections, which
     # mean nothing to a user: a transformer exposes transform only.
@@ -596,22 +408,36 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     # ----------------------------------------------------------- internals
     def _check_input(self, X, reset):
-        """Validate X; record its montages (all seen in ``montages_``, ``ch_names_``)."""
-        if isinstance(X, torch.utils.data.Dataset):
-            montages = _dataset_montages(X, self.ch_names)
-            if reset:
-                self.ch_names_ = montages[0] if len(montages) == 1 else None
-                # Only arrays have a fixed number of features.
-                for name in ("n_features_in_", "n_channels_in_"):
-                    self.__dict__.pop(name, None)
-        else:
-            X, names = self._check_array(X, reset)
-            montages = [names]
-        # The montages of this X, indexed as its batches index them.
-        self._input_montages = montages
+        """Validate X for training; record its montages (all seen in ``montages_``)."""
+        X, montages = self._as_input(X, reset)
+        if reset and isinstance(X, torch.utils.data.Dataset):
+            self.ch_names_ = montages[0] if len(montages) == 1 else None
+            # Only arrays have a fixed number of features.
+            for name in ("n_features_in_", "n_channels_in_"):
+                self.__dict__.pop(name, None)
         seen = [] if reset else self.montages_
         self.montages_ = seen + [names for names in montages if names not in seen]
         return X
+
+    def _as_input(self, X, reset):
+        """What the module gets: X with its channels, and X's montages (lists of names).
+
+        An array becomes skorch's dict of windows and their channels'
+        vocabulary index pairs (:func:`sk_cria._net.as_batches`); the items
+        of an :class:`~sk_cria.datasets.EEGWindowsDataset` carry them already.
+        """
+        if isinstance(X, torch.utils.data.Dataset):
+            montages = getattr(X, "montages", None)
+            if montages is None:
+                raise ValueError(
+                    f"{type(self).__name__} takes arrays or a Dataset that lists its "
+                    f"'montages' and whose items are ({{'x': window, 'channels': index "
+                    f"pairs}}, y), as sk_cria.datasets.EEGWindowsDataset; got a "
+                    f"{type(X).__name__}."
+                )
+            return X, [list(names) for names in montages]
+        X, names = self._check_array(X, reset)
+        return _net.as_batches(X, names), [names]
 
     def _check_array(self, X, reset):
         if reset or hasattr(self, "n_features_in_"):
@@ -630,9 +456,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
                 "before it or set ch_names=... (one name per channel)."
             )
         return X, list(names)
-
-    def _prepare_module(self):
-        self.module_.set_montages(self._input_montages)
 
     def _fingerprint(self, X):
         """What a resumed run must share with the checkpointed one."""
@@ -671,7 +494,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def _resume(self, X, state, **fit_params):
         with _net.concrete_device(self), _net.seeded(self.random_state):
             NeuralNet.initialize(self)
-            self._prepare_module()
             self.module_.load_state_dict(state["module"])
             self.optimizer_.load_state_dict(state["optimizer"])
             self.history_ = History(json.loads(state["history"]))
@@ -705,20 +527,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             "schedulers": schedulers, "data_seed": self.data_seed_,
             "fingerprint": json.dumps(self._run_fingerprint),
         }
-
-
-def _dataset_montages(dataset, ch_names):
-    """Channel lists of a dataset: its ``montages``, else the ``ch_names`` parameter."""
-    montages = getattr(dataset, "montages", None)
-    if montages is None:
-        if ch_names is None:
-            raise ValueError(
-                f"A {type(dataset).__name__} without a 'montages' attribute needs "
-                "ch_names=... (one name per channel of its windows); or use "
-                "sk_cria.datasets.EEGWindowsDataset."
-            )
-        montages = [ch_names]
-    return [list(names) for names in montages]
 
 
 def embed(net, embed_fn, X):

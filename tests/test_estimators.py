@@ -211,7 +211,8 @@ def test_refuses_unfitted_use_wrong_shapes_and_changed_channels(eegmat, pretrain
 
 
 def test_spatial_blocks_follow_scalp_neighbours():
-    from sk_cria.pretraining import channel_neighbour_order, make_token_mask
+    from sk_cria.channels import channel_neighbour_order
+    from sk_cria.model.pretext import make_token_mask
 
     order = channel_neighbour_order(["EEG O1", "EEG Fp1", "EEG Cz", "EEG Fp2"])
     assert order[1].tolist()[:2] == [1, 3]  # Fp1's nearest other channel is Fp2, not O1

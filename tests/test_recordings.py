@@ -46,8 +46,9 @@ def test_windows_and_channels_are_what_the_files_say(mixed, files):
     assert ("ECG ECG", "non-EEG") in mixed.dropped_channels
     assert mixed.dropped_channels[("ECG ECG", "non-EEG")] == 2
     first, last = mixed[0], mixed[len(mixed) - 1]
-    assert first[0]["x"].shape == (20, 800) and first[0]["montage"] == 0
-    assert last[0]["x"].shape == (64, 800) and last[0]["montage"] == 1
+    assert first[0]["x"].shape == (20, 800) and first[0]["channels"].shape == (20, 2)
+    assert last[0]["x"].shape == (64, 800) and last[0]["channels"].shape == (64, 2)
+    assert mixed.montage_ids[0] == 0 and mixed.montage_ids[-1] == 1
     assert first[0]["x"].dtype == torch.float32
     assert "3 of 3 file(s) used" in mixed.summary()
     assert "Dropped channels: ECG ECG (non-EEG, 2 files)" in mixed.summary()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
+from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
 
@@ -139,11 +140,12 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
 class EEGWindowsDataset(torch.utils.data.Dataset):
     """Fixed-length windows of EEG recordings, read from disk on demand.
 
-    Item ``i`` is ``({"x": window, "montage": m}, 0)``: ``window`` is a float32
-    tensor ``(n_channels, window * 200)``, preprocessed exactly as
-    :class:`~sk_cria.EEGPreprocessor` does for arrays, and ``m`` indexes
-    :attr:`montages`, the channel names of the window (the trailing 0 stands
-    for the absent label, as skorch expects). Give the dataset to
+    Item ``i`` is ``({"x": window, "channels": pairs}, 0)``: ``window`` is a
+    float32 tensor ``(n_channels, window * 200)``, preprocessed exactly as
+    :class:`~sk_cria.EEGPreprocessor` does for arrays, and ``pairs`` the
+    vocabulary index pairs of its channels (:func:`sk_cria.channels.lookup_channels`
+    of its montage in :attr:`montages`; :attr:`montage_ids` says which one);
+    the trailing 0 stands for the absent label, as skorch expects. Give the dataset to
     :meth:`ViewMaskPretrainer.fit <sk_cria.ViewMaskPretrainer.fit>` or
     :meth:`~sk_cria.ViewMaskPretrainer.transform`.
 
@@ -228,6 +230,9 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self.montages = []
         for path in self.files:
             self._index(path)
+        # Each window carries its channels as vocabulary index pairs, the way
+        # the estimators send arrays to the model.
+        self._channel_pairs = [torch.from_numpy(channel_pairs(names)) for names in self.montages]
         counts = np.array([rec.n_windows for rec in self.recordings], dtype=np.int64)
         self._offsets = np.concatenate([[0], np.cumsum(counts)])
         self.montage_ids = np.repeat(
@@ -307,7 +312,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                             units="uV")
         window = self._preprocessor(recording).transform(data[np.newaxis])
         x = torch.from_numpy(np.ascontiguousarray(window[0], dtype=np.float32))
-        return {"x": x, "montage": recording.montage}, 0
+        return {"x": x, "channels": self._channel_pairs[recording.montage]}, 0
 
     def locate(self, index):
         """Return the recording of window ``index`` and its start in seconds."""

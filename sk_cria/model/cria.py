@@ -101,8 +101,11 @@ class CRIA(nn.Module):
         x : torch.Tensor of shape (batch, channels, n_times)
             Preprocessed EEG at ``config.sfreq``; ``n_times`` a multiple of
             ``config.patch_size``.
-        ch_names : sequence of str
-            The ``channels`` names, shared by the whole batch.
+        ch_names : sequence of str, or LongTensor of shape (channels, 2) or (batch, channels, 2)
+            The channels' names, shared by the whole batch, or their
+            vocabulary index pairs (:func:`sk_cria.channels.lookup_channels`),
+            for the batch or for each example: the estimators resolve names
+            once and send the pairs with every batch.
         padding_mask : torch.Tensor of bool, shape (batch, patches) or (batch, channels, patches), optional
             True for padded patches (or channels); they influence nothing.
 
@@ -137,8 +140,9 @@ class CRIA(nn.Module):
         if padding is not None:
             # Zeroed so that padded content (NaN, huge values) cannot leak in.
             samples = samples.masked_fill(padding.unsqueeze(-1), 0.0)
+        # (C, D) or (B, C, D), then a patch axis to broadcast over.
         channel = self.channel_embedding(self._channel_indices(ch_names, x.device))
-        channel = channel.unsqueeze(1)
+        channel = channel.unsqueeze(-2)
         time_tokens, spectral_tokens = self.tokenizer(samples)
         time_tokens = time_tokens + channel
         mask_ratio = self.config.attn_mask_ratio if self.training else 0.0
@@ -196,7 +200,14 @@ class CRIA(nn.Module):
         if not isinstance(x, torch.Tensor) or x.ndim != 3:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise ValueError(f"x must be a tensor (batch, channels, n_times); got {shape}.")
-        if isinstance(ch_names, str) or len(ch_names) != x.shape[1]:
+        if isinstance(ch_names, torch.Tensor):
+            if ch_names.shape[-2:] != (x.shape[1], 2) or ch_names.ndim not in (2, 3) or (
+                    ch_names.ndim == 3 and len(ch_names) != len(x)):
+                raise ValueError(
+                    f"channel index pairs must have shape (channels, 2) or (batch, channels, "
+                    f"2) for x of shape {tuple(x.shape)}; got {tuple(ch_names.shape)}."
+                )
+        elif isinstance(ch_names, str) or len(ch_names) != x.shape[1]:
             raise ValueError(
                 f"ch_names must list one name per channel: x has {x.shape[1]} channels, "
                 f"got {ch_names!r}."
@@ -210,6 +221,8 @@ class CRIA(nn.Module):
         return x.to(self.placeholders.dtype).contiguous()
 
     def _channel_indices(self, ch_names, device):
+        if isinstance(ch_names, torch.Tensor):
+            return ch_names.to(device=device, dtype=torch.long)
         key = tuple(ch_names)
         if key not in self._channel_cache:
             lookup = lookup_channels(key)

@@ -46,8 +46,8 @@ class ChannelEmbedding(nn.Module):
         return CHANNEL_VOCABULARY
 
     def forward(self, index_pairs):
-        """Return ``(n_channels, d_model)`` vectors for ``(n_channels, 2)`` indices."""
-        return self.table(index_pairs).mean(dim=1)
+        """Return ``(..., n_channels, d_model)`` vectors for ``(..., n_channels, 2)`` indices."""
+        return self.table(index_pairs).mean(dim=-2)
 
 
 class PatchTokenizer(nn.Module):
