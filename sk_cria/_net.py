@@ -184,6 +184,62 @@ def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
     return estimator.ch_names_
 
 
+def model_input(estimator, X, reset):
+    """X as the module takes it, and the montages (lists of channel names) it holds.
+
+    The one place where the estimators resolve channels. An
+    :class:`~sk_cria.datasets.EEGWindowsDataset` (any Dataset that lists its
+    ``montages`` and whose items carry their ``channels``) goes as it is; at
+    fit (``reset=True``) it sets ``ch_names_`` (None for several montages)
+    and drops ``n_features_in_``, which only arrays have. An array is
+    validated (:func:`check_eeg_array`) and named by its
+    :class:`~sk_cria.EEGArray`, else by the ``ch_names`` parameter: an
+    estimator fitted on arrays then takes only their channels
+    (:func:`resolve_ch_names`), while one fitted on a dataset, or loaded by
+    ``from_pretrained``, takes any montage whose channels are named.
+    """
+    if isinstance(X, torch.utils.data.Dataset):
+        montages = getattr(X, "montages", None)
+        if montages is None:
+            raise ValueError(
+                f"{type(estimator).__name__} takes arrays or a Dataset that lists its "
+                "'montages' and whose items are ({'x': window, 'channels': index "
+                "pairs}, y), as sk_cria.datasets.EEGWindowsDataset does; got a "
+                f"{type(X).__name__}."
+            )
+        montages = [list(names) for names in montages]
+        if reset:
+            estimator.ch_names_ = montages[0] if len(montages) == 1 else None
+            for name in ("n_features_in_", "n_channels_in_"):
+                estimator.__dict__.pop(name, None)
+        return X, montages
+    if reset or hasattr(estimator, "n_features_in_"):
+        X, names = check_eeg_array(estimator, X, reset=reset)
+        names = resolve_ch_names(estimator, names, X.shape[1], reset=reset)
+        return as_batches(X, names), [names]
+    X, names = check_eeg_array(estimator, X, reset=None)
+    names = names if names is not None else estimator.ch_names
+    seen = getattr(estimator, "montages_", [])
+    if names is None and len(seen) == 1:
+        names = seen[0]
+    if names is None or len(names) != X.shape[1]:
+        raise ValueError(
+            f"{type(estimator).__name__} needs the names of the {X.shape[1]} channels "
+            "of X to look up their embeddings: put an EEGPreprocessor(ch_names=...) "
+            "before it or set ch_names=... (one name per channel)."
+        )
+    names = list(names)
+    return as_batches(X, names), [names]
+
+
+def montage_ids(dataset):
+    """The montage of each item of a windows dataset (or of a Subset of one); else None."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        ids = montage_ids(dataset.dataset)
+        return None if ids is None else ids[np.asarray(dataset.indices)]
+    return getattr(dataset, "montage_ids", None)
+
+
 def as_batches(X, ch_names):
     """skorch's input for an array of windows: the windows and their channels.
 

@@ -14,6 +14,7 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import _net
+from .sampling import MontageBatchSampler
 
 __all__ = ["CRIAClassifier"]
 
@@ -33,6 +34,25 @@ class _ClassifierModule(nn.Module):
     def forward(self, x, channels):
         """Class logits; ``channels`` are the index pairs every batch carries."""
         return self.head(self.encoder(x, channels))
+
+
+class _LabelledWindows(torch.utils.data.Dataset):
+    """A windows dataset with a label per window: items ``(window, label)`` as skorch expects."""
+
+    def __init__(self, windows, y):
+        self.windows, self.y = windows, y
+        self.montage_ids = _net.montage_ids(windows)
+
+    def __len__(self):
+        return len(self.windows)
+
+    def __getitem__(self, index):
+        return self.windows[index][0], self.y[index]
+
+
+def _labelled(X, y):
+    """An array's dict goes to skorch with y beside it; a dataset gets its labels inside."""
+    return _LabelledWindows(X, y) if isinstance(X, torch.utils.data.Dataset) else X
 
 
 def _encoded_accuracy(net, X, y):
@@ -110,9 +130,14 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     ----------
     classes_ : ndarray
         The class labels.
-    ch_names_ : list of str
+    ch_names_ : list of str or None
+        Channel names seen at fit (None after fitting on several montages).
+    montages_ : list of list of str
+        Every channel list seen at fit.
     n_channels_in_ : int
+        Channels seen at fit (array input only).
     n_features_in_ : int
+        Length of axis 1 at fit (array input only, as in scikit-learn).
     module_ : torch.nn.Module
         Encoder (``module_.encoder``) and head (``module_.head``).
 
@@ -232,26 +257,31 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_examples, n_channels, n_times)
-            Preprocessed EEG at 200 Hz (the output of EEGPreprocessor).
+        X : array-like of shape (n_examples, n_channels, n_times) or Dataset
+            Preprocessed EEG at 200 Hz (the output of EEGPreprocessor, which
+            also carries the channel names), or an
+            :class:`~sk_cria.datasets.EEGWindowsDataset` of recordings on disk
+            (any mix of montages).
         y : array-like of shape (n_examples,)
-            Class labels (any type).
+            Class labels of any type scikit-learn accepts (int, str, bool,
+            object), one per window; ``predict`` returns them.
 
         Returns
         -------
         self : CRIAClassifier
         """
-        X, names = _net.check_eeg_array(self, X, reset=True)
         if y is None:
             raise ValueError(
                 "CRIAClassifier requires y to be passed, but the target y is None; "
                 "for training without labels use ViewMaskPretrainer."
             )
+        X, self.montages_ = _net.model_input(self, X, reset=True)
+        n_windows = len(X) if isinstance(X, torch.utils.data.Dataset) else len(X["x"])
         y = column_or_1d(y, warn=True)
-        if len(y) != len(X):
+        if len(y) != n_windows:
             raise ValueError(
                 f"y must be 1-D with one label per example; got shape {y.shape} for "
-                f"{len(X)} examples."
+                f"{n_windows} examples."
             )
         check_classification_targets(y)
         self.label_encoder_ = LabelEncoder().fit(y)
@@ -261,28 +291,51 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             self.class_weight_ = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=y
             )
-        names = _net.resolve_ch_names(self, names, X.shape[1], reset=True)
-        return self._train(_net.as_batches(X, names), y_enc, reset=True, **fit_params)
+        return self._train(_labelled(X, y_enc), y_enc, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training for ``max_epochs`` more epochs (or fit if new)."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, **fit_params)
-        X, names = _net.check_eeg_array(self, X, reset=False)
-        names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
-        y_enc = self.label_encoder_.transform(np.asarray(y)).astype(np.int64)
-        return self._train(_net.as_batches(X, names), y_enc, reset=False, **fit_params)
+        X, montages = _net.model_input(self, X, reset=False)
+        self.montages_ += [names for names in montages if names not in self.montages_]
+        y_enc = self.label_encoder_.transform(column_or_1d(y)).astype(np.int64)
+        return self._train(_labelled(X, y_enc), y_enc, reset=False, **fit_params)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_examples, n_classes)."""
-        check_is_fitted(self, "ch_names_")
+        """Class probabilities, shape (n_examples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_examples, n_channels, n_times) or Dataset
+            Preprocessed EEG, or an :class:`~sk_cria.datasets.EEGWindowsDataset`
+            (in its own order).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_examples, n_classes)
+        """
+        check_is_fitted(self, "montages_")
         if not isinstance(X, torch.utils.data.Dataset):
-            # skorch's own scoring callbacks pass validated Datasets.
-            X, names = _net.check_eeg_array(self, X, reset=False)
-            names = _net.resolve_ch_names(self, names, X.shape[1], reset=False)
-            X = _net.as_batches(X, names)
+            # Datasets go as they are: windows datasets carry their channels,
+            # and skorch's scoring callbacks pass the validation split.
+            X, _ = _net.model_input(self, X, reset=False)
         with _net.concrete_device(self):
             return super().predict_proba(X).astype(np.float64)
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's loader; windows of several montages go in batches of one montage each."""
+        ids = _net.montage_ids(dataset)
+        if ids is None or len(np.unique(ids)) < 2:
+            return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        kwargs.pop("shuffle", None)
+        # Drawn from torch's generator, which random_state seeds, as skorch's shuffling is.
+        sampler = MontageBatchSampler(ids, batch_size, shuffle=training,
+                                      seed=int(torch.randint(2**31 - 1, ()).item()))
+        iterator = self.iterator_train if training else self.iterator_valid
+        return iterator(dataset, batch_sampler=sampler, **kwargs)
 
     def predict(self, X):
         """Predicted class labels, shape (n_examples,)."""

@@ -218,7 +218,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         if batch_size == -1:
             batch_size = len(dataset)
         kwargs.pop("shuffle", None)
-        montage_ids = getattr(dataset, "montage_ids", None)
+        montage_ids = _net.montage_ids(dataset)
         if montage_ids is None:
             montage_ids = np.zeros(len(dataset), dtype=np.int64)
         sampler = MontageBatchSampler(
@@ -348,7 +348,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         embeddings : ndarray of shape (n_examples, embed_dim), float32
         """
         check_is_fitted(self, "montages_")
-        X, _ = self._as_input(X, reset=False)
+        X, _ = _net.model_input(self, X, reset=False)
         with _net.concrete_device(self):
             return embed(self, self.module_.embed, X)
 
@@ -409,53 +409,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     # ----------------------------------------------------------- internals
     def _check_input(self, X, reset):
         """Validate X for training; record its montages (all seen in ``montages_``)."""
-        X, montages = self._as_input(X, reset)
-        if reset and isinstance(X, torch.utils.data.Dataset):
-            self.ch_names_ = montages[0] if len(montages) == 1 else None
-            # Only arrays have a fixed number of features.
-            for name in ("n_features_in_", "n_channels_in_"):
-                self.__dict__.pop(name, None)
+        X, montages = _net.model_input(self, X, reset)
         seen = [] if reset else self.montages_
         self.montages_ = seen + [names for names in montages if names not in seen]
         return X
-
-    def _as_input(self, X, reset):
-        """What the module gets: X with its channels, and X's montages (lists of names).
-
-        An array becomes skorch's dict of windows and their channels'
-        vocabulary index pairs (:func:`sk_cria._net.as_batches`); the items
-        of an :class:`~sk_cria.datasets.EEGWindowsDataset` carry them already.
-        """
-        if isinstance(X, torch.utils.data.Dataset):
-            montages = getattr(X, "montages", None)
-            if montages is None:
-                raise ValueError(
-                    f"{type(self).__name__} takes arrays or a Dataset that lists its "
-                    f"'montages' and whose items are ({{'x': window, 'channels': index "
-                    f"pairs}}, y), as sk_cria.datasets.EEGWindowsDataset; got a "
-                    f"{type(X).__name__}."
-                )
-            return X, [list(names) for names in montages]
-        X, names = self._check_array(X, reset)
-        return _net.as_batches(X, names), [names]
-
-    def _check_array(self, X, reset):
-        if reset or hasattr(self, "n_features_in_"):
-            X, names = _net.check_eeg_array(self, X, reset=reset)
-            return X, _net.resolve_ch_names(self, names, X.shape[1], reset=reset)
-        # Fitted on a dataset (or loaded by from_pretrained): any montage, as
-        # long as its channels are named.
-        X, names = _net.check_eeg_array(self, X, reset=None)
-        names = names if names is not None else self.ch_names
-        if names is None and len(self.montages_) == 1:
-            names = self.montages_[0]
-        if names is None or len(names) != X.shape[1]:
-            raise ValueError(
-                f"{type(self).__name__} needs the names of the {X.shape[1]} channels "
-                "of X to look up their embeddings: put an EEGPreprocessor(ch_names=...) "
-                "before it or set ch_names=... (one name per channel)."
-            )
-        return X, list(names)
 
     def _fingerprint(self, X):
         """What a resumed run must share with the checkpointed one."""

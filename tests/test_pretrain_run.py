@@ -150,6 +150,27 @@ def test_mixed_montages_fit_and_transform(data_path, dataset):
     assert len(pre.history) == 2 and len(pre.montages_) == 2
 
 
+def test_classifier_fits_and_predicts_a_dataset_of_mixed_montages(data_path):
+    mixed = EEGWindowsDataset(
+        [data_path / EEGMAT / "Subject00_2.edf",
+         data_path / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001/S001R04.edf"],
+        window=4, verbose=False)
+    # A label per window (which recording it comes from, as strings); batches of one
+    # montage each, or the 20- and 64-channel windows could not be stacked.
+    y = np.where(mixed.montage_ids == 0, "eegmat", "eegmmidb")
+    clf = CRIAClassifier(config="small", max_epochs=2, batch_size=8, random_state=0)
+    clf.fit(mixed, y)
+    assert clf.ch_names_ is None and len(clf.montages_) == 2
+    assert not hasattr(clf, "n_features_in_")
+    proba = clf.predict_proba(mixed)
+    assert proba.shape == (len(mixed), 2) and np.isfinite(proba).all()
+    # Arrays of any of the montages, named, give what the dataset's windows give.
+    window = mixed[0][0]["x"].numpy()[np.newaxis]
+    clf.set_params(ch_names=list(mixed.montages[0]))
+    np.testing.assert_allclose(clf.predict_proba(window), proba[:1], atol=1e-5)
+    assert set(clf.predict(mixed)) <= {"eegmat", "eegmmidb"}
+
+
 # ------------------------------------------------------------------ the command
 def _command(files, out, *extra):
     return [sys.executable, "-m", "sk_cria", "pretrain", *map(str, files), "--out", str(out),
