@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
@@ -70,7 +71,7 @@ def build_encoder_config(config, **overrides):
 def load_encoder(source, **overrides):
     """A fresh CRIA encoder with the weights of ``source``, never ``source`` itself.
 
-    ``source`` is a checkpoint directory (``save_pretrained`` layout), a fitted
+    ``source`` is an encoder directory (``save_pretrained`` layout), a fitted
     :class:`~sk_cria.ViewMaskPretrainer` or a :class:`~sk_cria.model.CRIA`.
     Each call returns a new module, so clones and cross-validation folds
     never share (or train) each other's weights.
@@ -85,7 +86,7 @@ def load_encoder(source, **overrides):
         encoder = copy.deepcopy(source.encoder_)
     else:
         raise ValueError(
-            "encoder must be None, a checkpoint directory written by save_pretrained, "
+            "encoder must be None, an encoder directory written by save_pretrained, "
             f"a fitted ViewMaskPretrainer or a CRIA module; got {type(source).__name__}. "
             "If it is a ViewMaskPretrainer, fit it first."
         )
@@ -327,6 +328,17 @@ class CRIANetMixin:
 
     Put before the skorch base class: ``class X(CRIANetMixin, NeuralNet)``.
     """
+
+    def __sklearn_clone__(self):
+        # A fitted ViewMaskPretrainer given as ``encoder`` is a read-only source
+        # of weights (copied at every initialisation); cloning it would unfit
+        # it and lose them, so clones share the reference instead.
+        params = self.get_params(deep=False)
+        source = params.pop("encoder")
+        if not isinstance(source, BaseEstimator):
+            return super().__sklearn_clone__()
+        params = {key: clone(value, safe=False) for key, value in params.items()}
+        return type(self)(encoder=source, **params)
 
     def __setstate__(self, state):
         # skorch maps the pickled tensors onto ``state["device"]``, which must

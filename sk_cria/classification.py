@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
@@ -70,8 +69,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
 
     A skorch :class:`~skorch.NeuralNetClassifier`: callbacks, ``history``,
     ``set_params``, ``clone`` and ``GridSearchCV`` work as skorch users expect.
-    The encoder starts from ``encoder`` (a fitted ViewMaskPretrainer or a
-    checkpoint directory) every time the net is initialised, so each clone and
+    The encoder starts from ``encoder`` (a fitted ViewMaskPretrainer or an
+    encoder directory) every time the net is initialised, so each clone and
     each cross-validation fold starts from the pre-trained weights, never from
     another fold's. Random attention masking regularises training only.
 
@@ -341,17 +340,6 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         """Predicted class labels, shape (n_examples,)."""
         index = self.predict_proba(X).argmax(axis=1)
         return self.classes_[index]
-
-    def __sklearn_clone__(self):
-        # A fitted ViewMaskPretrainer given as ``encoder`` is a read-only source
-        # of weights (copied at every initialisation); cloning it would unfit
-        # it and lose them, so clones share the reference instead.
-        params = self.get_params(deep=False)
-        source = params.pop("encoder")
-        if not isinstance(source, BaseEstimator):
-            return super().__sklearn_clone__()
-        params = {key: clone(value, safe=False) for key, value in params.items()}
-        return type(self)(encoder=source, **params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -44,10 +44,13 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     ----------
     config : None, "default", "small", dict or CRIAConfig, default=None
         Encoder architecture (see :class:`sk_cria.model.CRIAConfig`); None is
-        the default preset. Ignored when ``checkpoint`` is given.
-    checkpoint : str or path-like or None, default=None
-        Start from the encoder saved in this directory (``save_pretrained``);
-        with ``max_epochs=0`` the checkpoint is used as it is.
+        the default preset. Ignored when ``encoder`` is given.
+    encoder : str, path-like, ViewMaskPretrainer or None, default=None
+        Start from a pre-trained encoder: a directory written by
+        ``save_pretrained`` or ``sk-cria pretrain``, or a fitted
+        ViewMaskPretrainer (the same word as in :class:`CRIAClassifier`);
+        with ``max_epochs=0`` it is used as it is (see :meth:`from_pretrained`).
+        None starts from random weights of the architecture ``config``.
     masking : {"view", "token", "spatial_block"}, default="view"
         What is hidden from the encoder: a whole view (CRIA), random tokens,
         or S-JEPA's block of neighbouring channels.
@@ -126,7 +129,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         module=ViewMaskModule,
         *,
         config=None,
-        checkpoint=None,
+        encoder=None,
         masking="view",
         mask_ratio=0.5,
         temperature=0.1,
@@ -151,7 +154,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             device=device, verbose=verbose, **kwargs,
         )
         self.config = config
-        self.checkpoint = checkpoint
+        self.encoder = encoder
         self.masking = masking
         self.mask_ratio = mask_ratio
         self.temperature = temperature
@@ -165,8 +168,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def initialize_module(self):
         if self.masking not in MASKINGS:
             raise ValueError(f"masking must be one of {MASKINGS}, got {self.masking!r}.")
-        if self.checkpoint is not None:
-            encoder = _net.load_encoder(self.checkpoint)
+        if self.encoder is not None:
+            encoder = _net.load_encoder(self.encoder)
         else:
             from .model import CRIA
 
@@ -373,7 +376,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         The encoder is loaded at once, so ``transform`` works straight away on
         any montage whose channels are named (by the :class:`~sk_cria.EEGArray`
         of an :class:`~sk_cria.EEGPreprocessor` before it, or ``ch_names=``).
-        It is ``ViewMaskPretrainer(checkpoint=directory, max_epochs=0)``
+        It is ``ViewMaskPretrainer(encoder=directory, max_epochs=0)``
         loaded: ``fit`` trains nothing and only records the channels of its
         data (then checked at ``transform``, as after any fit), so it fits in a
         Pipeline, and a ``clone`` (unfitted, as scikit-learn's contract wants)
@@ -394,7 +397,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             ``fit``.
         """
         params.setdefault("max_epochs", 0)
-        net = cls(checkpoint=directory, **params)
+        net = cls(encoder=directory, **params)
         net.initialize()
         net.montages_ = []  # no channels seen yet: transform takes any named ones
         return net
@@ -416,7 +419,9 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     def _fingerprint(self, X):
         """What a resumed run must share with the checkpointed one."""
-        encoder = (f"checkpoint:{self.checkpoint}" if self.checkpoint is not None
+        # "checkpoint:" is the parameter's old name, kept so runs begun before
+        # the rename still resume.
+        encoder = (f"checkpoint:{self.encoder}" if self.encoder is not None
                    else repr(_net.build_encoder_config(self.config)))
         optimizer = getattr(self.optimizer, "__qualname__", repr(self.optimizer))
         return {
