@@ -18,6 +18,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from . import distributed
 from .parallel import torch_threads
 from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
 
@@ -31,7 +32,7 @@ def resolve_device(device):
         if not torch.cuda.is_available():
             return "cpu"
         # Under torchrun, each process takes the GPU of its local rank.
-        local_rank = os.environ.get("LOCAL_RANK")
+        local_rank = distributed.local_rank()
         return f"cuda:{local_rank}" if local_rank is not None else "cuda"
     return device
 

@@ -6,13 +6,12 @@ user would write it.
 """
 
 import json
-import os
 from pathlib import Path
 import sys
 
 import torch
 
-from sk_cria import EEGPreprocessor, ViewMaskPretrainer
+from sk_cria import EEGPreprocessor, ViewMaskPretrainer, distributed
 from sk_cria.datasets import EEGWindowsDataset
 from sk_cria.model import CRIAConfig
 
@@ -24,9 +23,9 @@ dataset = EEGWindowsDataset(files, window=4, preprocessor=EEGPreprocessor(line_f
 net = ViewMaskPretrainer(config=CRIAConfig.small(dropout=0.0), max_epochs=2,
                          batch_size=batch_size, random_state=0)
 net.fit(dataset)
-rank = int(os.environ.get("RANK", "0"))
+rank = distributed.rank()
 torch.save(net.module_.state_dict(), out / f"rank{rank}.pt")
 (out / f"rank{rank}.json").write_text(json.dumps({
     "loss": net.history[:, "train_loss"], "threads": torch.get_num_threads(),
-    "world_size": net.world_size_(),
+    "world_size": distributed.world_size(),
 }))
