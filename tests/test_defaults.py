@@ -70,6 +70,7 @@ def test_fitted_default_estimators_pickle_and_embed_identically(windows, pretrai
             np.testing.assert_array_equal(getattr(back, method)(X[:8]), expected)
 
 
+@pytest.mark.slow
 def test_fitted_pipeline_and_grid_search_round_trip(raw, tmp_path):
     X, y, groups, b = raw
     pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)

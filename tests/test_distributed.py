@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 
 from sk_cria.checkpointing import find_checkpoints
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
-                                reason="torch built without torch.distributed")
+pytestmark = [pytest.mark.skipif(not torch.distributed.is_available(),
+                                 reason="torch built without torch.distributed"),
+              pytest.mark.slow]  # torchrun launches
 
 SCRIPT = Path(__file__).with_name("ddp_pretrain.py")
 

@@ -161,6 +161,7 @@ def _weights(out):
     return load_file(out / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_kill_and_resume_ends_with_the_uninterrupted_weights(task_files, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(_command(task_files, whole), check=True, capture_output=True)
