@@ -2,7 +2,7 @@
 
 Both work on a skorch ``NeuralNet`` through its public attributes (``history``,
 ``max_epochs``); in a run under ``torchrun`` they count the windows of every
-process and only rank 0 shows or writes anything (:mod:`sk_cria.distributed`).
+process and only rank 0 shows or writes anything (:mod:`sk_cria.ddp`).
 """
 
 import csv
@@ -11,7 +11,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import get_len
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import ddp
 from .checkpointing import open_atomic
 
 __all__ = ["EpochLog", "WindowProgressBar"]
@@ -32,9 +32,9 @@ class WindowProgressBar(Callback):
         self.bar_ = None
 
     def on_epoch_begin(self, net, **kwargs):
-        if self.bar_ is not None or not distributed.is_main_process():
+        if self.bar_ is not None or not ddp.is_main_process():
             return
-        sampler, world = net.train_sampler_, distributed.world_size()
+        sampler, world = net.train_sampler_, ddp.world_size()
         full = sampler.n_windows(sampler.epoch + 1)  # one rank's full epoch
         completed = len(net.history) - 1
         done = completed * full + full - sampler.n_windows()  # the latter: resumed mid-epoch
@@ -46,7 +46,7 @@ class WindowProgressBar(Callback):
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training or self.bar_ is None:
             return
-        self.bar_.update(get_len(batch[0]) * distributed.world_size())
+        self.bar_.update(get_len(batch[0]) * ddp.world_size())
         self.bar_.set_postfix(epoch=len(net.history),
                               loss=f"{net.history[-1, 'batches', -1, 'train_loss']:.4f}",
                               refresh=False)
@@ -75,14 +75,14 @@ class EpochLog(Callback):
         self.path = path
 
     def on_epoch_end(self, net, **kwargs):
-        if not distributed.is_main_process():
+        if not ddp.is_main_process():
             return
         with open_atomic(self.path, "w") as file:
             writer = csv.DictWriter(file, fieldnames=self.COLUMNS, lineterminator="\n")
             writer.writeheader()
             for row in net.history:
                 windows = sum(batch.get("train_batch_size", 0) for batch in row["batches"])
-                windows *= distributed.world_size()
+                windows *= ddp.world_size()
                 writer.writerow({
                     "epoch": row["epoch"],
                     "train_loss": f"{row.get('train_loss', float('nan')):.6f}",

@@ -10,13 +10,13 @@ callback, the skorch history, the position in the data order (epoch, step and
 the seed of the order) and every random number generator state, so that the
 resumed run continues bit for bit where the checkpoint was taken.
 
-Files (these and every other file sk_cria writes, through
-:func:`open_atomic`) are written to a temporary name in the same folder,
-flushed to disk, then renamed over the final name (``os.replace`` is atomic on POSIX and
-Windows): a kill leaves either the previous file or the new one, never half a
-file. The last ``keep`` checkpoints are kept, and a resume takes the newest
-one that loads, so even a file damaged behind our back (a disk error, a copy
-cut short) is passed over for the one before it.
+Files (these and every other file sk_cria writes, through :func:`open_atomic`)
+are written to a temporary name in the same folder, flushed to disk, then
+renamed over the final name (``os.replace`` is atomic on POSIX and Windows): a
+kill leaves either the previous file or the new one, never half a file. The
+last ``keep`` checkpoints are kept, and a resume takes the newest one that
+loads, so even a file damaged behind our back (a disk error, a copy cut short)
+is passed over for the one before it.
 """
 
 from contextlib import contextmanager
@@ -33,7 +33,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from . import distributed
+from . import ddp
 
 __all__ = ["ResumeTraining", "TrainingCheckpoint", "find_checkpoints", "load_latest",
            "open_atomic", "save_atomic", "settings_differences"]
@@ -47,16 +47,18 @@ _PATTERN = "step-*.pt"
 def open_atomic(path, mode="w"):
     """Open a file to write ``path`` such that ``path`` is never a partial file.
 
-    Every file sk_cria writes goes through here: the block writes to a
-    temporary file in the same folder, which is flushed to disk and renamed
-    over ``path`` when the block ends; an exception (or a kill) inside the
-    block leaves the previous ``path``, if any, and no temporary file.
+    The files of a training run and of the commands go through here: the
+    block writes to a temporary file in the same folder, which is flushed to
+    disk and renamed over ``path`` when the block ends. An exception inside
+    the block leaves the previous ``path``, if any, and no temporary file; a
+    kill leaves the previous ``path`` and at most a stray ``.<name>.*.tmp``.
 
     Parameters
     ----------
     path : str or path-like
     mode : {"w", "wb"}, default="w"
-        Text (UTF-8) or binary.
+        Text (UTF-8, line endings written as given, as the csv module
+        wants) or binary.
 
     Yields
     ------
@@ -65,7 +67,8 @@ def open_atomic(path, mode="w"):
     path = Path(path)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(handle, mode, **text) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
@@ -241,8 +244,8 @@ class TrainingCheckpoint(Callback):
         Called on every process of a distributed run; rank 0 writes.
         """
         # Collective: every process hands over its generators' states.
-        rngs = distributed.gather_objects(rng_state())
-        if not distributed.is_main_process():
+        rngs = ddp.gather_objects(rng_state())
+        if not ddp.is_main_process():
             return
         history = net.history.to_list()
         batches = history.pop()["batches"] if in_epoch else []
@@ -331,14 +334,15 @@ class ResumeTraining(Callback):
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history_ = History(json.loads(state["history"]))
         net.data_seed_ = int(state["data_seed"])
-        step, saved_world, world = int(state["step"]), len(state["rng"]), distributed.world_size()
+        step = int(state["step"])
+        saved_world, world = len(state["rng"]), ddp.world_size()
         if saved_world != world:
-            distributed.warn_world_size_change(saved_world, world)
+            ddp.warn_world_size_change(saved_world, world)
             # Keep the number of windows done: same window count, new batches.
             step = step * saved_world // world
         # The processes' generators are in step (same seed, same draws), so
         # rank 0's state serves any number of processes.
-        rank = distributed.rank()
+        rank = ddp.rank()
         set_rng_state(state["rng"][rank if rank < saved_world else 0])
         self.resumed_from_, self.epochs_done_ = path, int(state["epoch"])
         self._in_epoch = step, json.loads(state["batches"]), state["schedulers"]

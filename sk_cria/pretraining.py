@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from . import _net, distributed
+from . import _net, ddp
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
 from .sampling import MontageBatchSampler
@@ -122,9 +122,9 @@ class InfoNCELoss(nn.Module):
         z_b = F.normalize(z_b.float(), dim=-1)
         # In a distributed run the negatives are the whole global batch: the
         # other processes' projections, gathered with their gradients.
-        all_a = distributed.all_gather_with_grad(z_a)
-        all_b = distributed.all_gather_with_grad(z_b)
-        offset = distributed.rank() * len(z_a)
+        all_a = ddp.all_gather_with_grad(z_a)
+        all_b = ddp.all_gather_with_grad(z_b)
+        offset = ddp.rank() * len(z_a)
         target = torch.arange(offset, offset + len(z_a), device=z_a.device)
         return 0.5 * (F.cross_entropy(z_a @ all_b.T / self.temperature, target)
                       + F.cross_entropy(z_b @ all_a.T / self.temperature, target))
@@ -190,7 +190,7 @@ class _ViewMaskModule(nn.Module):
         # Each process of a distributed run draws the masks of the whole global
         # batch (their generators are in step) and keeps its slice: a step
         # masks what one process with the global batch would mask.
-        world, rank = distributed.world_size(), distributed.rank()
+        world, rank = ddp.world_size(), ddp.rank()
         mask = make_token_mask(
             self.masking, batch * world, n_channels, n_patches, self.mask_ratio,
             channel_order=self._channel_order(index), device=x.device,
@@ -402,8 +402,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         sampler = MontageBatchSampler(
             montage_ids, batch_size, shuffle=training, seed=self.data_seed_,
             min_batch_size=2 if training else 1,
-            num_replicas=distributed.world_size() if training else 1,
-            rank=distributed.rank() if training else 0,
+            num_replicas=ddp.world_size() if training else 1,
+            rank=ddp.rank() if training else 0,
         )
         if training:
             # skorch builds the training iterator once per fit: it starts at
@@ -425,7 +425,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
     # --------------------------------------------------- distributed hooks
     def infer(self, x, **fit_params):
-        if not (self.module_.training and distributed.is_distributed()):
+        if not (self.module_.training and ddp.is_distributed()):
             return super().infer(x, **fit_params)
         # Training steps of a distributed run go through DistributedDataParallel,
         # which averages the gradients of all processes during backward.
@@ -433,7 +433,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             # A view of module_ for this fit, not a component of its own: set past
             # skorch's guard on modules, and dropped when fit returns.
             object.__setattr__(self, "_ddp",
-                               distributed.data_parallel(self.module_, self.device))
+                               ddp.data_parallel(self.module_, self.device))
         x = _net.to_device_async(x, self.device)
         with _net.autocast(self.device):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
@@ -441,7 +441,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
         # Record the loss of the global batch, the same on every process.
-        step["loss"] = distributed.mean_over_processes(step["loss"])
+        step["loss"] = ddp.mean_over_processes(step["loss"])
         return step
 
     # ----------------------------------------------------------- public API
@@ -461,7 +461,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         -------
         self : ViewMaskPretrainer
         """
-        distributed.init_from_env(_net.resolve_device(self.device))
+        ddp.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
         try:
             return self._train(X, None, reset=True, **fit_params)

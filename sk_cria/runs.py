@@ -23,7 +23,7 @@ from skorch.callbacks import LRScheduler
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from . import __version__, distributed
+from . import __version__, ddp
 from ._net import resolve_device
 from .callbacks import EpochLog
 from .checkpointing import open_atomic, settings_differences
@@ -97,7 +97,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
                                     "recordings or a BIDS root.")
     # Under torchrun only rank 0 prepares and writes the folder; all read the data.
-    writer = distributed.is_main_process()
+    writer = ddp.is_main_process()
     verbose = verbose if writer else 0
     resuming = _prepare(out, settings, resume=resume, overwrite=overwrite) if writer else True
     dataset = EEGWindowsDataset(
@@ -136,7 +136,7 @@ def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
     if lr_schedule == "cosine":
         # Steps of one epoch, counted as the processes of a torchrun launch see them.
         steps = len(MontageBatchSampler(dataset.montage_ids, batch_size, min_batch_size=2,
-                                        num_replicas=distributed.world_size()))
+                                        num_replicas=ddp.world_size()))
         callbacks.append(("lr_scheduler", LRScheduler(
             CosineAnnealingLR, T_max=max(1, steps * max_epochs), step_every="batch")))
     elif lr_schedule != "constant":

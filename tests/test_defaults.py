@@ -3,7 +3,7 @@
 Nothing here pins ``device``, ``dtype`` or anything else that the README does not
 pass: a pin once hid that default estimators could not be pickled. Small config and
 one epoch keep it quick. Searches with ``n_jobs=2`` on loky and on a Dask
-LocalCluster, also with the default device, are in ``test_parallel.py``.
+LocalCluster, also with the default device, are in ``test_threads.py``.
 """
 
 import pickle

@@ -18,6 +18,7 @@ import warnings
 
 import torch
 from torch import distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["all_gather_with_grad", "init_from_env", "is_main_process", "local_rank",
            "rank", "world_size"]
@@ -51,7 +52,7 @@ def rank():
 
 
 def local_rank():
-    """This process's rank on its machine (torchrun's ``LOCAL_RANK``), or None outside a launch."""
+    """This process's rank on its machine (torchrun's ``LOCAL_RANK``); None outside a launch."""
     return _launch_variable("LOCAL_RANK")
 
 
@@ -85,6 +86,7 @@ def all_gather_with_grad(tensor):
     """
     if not is_distributed():
         return tensor
+    # Deferred: importable only on a torch built with torch.distributed.
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(tensor.contiguous()), dim=0)
@@ -110,8 +112,6 @@ def gather_objects(obj):
 
 def data_parallel(module, device):
     """``module`` wrapped in DistributedDataParallel (it shares the parameters)."""
-    from torch.nn.parallel import DistributedDataParallel
-
     device = torch.device(device)
     # Some parameters (placeholders of views no window of a batch masks) get
     # no gradient in a step; DDP must be told to expect that.

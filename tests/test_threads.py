@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sk_cria import CRIAClassifier, EEGPreprocessor
-from sk_cria.parallel import effective_n_threads, torch_threads
+from sk_cria.threads import effective_n_threads, torch_threads
 
 N_JOBS = 2
 CV = GroupKFold(2)
