@@ -36,7 +36,7 @@ def measure(data, n_files, workers, steps, batch_size, window, config):
     """One configuration, in this process; prints a JSON line."""
     from skorch.callbacks import Callback
 
-    from sk_cria import EEGPreprocessor, ViewMaskPretrainer
+    from sk_cria import EEGPreprocessor, ViewMaskPretrainer, ddp
     from sk_cria.datasets import EEGWindowsDataset
 
     files = sorted(Path(data, "eegmat/files/eegmat/1.0.0").glob("Subject*.edf"))[:n_files]
@@ -74,15 +74,15 @@ def measure(data, n_files, workers, steps, batch_size, window, config):
         net.fit(dataset)
     except Done:
         pass
-    if net.rank_() != 0:
+    if not ddp.is_main_process():
         return
     # The first two steps warm up (allocations, worker start-up) and are left out.
     compute, wait, windows = timer.compute[2:], timer.wait[1:], timer.windows[2:]
-    windows = [n * net.world_size_() for n in windows]  # the global batch
+    windows = [n * ddp.world_size() for n in windows]  # the global batch
     total = sum(compute) + sum(wait)
     print(json.dumps({
         "files": n_files, "hours": round(dataset.hours, 2), "windows_total": len(dataset),
-        "processes": net.world_size_(), "threads": torch.get_num_threads(),
+        "processes": ddp.world_size(), "threads": torch.get_num_threads(),
         "workers": workers, "windows_per_s": sum(windows) / total,
         "wait_fraction": sum(wait) / total,
         "median_step_s": statistics.median(c + w for c, w in zip(compute, wait)),

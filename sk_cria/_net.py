@@ -19,8 +19,9 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from . import ddp
 from .channels import lookup_channels, warn_unknown_channels
-from .parallel import torch_threads
+from .threads import torch_threads
 from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
 
 __all__ = ["resolve_device", "build_encoder_config"]
@@ -33,7 +34,7 @@ def resolve_device(device):
         if not torch.cuda.is_available():
             return "cpu"
         # Under torchrun, each process takes the GPU of its local rank.
-        local_rank = os.environ.get("LOCAL_RANK")
+        local_rank = ddp.local_rank()
         return f"cuda:{local_rank}" if local_rank is not None else "cuda"
     return device
 
@@ -287,7 +288,7 @@ def concrete_device(net):
     parameter must keep the user's value (scikit-learn's contract), so the
     resolved device is put in place only for the duration of a call.
     The call also runs within the net's torch thread budget
-    (:func:`sk_cria.parallel.torch_threads`), so that parallel fits do not
+    (:func:`sk_cria.threads.torch_threads`), so that parallel fits do not
     oversubscribe the cores.
     """
     requested = net.device

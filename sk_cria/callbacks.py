@@ -1,13 +1,18 @@
-"""skorch callbacks for long pre-training runs: a progress bar in windows and an epoch log."""
+"""skorch callbacks for long pre-training runs: a progress bar in windows and an epoch log.
+
+Both work on a skorch ``NeuralNet`` through its public attributes (``history``,
+``max_epochs``); in a run under ``torchrun`` they count the windows of every
+process and only rank 0 shows or writes anything (:mod:`sk_cria.ddp`).
+"""
 
 import csv
-import io
-import os
-from pathlib import Path
-import tempfile
 
 from skorch.callbacks import Callback
 from skorch.dataset import get_len
+from tqdm.auto import tqdm
+
+from . import ddp
+from .checkpointing import open_atomic
 
 __all__ = ["EpochLog", "WindowProgressBar"]
 
@@ -17,19 +22,19 @@ class WindowProgressBar(Callback):
 
     The rate is in windows per second (not batches), so runs with different
     batch sizes compare; a resumed run starts the bar where the checkpoint
-    left off. Shown by the net's writing process only (rank 0 of a
-    distributed run).
+    left off. Shown by rank 0 only in a distributed run. The net reads its
+    training batches through ``train_sampler_``, a
+    :class:`~sk_cria.sampling.MontageBatchSampler` (as
+    :class:`~sk_cria.ViewMaskPretrainer` does).
     """
 
     def on_train_begin(self, net, **kwargs):
         self.bar_ = None
 
     def on_epoch_begin(self, net, **kwargs):
-        if self.bar_ is not None or not net.is_checkpoint_writer_():
+        if self.bar_ is not None or not ddp.is_main_process():
             return
-        from tqdm.auto import tqdm
-
-        sampler, world = net.train_sampler_, net.world_size_()
+        sampler, world = net.train_sampler_, ddp.world_size()
         full = sampler.n_windows(sampler.epoch + 1)  # one rank's full epoch
         completed = len(net.history) - 1
         done = completed * full + full - sampler.n_windows()  # the latter: resumed mid-epoch
@@ -41,7 +46,7 @@ class WindowProgressBar(Callback):
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training or self.bar_ is None:
             return
-        self.bar_.update(get_len(batch[0]) * net.world_size_())
+        self.bar_.update(get_len(batch[0]) * ddp.world_size())
         self.bar_.set_postfix(epoch=len(net.history),
                               loss=f"{net.history[-1, 'batches', -1, 'train_loss']:.4f}",
                               refresh=False)
@@ -70,22 +75,17 @@ class EpochLog(Callback):
         self.path = path
 
     def on_epoch_end(self, net, **kwargs):
-        if not net.is_checkpoint_writer_():
+        if not ddp.is_main_process():
             return
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in net.history:
-            windows = sum(batch.get("train_batch_size", 0) for batch in row["batches"])
-            windows *= net.world_size_()
-            writer.writerow({
-                "epoch": row["epoch"], "train_loss": f"{row.get('train_loss', float('nan')):.6f}",
-                "train_windows": windows, "dur": f"{row.get('dur', float('nan')):.3f}",
-                "windows_per_s": f"{windows / row['dur']:.2f}" if row.get("dur") else "",
-            })
-        path = Path(self.path)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w") as file:
-            file.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a log is for everyone
-        os.replace(tmp, path)
+        with open_atomic(self.path, "w") as file:
+            writer = csv.DictWriter(file, fieldnames=self.COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in net.history:
+                windows = sum(batch.get("train_batch_size", 0) for batch in row["batches"])
+                windows *= ddp.world_size()
+                writer.writerow({
+                    "epoch": row["epoch"],
+                    "train_loss": f"{row.get('train_loss', float('nan')):.6f}",
+                    "train_windows": windows, "dur": f"{row.get('dur', float('nan')):.3f}",
+                    "windows_per_s": f"{windows / row['dur']:.2f}" if row.get("dur") else "",
+                })

@@ -115,7 +115,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         in the workers of joblib's loky backend, 1 in Dask worker processes:
         both set ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` there), lowered if
         needed to the CPUs this process may use divided by the Dask worker
-        threads sharing it (:func:`sk_cria.parallel.effective_n_threads`).
+        threads sharing it (:func:`sk_cria.threads.effective_n_threads`).
         Give ``cores // n_jobs`` on backends that limit nothing (joblib's
         ``"threading"``, Dask workers without a nanny) and for identical
         results across backends. See :doc:`/scaling`.

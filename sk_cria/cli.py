@@ -6,6 +6,20 @@ from pathlib import Path
 import sys
 import time
 
+import pandas as pd
+
+from .baselines import get_baselines
+from .benchmark import (
+    CRIA_PIPELINES,
+    BenchmarkConfig,
+    markdown_report,
+    plot_results,
+    run_benchmark,
+)
+from .checkpointing import open_atomic
+from .datasets.recordings import NoUsableDataError
+from .runs import RunDirError, pretrain
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sk-cria", description="sk_cria command line")
@@ -59,9 +73,6 @@ def _line_freq(text):
 
 
 def _run_pretrain(args):
-    from .datasets.recordings import NoUsableDataError
-    from .runs import RunDirError, pretrain
-
     try:
         pretrain(
             args.paths, args.out, window=args.window, stride=args.stride,
@@ -78,9 +89,6 @@ def _run_pretrain(args):
 
 
 def _add_benchmark(commands):
-    from .benchmark import CRIA_PIPELINES, BenchmarkConfig
-    from .baselines import get_baselines
-
     default = BenchmarkConfig()
     cmd = commands.add_parser(
         "benchmark",
@@ -126,8 +134,6 @@ def _add_benchmark(commands):
 
 
 def _run_benchmark(args):
-    from .benchmark import BenchmarkConfig, markdown_report, plot_results, run_benchmark
-
     overrides = {
         "protocols": None if args.protocol is None else
         (("a", "b") if args.protocol == "both" else (args.protocol,)),
@@ -149,11 +155,11 @@ def _run_benchmark(args):
     start = time.perf_counter()
     rows = run_benchmark(config)
     seconds = time.perf_counter() - start
-    import pandas as pd
-
-    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+    with open_atomic(out / "results.csv") as file:
+        pd.DataFrame(rows).to_csv(file, index=False)
     report = markdown_report(rows, config, seconds)
-    (out / "results.md").write_text(report)
+    with open_atomic(out / "results.md") as file:
+        file.write(report)
     plot_results(rows, out / "results.png")
     print(report)
     print(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}.")

@@ -401,6 +401,7 @@ def as_three_d(data):
 
 def _is_mne_epochs(X):
     try:
+        # Deferred: mne takes seconds to import, and arrays never need it.
         from mne import BaseEpochs
     except ImportError:  # pragma: no cover - mne is a dependency
         return False

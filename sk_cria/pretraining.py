@@ -7,18 +7,17 @@ pushes the other examples of the batch apart. ``transform`` returns the frozen
 embeddings of the encoder.
 """
 
-import json
-import sys
-
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.history import History
+from skorch.callbacks import ProgressBar
 from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _net, checkpointing, distributed
+from . import _net, ddp
+from .callbacks import WindowProgressBar
+from .checkpointing import ResumeTraining, TrainingCheckpoint
 from .model.pretext import MASKINGS, InfoNCELoss, ViewMaskModule
 from .sampling import MontageBatchSampler
 
@@ -189,11 +188,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         return self
 
     def get_default_callbacks(self):
-        from skorch.callbacks import ProgressBar
-
-        from .callbacks import WindowProgressBar
-        from .checkpointing import TrainingCheckpoint
-
         callbacks = [
             (name, callback) for name, callback in super().get_default_callbacks()
             if not isinstance(callback, ProgressBar)
@@ -201,16 +195,20 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         if self.verbose:
             callbacks.append(("progress_bar", WindowProgressBar()))
         if self.checkpoint_dir is not None:
-            callbacks.append(("training_checkpoint", TrainingCheckpoint(
-                self.checkpoint_dir, every_n_steps=self.checkpoint_every)))
+            checkpoint = TrainingCheckpoint(self.checkpoint_dir,
+                                            every_n_steps=self.checkpoint_every)
+            callbacks += [("resume_training", ResumeTraining(checkpoint)),
+                          ("training_checkpoint", checkpoint)]
         return callbacks
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
-        # The checkpoint goes last, after the user's callbacks (a learning-rate
-        # scheduler steps in on_batch_end), so that it saves the state the
-        # next batch starts from.
-        self.callbacks_.sort(key=lambda item: item[0] == "training_checkpoint")
+        # The restore goes first, before the user's learning-rate schedulers
+        # build theirs from the optimizer and history it restores. The
+        # checkpoint goes last, after them (a scheduler steps in on_batch_end),
+        # so that it saves the state the next batch starts from.
+        order = {"resume_training": -1, "training_checkpoint": 1}
+        self.callbacks_.sort(key=lambda item: order.get(item[0], 0))
         return self
 
     def get_iterator(self, dataset, training=False):
@@ -227,15 +225,14 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         sampler = MontageBatchSampler(
             montage_ids, batch_size, shuffle=training, seed=self.data_seed_,
             min_batch_size=2 if training else 1,
-            num_replicas=self.world_size_() if training else 1,
-            rank=self.rank_() if training else 0,
+            num_replicas=ddp.world_size() if training else 1,
+            rank=ddp.rank() if training else 0,
         )
         if training:
             # skorch builds the training iterator once per fit: it starts at
-            # the first epoch not yet in the history (and, on a resume, after
-            # the batches the checkpoint had already trained).
-            sampler.set_epoch(len(self.history), getattr(self, "_resume_step", 0))
-            self._resume_step = 0
+            # the first epoch not yet in the history (ResumeTraining skips
+            # the batches a checkpoint had trained of it).
+            sampler.set_epoch(len(self.history))
             self.train_sampler_ = sampler
         kwargs.setdefault("pin_memory", torch.device(self.device).type == "cuda")
         if kwargs.get("num_workers", 0) > 0:
@@ -246,35 +243,12 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         return iterator(dataset, batch_sampler=sampler,
                         generator=torch.Generator().manual_seed(self.data_seed_), **kwargs)
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        # A run resumed mid-epoch gets back the batches of that epoch it had
-        # trained, so the epoch's loss is over all of them.
-        batches = getattr(self, "_resume_batches", None)
-        if batches:
-            self.history[-1]["batches"].extend(batches)
-        self._resume_batches = None
-        schedulers = getattr(self, "_resume_schedulers", None)
-        if schedulers:
-            # After on_train_begin, where skorch's LRScheduler builds its policy.
-            for name, callback in self.callbacks_:
-                if name in schedulers:
-                    callback.lr_scheduler_.load_state_dict(schedulers[name])
-        self._resume_schedulers = None
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(*y_pred)
 
     # --------------------------------------------------- distributed hooks
-    def world_size_(self):
-        """Processes training together (torchrun's WORLD_SIZE; 1 otherwise)."""
-        return distributed.world_size()
-
-    def rank_(self):
-        return distributed.rank()
-
     def infer(self, x, **fit_params):
-        if not (self.module_.training and distributed.is_distributed()):
+        if not (self.module_.training and ddp.is_distributed()):
             return super().infer(x, **fit_params)
         # Training steps of a distributed run go through DistributedDataParallel,
         # which averages the gradients of all processes during backward.
@@ -282,7 +256,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             # A view of module_ for this fit, not a component of its own: set past
             # skorch's guard on modules, and dropped when fit returns.
             object.__setattr__(self, "_ddp",
-                               distributed.data_parallel(self.module_, self.device))
+                               ddp.data_parallel(self.module_, self.device))
         x = _net.to_device_async(x, self.device)
         with _net.autocast(self.device):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
@@ -290,12 +264,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
         # Record the loss of the global batch, the same on every process.
-        step["loss"] = distributed.mean_over_processes(step["loss"])
+        step["loss"] = ddp.mean_over_processes(step["loss"])
         return step
-
-    def is_checkpoint_writer_(self):
-        """Whether this process writes checkpoints, logs and the progress bar."""
-        return self.rank_() == 0
 
     # ----------------------------------------------------------- public API
     def fit(self, X, y=None, **fit_params):
@@ -314,17 +284,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         -------
         self : ViewMaskPretrainer
         """
-        distributed.init_from_env(_net.resolve_device(self.device))
+        ddp.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
-        self._run_fingerprint = self._fingerprint(X)
-        state, path = self._resume_state()
         try:
-            if state is None:
-                return self._train(X, None, reset=True, **fit_params)
-            if self.verbose:
-                print(f"Resuming from {path} (epoch {state['epoch'] + 1}, after batch "
-                      f"{state['step']} of it).", file=sys.stderr)
-            return self._resume(X, state, **fit_params)
+            return self._train(X, None, reset=True, **fit_params)
         finally:
             # The DistributedDataParallel wrapper lives for one fit (it cannot be
             # pickled, and a fitted net embeds in one process).
@@ -417,8 +380,21 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.montages_ = seen + [names for names in montages if names not in seen]
         return X
 
-    def _fingerprint(self, X):
-        """What a resumed run must share with the checkpointed one."""
+    # ------------------------------------------- resuming (sk_cria.checkpointing)
+    def training_fingerprint(self, X):
+        """What a run resumed from a checkpoint must share with the checkpointed one.
+
+        Parameters
+        ----------
+        X : array-like or Dataset
+            The training data, as checked by ``fit``.
+
+        Returns
+        -------
+        fingerprint : dict
+            JSON-able: the encoder, the parameters of the loss and the
+            optimisation, the number of windows and the montages.
+        """
         # "checkpoint:" is the parameter's old name, kept so runs begun before
         # the rename still resume.
         encoder = (f"checkpoint:{self.encoder}" if self.encoder is not None
@@ -433,62 +409,14 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             "n_windows": len(X), "montages": self.montages_,
         }
 
-    def _resume_state(self):
-        """The newest whole checkpoint of this run in ``checkpoint_dir`` and its path."""
-        if self.checkpoint_dir is None:
-            return None, None
-        state, path = checkpointing.load_latest(self.checkpoint_dir)
-        if state is None:
-            return None, None
-        saved = json.loads(state["fingerprint"])
-        now = json.loads(json.dumps(self._run_fingerprint))
-        differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
-        if differ:
-            details = "; ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now"
-                                for k in differ)
-            raise ValueError(
-                f"checkpoint_dir={str(self.checkpoint_dir)!r} holds a run with other "
-                f"data or settings ({details}). Resume it with the same ones, or give "
-                "another (or an empty) checkpoint_dir."
-            )
-        return state, path
-
-    def _resume(self, X, state, **fit_params):
-        with _net.concrete_device(self), _net.seeded(self.random_state):
-            NeuralNet.initialize(self)
-            self.module_.load_state_dict(state["module"])
-            self.optimizer_.load_state_dict(state["optimizer"])
-            self.history_ = History(json.loads(state["history"]))
-            self.data_seed_ = int(state["data_seed"])
-            self._resume_step = int(state["step"])
-            self._resume_batches = json.loads(state["batches"])
-            self._resume_schedulers = state["schedulers"]
-            saved_world, world = len(state["rng"]), self.world_size_()
-            if saved_world != world:
-                distributed.warn_world_size_change(saved_world, world)
-                # Keep the number of windows done: same window count, new batches.
-                self._resume_step = self._resume_step * saved_world // world
-            # The processes' generators are in step (same seed, same draws), so
-            # rank 0's state serves any number of processes.
-            rank = self.rank_()
-            checkpointing.set_rng_state(state["rng"][rank if rank < saved_world else 0])
-            remaining = self.max_epochs - int(state["epoch"])
-            if remaining > 0:
-                NeuralNet.partial_fit(self, X, None, epochs=remaining, **fit_params)
-        return self
-
-    def checkpoint_state_(self):
-        """What a TrainingCheckpoint saves of this net beyond history and RNGs."""
-        schedulers = {  # skorch's LRScheduler callbacks
-            name: callback.lr_scheduler_.state_dict() for name, callback in self.callbacks_
-            if hasattr(getattr(callback, "lr_scheduler_", None), "state_dict")
-        }
-        module = getattr(self.module_, "module", self.module_)  # unwrap DDP
-        return {
-            "module": module.state_dict(), "optimizer": self.optimizer_.state_dict(),
-            "schedulers": schedulers, "data_seed": self.data_seed_,
-            "fingerprint": json.dumps(self._run_fingerprint),
-        }
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        if epochs is None:
+            # max_epochs in all: a fit that ResumeTraining resumed (at
+            # on_train_begin, before this loop) had done some of them.
+            done = next((callback.epochs_done_ for _, callback in self.callbacks_
+                         if isinstance(callback, ResumeTraining)), 0)
+            epochs = self.max_epochs - done
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
 
 def embed(net, embed_fn, X):

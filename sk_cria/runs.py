@@ -12,11 +12,25 @@ Running the same command on a folder with an unfinished run resumes it.
 import csv
 from datetime import datetime, timezone
 import json
-import os
 from pathlib import Path
 import platform
 import shutil
 import time
+
+import mne
+import skorch
+from skorch.callbacks import LRScheduler
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+from . import __version__, ddp
+from ._net import resolve_device
+from .callbacks import EpochLog
+from .checkpointing import open_atomic, settings_differences
+from .datasets.recordings import EEGWindowsDataset
+from .preprocessing import EEGPreprocessor
+from .pretraining import ViewMaskPretrainer
+from .sampling import MontageBatchSampler
 
 __all__ = ["RunDirError", "pretrain"]
 
@@ -70,11 +84,6 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     -------
     pretrainer : ViewMaskPretrainer
     """
-    from . import __version__
-    from .datasets.recordings import EEGWindowsDataset
-    from .preprocessing import EEGPreprocessor
-    from .pretraining import ViewMaskPretrainer
-
     out = Path(out)
     settings = {
         "paths": [str(Path(p).resolve()) for p in paths], "window": window,
@@ -88,7 +97,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
                                     "recordings or a BIDS root.")
     # Under torchrun only rank 0 prepares and writes the folder; all read the data.
-    writer = int(os.environ.get("RANK", "0")) == 0
+    writer = ddp.is_main_process()
     verbose = verbose if writer else 0
     resuming = _prepare(out, settings, resume=resume, overwrite=overwrite) if writer else True
     dataset = EEGWindowsDataset(
@@ -107,15 +116,15 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     )
     start = time.perf_counter()
     net.fit(dataset)
-    if not net.is_checkpoint_writer_():
+    if not writer:
         return net
     net.save_pretrained(out)
     _write_files_csv(out / "files.csv", dataset)
     run = json.loads((out / RUN_FILE).read_text())
     run.update(status="finished", finished=_now())
     _write_json(out / RUN_FILE, run)
-    (out / "README.md").write_text(model_card(net, dataset, settings,
-                                              time.perf_counter() - start))
+    with open_atomic(out / "README.md") as file:
+        file.write(model_card(net, dataset, settings, time.perf_counter() - start))
     if verbose:
         print(f"Pre-trained encoder written to {out}; load it with "
               f"ViewMaskPretrainer.from_pretrained({str(out)!r}).")
@@ -123,18 +132,11 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
 
 
 def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
-    from skorch.callbacks import LRScheduler
-    from torch.optim.lr_scheduler import CosineAnnealingLR
-
-    from .callbacks import EpochLog
-    from .sampling import MontageBatchSampler
-
     callbacks = [("epoch_log", EpochLog(out / LOG_FILE))]
     if lr_schedule == "cosine":
         # Steps of one epoch, counted as the processes of a torchrun launch see them.
-        world = int(os.environ.get("WORLD_SIZE", "1"))
         steps = len(MontageBatchSampler(dataset.montage_ids, batch_size, min_batch_size=2,
-                                        num_replicas=world))
+                                        num_replicas=ddp.world_size()))
         callbacks.append(("lr_scheduler", LRScheduler(
             CosineAnnealingLR, T_max=max(1, steps * max_epochs), step_every="batch")))
     elif lr_schedule != "constant":
@@ -155,17 +157,13 @@ def _prepare(out, settings, *, resume, overwrite):
                 target.unlink()
         previous = None
     elif previous is not None:
-        differ = sorted(key for key in set(settings) | set(previous["settings"])
-                        if key not in _FREE
-                        and settings.get(key) != previous["settings"].get(key))
+        details = settings_differences(previous["settings"], settings, ignore=_FREE)
         if previous["status"] == "finished":
             raise RunDirError(
                 f"{out} holds a finished run (finished {previous.get('finished')}); "
                 "choose another --out, or pass --overwrite to replace it."
             )
-        if differ:
-            details = "; ".join(f"{k}={previous['settings'].get(k)!r} there, "
-                                f"{settings.get(k)!r} now" for k in differ)
+        if details:
             raise RunDirError(
                 f"{out} holds an unfinished run with other settings ({details}); "
                 "rerun with the same settings to resume it, choose another --out, or "
@@ -192,13 +190,6 @@ def _prepare(out, settings, *, resume, overwrite):
 
 def model_card(net, dataset, settings, seconds):
     """A short Markdown description of the pre-trained encoder and how it was made."""
-    import mne
-    import skorch
-    import torch
-
-    from . import __version__
-    from ._net import resolve_device
-
     history = net.history
     channels = sorted({name for montage in dataset.montages for name in montage})
     n_params = sum(p.numel() for p in net.encoder_.parameters())
@@ -240,7 +231,7 @@ def model_card(net, dataset, settings, seconds):
 
 
 def _write_files_csv(path, dataset):
-    with open(path, "w", newline="") as file:
+    with open_atomic(path) as file:
         writer = csv.writer(file)
         writer.writerow(["path", "used", "hours", "windows", "channels", "reason"])
         for rec in dataset.recordings:
@@ -251,9 +242,8 @@ def _write_files_csv(path, dataset):
 
 
 def _write_json(path, obj):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    with open_atomic(path) as file:
+        json.dump(obj, file, indent=2)
 
 
 def _now():

@@ -1,18 +1,17 @@
 """Pre-train on a slice of eegmat and save this process's weights and losses.
 
-Run by tests/test_distributed.py, alone (``python tests/ddp_pretrain.py ...``)
+Run by tests/test_ddp.py, alone (``python tests/ddp_pretrain.py ...``)
 and under ``torchrun --nproc_per_node=2``: the same Python code in both, as a
 user would write it.
 """
 
 import json
-import os
 from pathlib import Path
 import sys
 
 import torch
 
-from sk_cria import EEGPreprocessor, ViewMaskPretrainer
+from sk_cria import EEGPreprocessor, ViewMaskPretrainer, ddp
 from sk_cria.datasets import EEGWindowsDataset
 from sk_cria.model import CRIAConfig
 
@@ -24,9 +23,9 @@ dataset = EEGWindowsDataset(files, window=4, preprocessor=EEGPreprocessor(line_f
 net = ViewMaskPretrainer(config=CRIAConfig.small(dropout=0.0), max_epochs=2,
                          batch_size=batch_size, random_state=0)
 net.fit(dataset)
-rank = int(os.environ.get("RANK", "0"))
+rank = ddp.rank()
 torch.save(net.module_.state_dict(), out / f"rank{rank}.pt")
 (out / f"rank{rank}.json").write_text(json.dumps({
     "loss": net.history[:, "train_loss"], "threads": torch.get_num_threads(),
-    "world_size": net.world_size_(),
+    "world_size": ddp.world_size(),
 }))

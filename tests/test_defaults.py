@@ -3,7 +3,7 @@
 Nothing here pins ``device``, ``dtype`` or anything else that the README does not
 pass: a pin once hid that default estimators could not be pickled. Small config and
 one epoch keep it quick. Searches with ``n_jobs=2`` on loky and on a Dask
-LocalCluster, also with the default device, are in ``test_parallel.py``.
+LocalCluster, also with the default device, are in ``test_threads.py``.
 """
 
 import pickle
@@ -70,6 +70,7 @@ def test_fitted_default_estimators_pickle_and_embed_identically(windows, pretrai
             np.testing.assert_array_equal(getattr(back, method)(X[:8]), expected)
 
 
+@pytest.mark.slow
 def test_fitted_pipeline_and_grid_search_round_trip(raw, tmp_path):
     X, y, groups, b = raw
     pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)

@@ -46,6 +46,7 @@ def _quiet(check, estimator):
         check(estimator)
 
 
+@pytest.mark.slow
 @parametrize_with_checks(
     [ViewMaskPretrainer(max_epochs=2, **TINY)],
     expected_failed_checks=lambda est: ESTIMATOR_XFAIL,
@@ -54,6 +55,7 @@ def test_pretrainer_sklearn_compatible(estimator, check):
     _quiet(check, estimator)
 
 
+@pytest.mark.slow
 @parametrize_with_checks(
     [CRIAClassifier(max_epochs=3, early_stopping=False, **TINY)],
     expected_failed_checks=lambda est: ESTIMATOR_XFAIL,
@@ -117,6 +119,7 @@ def test_linear_probe_pipeline_in_grouped_cross_validation(eegmat_small):
     assert scores.shape == (2,) and np.isfinite(scores).all()
 
 
+@pytest.mark.slow
 def test_classifier_pipeline_cross_val_and_grid_search(eegmat_small):
     b = eegmat_small
     pipe = Pipeline([

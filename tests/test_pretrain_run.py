@@ -73,6 +73,7 @@ def test_fit_on_dataset_equals_fit_on_the_same_windows_as_array(dataset):
     np.testing.assert_array_equal(a.transform(dataset), b.transform(X))
 
 
+@pytest.mark.slow  # crash and resume
 def test_resume_mid_epoch_gives_the_uninterrupted_weights(dataset, tmp_path):
     whole = _pretrainer().fit(dataset)
     crashing = _pretrainer([("crash", CrashAt(13))], checkpoint_dir=tmp_path,
@@ -91,6 +92,7 @@ def test_resume_mid_epoch_gives_the_uninterrupted_weights(dataset, tmp_path):
     assert resumed.history[1, "train_batch_count"] == 8 - 4
 
 
+@pytest.mark.slow  # crash and resume
 def test_a_damaged_newest_checkpoint_is_never_loaded(dataset, tmp_path):
     _pretrainer(max_epochs=2, checkpoint_dir=tmp_path).fit(dataset)
     newest, previous = find_checkpoints(tmp_path)
@@ -118,6 +120,22 @@ def test_atomic_save_leaves_the_previous_file_when_interrupted(tmp_path, monkeyp
         save_atomic({"a": torch.zeros(3)}, target)
     assert torch.equal(torch.load(target, weights_only=True)["a"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no temporary left
+
+
+def test_epoch_log_works_on_any_skorch_net(tmp_path):
+    from skorch import NeuralNetRegressor
+
+    from sk_cria.callbacks import EpochLog
+
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             max_epochs=2, batch_size=5, train_split=None, verbose=0,
+                             callbacks=[EpochLog(tmp_path / "log.csv")]).fit(X, y)
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0] == ",".join(EpochLog.COLUMNS) and len(rows) == 1 + len(net.history)
+    assert rows[1].split(",")[2] == "20"  # windows of the epoch
+    assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]  # no temporary left
 
 
 def test_a_checkpoint_of_other_settings_is_refused(dataset, tmp_path):
@@ -182,6 +200,7 @@ def _weights(out):
     return load_file(out / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_kill_and_resume_ends_with_the_uninterrupted_weights(task_files, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(_command(task_files, whole), check=True, capture_output=True)

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import mne
+
 #: Environment variable naming the folder that holds the data sets.
 DATA_ENV = "SK_CRIA_DATA"
 
@@ -29,8 +31,6 @@ def get_data_home(path=None):
         return Path(path).expanduser()
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
-    import mne
-
     return Path(mne.get_config("MNE_DATA", str(Path("~/mne_data").expanduser()))).expanduser()
 
 

@@ -108,7 +108,7 @@ def _ensure_file(folder, name, download):
         return file
     if not download:
         raise missing_file_error(folder, name, "download=False")
-    import pooch
+    import pooch  # deferred: only a download needs it (installed with mne)
 
     try:
         pooch.retrieve(_URL + name, known_hash=None, fname=name, path=folder, progressbar=False)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import distributed as ddp
+from .. import ddp
 from ..channels import channel_neighbour_order
 
 __all__ = ["MASKINGS", "InfoNCELoss", "ViewMaskModule", "make_token_mask"]

@@ -70,6 +70,7 @@ def _tasks_sharing_this_process():
     """Tasks that may run torch at once in this process: Dask worker threads, or 1."""
     if "distributed" not in sys.modules:  # a Dask worker has imported it
         return 1
+    # Deferred: Dask is optional, and already loaded here (checked above).
     from distributed import Worker, get_worker
     from distributed.worker import WORKER_ANY_RUNNING
 
@@ -103,7 +104,7 @@ def torch_threads(n_threads=None):
     Examples
     --------
     >>> import torch
-    >>> from sk_cria.parallel import torch_threads
+    >>> from sk_cria.threads import torch_threads
     >>> before = torch.get_num_threads()
     >>> with torch_threads(1) as n:
     ...     n, torch.get_num_threads()

@@ -1,6 +1,7 @@
 """Data-parallel pre-training under torchrun with gloo on 127.0.0.1 (CPU only)."""
 
 import json
+import os
 from pathlib import Path
 import shutil
 import socket
@@ -13,12 +14,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import sk_cria
 from sk_cria.checkpointing import find_checkpoints
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
-                                reason="torch built without torch.distributed")
+pytestmark = [pytest.mark.skipif(not torch.distributed.is_available(),
+                                 reason="torch built without torch.distributed"),
+              pytest.mark.slow]  # torchrun launches
 
 SCRIPT = Path(__file__).with_name("ddp_pretrain.py")
+# The script runs from tests/, where Python would import whichever sk_cria is
+# installed: give it the one under test.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    filter(None, [str(Path(sk_cria.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +50,9 @@ def test_two_processes_train_like_one_with_the_global_batch(task_files, tmp_path
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir(), two.mkdir()
     subprocess.run([sys.executable, str(SCRIPT), str(one), "6", *task_files], check=True,
-                   capture_output=True)
+                   capture_output=True, env=ENV)
     run = subprocess.run(_torchrun(2, str(SCRIPT), str(two), "3", *task_files),
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=ENV)
     assert run.returncode == 0, run.stderr[-3000:]
     rank0, rank1 = (torch.load(two / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)  # replicas stay identical

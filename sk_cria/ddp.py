@@ -2,7 +2,8 @@
 
 Nothing here launches processes: ``torchrun`` (or Slurm's ``srun`` running
 ``torchrun``) starts one process per GPU or CPU slot and sets ``RANK``,
-``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address.
+``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address; this module is the
+only reader of those three variables in sk_cria.
 :class:`~sk_cria.ViewMaskPretrainer` then joins the process group (NCCL on
 CUDA, gloo on the CPU), wraps its module in
 :class:`~torch.nn.parallel.DistributedDataParallel` for the training steps,
@@ -17,8 +18,16 @@ import warnings
 
 import torch
 from torch import distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["all_gather_with_grad", "init_from_env", "rank", "world_size"]
+__all__ = ["all_gather_with_grad", "init_from_env", "is_main_process", "local_rank",
+           "rank", "world_size"]
+
+
+def _launch_variable(name):
+    """``name`` as torchrun sets it, or None outside a launch."""
+    value = os.environ.get(name)
+    return None if value is None else int(value)
 
 
 def is_distributed():
@@ -26,13 +35,30 @@ def is_distributed():
 
 
 def world_size():
-    """Processes in the run (1 outside a distributed launch)."""
-    return dist.get_world_size() if is_distributed() else 1
+    """Processes in the run: the process group's, else torchrun's (1 outside a launch)."""
+    if is_distributed():
+        return dist.get_world_size()
+    # Before the group is joined (a command preparing its run), the launcher's.
+    launched = _launch_variable("WORLD_SIZE")
+    return 1 if launched is None else launched
 
 
 def rank():
-    """This process's rank (0 outside a distributed launch)."""
-    return dist.get_rank() if is_distributed() else 0
+    """This process's rank: in the process group, else torchrun's (0 outside a launch)."""
+    if is_distributed():
+        return dist.get_rank()
+    launched = _launch_variable("RANK")
+    return 0 if launched is None else launched
+
+
+def local_rank():
+    """This process's rank on its machine (torchrun's ``LOCAL_RANK``); None outside a launch."""
+    return _launch_variable("LOCAL_RANK")
+
+
+def is_main_process():
+    """Whether this process writes the run's files, logs and progress bar (rank 0)."""
+    return rank() == 0
 
 
 def init_from_env(device):
@@ -41,13 +67,13 @@ def init_from_env(device):
     Does nothing outside a launch of more than one process, or when the
     caller has already initialised the group.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+    if world_size() <= 1 or not dist.is_available():
         return
     if dist.is_initialized():
         return
     cuda = torch.device(device).type == "cuda"
     if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(local_rank() or 0)
     dist.init_process_group(backend="nccl" if cuda else "gloo")
 
 
@@ -60,6 +86,7 @@ def all_gather_with_grad(tensor):
     """
     if not is_distributed():
         return tensor
+    # Deferred: importable only on a torch built with torch.distributed.
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(tensor.contiguous()), dim=0)
@@ -85,8 +112,6 @@ def gather_objects(obj):
 
 def data_parallel(module, device):
     """``module`` wrapped in DistributedDataParallel (it shares the parameters)."""
-    from torch.nn.parallel import DistributedDataParallel
-
     device = torch.device(device)
     # Some parameters (placeholders of views no window of a batch masks) get
     # no gradient in a step; DDP must be told to expect that.

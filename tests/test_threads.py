@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sk_cria import CRIAClassifier, EEGPreprocessor
-from sk_cria.parallel import effective_n_threads, torch_threads
+from sk_cria.threads import effective_n_threads, torch_threads
 
 N_JOBS = 2
 CV = GroupKFold(2)
@@ -109,10 +109,12 @@ def check_same_search(grid, reference):
     assert np.ptp(reference.cv_results_["mean_test_score"]) > 100 * SCORE_ATOL
 
 
+@pytest.mark.slow
 def test_loky_search_matches_sequential_search(pipeline, eegmat, sequential_search):
     check_same_search(search(pipeline, *eegmat, n_jobs=N_JOBS), sequential_search)
 
 
+@pytest.mark.slow
 def test_dask_search_matches_sequential_search(pipeline, eegmat, sequential_search,
                                                dask_client):
     with joblib.parallel_config(backend="dask"):
@@ -120,6 +122,7 @@ def test_dask_search_matches_sequential_search(pipeline, eegmat, sequential_sear
     check_same_search(grid, sequential_search)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["loky", "dask"])
 def test_workers_fit_within_the_cores_and_return_intact_estimators(pipeline, eegmat, backend,
                                                                    request):
@@ -182,6 +185,7 @@ def test_thread_budget_rules():
         make_classifier(n_threads=0).fit(np.zeros((8, 2, 200), np.float32), [0, 1] * 4)
 
 
+@pytest.mark.slow
 def test_in_process_dask_workers_share_the_cores():
     from dask.distributed import Client, LocalCluster
 
