@@ -18,9 +18,13 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
+from skorch.callbacks import ProgressBar
 
 from . import ddp
 from .channels import lookup_channels, warn_unknown_channels
+from .model import CRIA, CRIAConfig
+# The unknown-channel warning points at the user's line, as the model's does.
+from .model.cria import _outside_caller_level
 from .threads import torch_threads
 from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
 
@@ -50,8 +54,6 @@ def build_encoder_config(config, **overrides):
     **overrides
         Fields to set on top (None values are ignored).
     """
-    from .model import CRIAConfig
-
     if config is None or config == "default":
         cfg = CRIAConfig()
     elif config == "small":
@@ -77,8 +79,6 @@ def load_encoder(source, **overrides):
     Each call returns a new module, so clones and cross-validation folds
     never share (or train) each other's weights.
     """
-    from .model import CRIA
-
     if isinstance(source, (str, os.PathLike)):
         encoder = CRIA.from_pretrained(source)
     elif isinstance(source, CRIA):
@@ -99,8 +99,6 @@ def load_encoder(source, **overrides):
 
 
 def _with_config(encoder, **overrides):
-    from .model import CRIA
-
     config = dataclasses.replace(encoder.config, **overrides)
     fresh = CRIA(config)
     fresh.load_state_dict(encoder.state_dict())
@@ -258,8 +256,6 @@ def as_batches(X, ch_names):
 
 def channel_pairs(ch_names):
     """Vocabulary index pairs of ``ch_names``; one warning names unknown channels."""
-    from .model.cria import _outside_caller_level  # the warning points at the user's line
-
     lookup = lookup_channels(ch_names)
     warn_unknown_channels(lookup.unknown, stacklevel=_outside_caller_level())
     return lookup.indices
@@ -361,8 +357,6 @@ class CRIANetMixin:
             return super().infer(x, **fit_params)
 
     def get_default_callbacks(self):
-        from skorch.callbacks import ProgressBar
-
         callbacks = list(super().get_default_callbacks())
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))

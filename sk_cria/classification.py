@@ -13,6 +13,7 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import _net
+from .model import CRIA
 from .sampling import MontageBatchSampler
 
 __all__ = ["CRIAClassifier"]
@@ -201,8 +202,6 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     # ----------------------------------------------------------- skorch hooks
     def initialize_module(self):
         if self.encoder is None:
-            from .model import CRIA
-
             encoder = CRIA(
                 _net.build_encoder_config(self.config, attn_mask_ratio=self.attn_mask_ratio)
             )

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _net, ddp
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
+from .model import CRIA
 from .model.pretext import MASKINGS, InfoNCELoss, ViewMaskModule
 from .sampling import MontageBatchSampler
 
@@ -170,8 +171,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         if self.encoder is not None:
             encoder = _net.load_encoder(self.encoder)
         else:
-            from .model import CRIA
-
             encoder = CRIA(_net.build_encoder_config(self.config))
         self.module_ = self.module(
             encoder, projection_dim=self.projection_dim, masking=self.masking,
