@@ -16,13 +16,16 @@ stratified CV) then decodes the frequency
   three views, random readout; and ``embed_dim=64``, ``k_c=k_t=0.5``) and
   as it is now, and for ablations that each turn one change back (at
   ``--ablation-snr``);
-* optionally from saved encoders (``--pretrained NAME=DIR``).
+* optionally from the "before" and "after" small encoders pre-trained for
+  ``--pretrain EPOCHS`` epochs (``ViewMaskPretrainer``, seed 0, defaults
+  otherwise) on eegmat subjects 0-27 (rest and arithmetic windows, labels
+  unused), and from saved encoders (``--pretrained NAME=DIR``).
 
 The table is printed and written to
 ``benchmarks/results/spectral_fidelity.md``. Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_spectral_fidelity.py \\
-        [--subjects 0-7] [--seeds 3] [--pretrained before=DIR after=DIR]
+        [--subjects 0-7] [--seeds 3] [--pretrain 3] [--pretrained NAME=DIR ...]
 """
 
 from __future__ import annotations
@@ -100,6 +103,20 @@ def random_encoder(overrides, seed):
     )
 
 
+def pretrained_encoders(epochs, data_path):
+    """The before/after small encoders pre-trained on eegmat subjects 0-27."""
+    data = load_eegmat(subjects=range(28), path=data_path, download=False)
+    X = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names).fit_transform(data.data)
+    encoders = {}
+    for name, overrides in (("before", BEFORE), ("after", {})):
+        started = time.time()
+        encoders[f"{name}, {epochs} epochs on eegmat 0-27"] = ViewMaskPretrainer(
+            config=CRIAConfig.small(**overrides), max_epochs=epochs, random_state=0, device="cpu"
+        ).fit(X)
+        print(f"pre-trained {name} in {time.time() - started:.0f} s", flush=True)
+    return encoders
+
+
 def _mean_sd(values):
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
@@ -115,6 +132,8 @@ def main(argv=None):
     parser.add_argument("--snrs", default="-25,-20,-15,-10,-5", help="dB, comma-separated")
     parser.add_argument("--seeds", type=int, default=3, help="random-weight seeds")
     parser.add_argument("--ablation-snr", type=float, default=-15.0)
+    parser.add_argument("--pretrain", type=int, default=0, metavar="EPOCHS",
+                        help="also pre-train the before/after encoders this many epochs")
     parser.add_argument(
         "--pretrained", nargs="*", default=[], metavar="NAME=DIR",
         help="saved encoders (save_pretrained folders) to probe as well",
@@ -126,7 +145,12 @@ def main(argv=None):
     data = load_eegmat(subjects=_parse_subjects(args.subjects), path=DATA, download=False)
     snrs = [float(value) for value in args.snrs.split(",")]
     seeds = range(args.seeds)
-    pretrained = dict(item.split("=", 1) for item in args.pretrained)
+    pretrained = {
+        name: ViewMaskPretrainer.from_pretrained(directory, device="cpu")
+        for name, directory in (item.split("=", 1) for item in args.pretrained)
+    }
+    if args.pretrain:
+        pretrained.update(pretrained_encoders(args.pretrain, DATA))
 
     rows = {"log power spectrum (reference)": {}}
     rows.update({name: {} for name in VARIANTS})
@@ -138,8 +162,7 @@ def main(argv=None):
         for name, overrides in VARIANTS.items():
             accs = [embedding_accuracy(Xp, y, random_encoder(overrides, seed)) for seed in seeds]
             rows[name][snr] = _mean_sd(accs)
-        for name, directory in pretrained.items():
-            encoder = ViewMaskPretrainer.from_pretrained(directory, device="cpu")
+        for name, encoder in pretrained.items():
             rows[f"pre-trained: {name}"][snr] = f"{embedding_accuracy(Xp, y, encoder):.3f}"
         if snr == args.ablation_snr:
             for name, overrides in ABLATIONS.items():
