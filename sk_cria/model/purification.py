@@ -2,7 +2,11 @@
 
 Each example keeps its own most active channels and, within them, its most
 active patches, scored by the L2 norm of the fused tokens; the kept tokens
-are normalised and averaged into one embedding.
+are normalised (each view on its own, or the three views together in
+checkpoints from before issue 21) and pooled: averaged, and, with
+``pooling="mean_top"``, also averaged over the few channels where each
+feature is largest, so that a rhythm over a few channels survives; a linear
+readout gives the embedding.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def purification_mask(token_norms, padding, k_c, k_t):
 
 
 class PurifiedPooling(nn.Module):
-    """Purify the fused tokens, LayerNorm them and average into one embedding.
+    """Purify the fused tokens, LayerNorm them and pool them into one embedding.
 
     The three views' tokens of a position are concatenated, so a position's
     score is the norm of all its fused features.
@@ -85,7 +89,8 @@ class PurifiedPooling(nn.Module):
     Parameters
     ----------
     config : CRIAConfig
-        Uses ``d_model`` and ``embed_dim``.
+        Uses ``d_model``, ``embed_dim``, ``pooling``, ``pool_top_channels``,
+        ``pool_norm`` and ``readout_init``.
     n_views : int, default=3
     primary : int or None, default=None
         Index of the primary view in the ``views`` given to :meth:`forward`;
