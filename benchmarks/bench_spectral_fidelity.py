@@ -117,8 +117,10 @@ def pretrained_encoders(epochs, data_path):
     return encoders
 
 
-def _mean_sd(values):
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+def random_weight_accuracy(Xp, y, overrides, seeds):
+    """``"mean ± sd"`` of the probe accuracy over random-weight encoders of ``seeds``."""
+    accs = [embedding_accuracy(Xp, y, random_encoder(overrides, seed)) for seed in seeds]
+    return f"{np.mean(accs):.3f} ± {np.std(accs):.3f}"
 
 
 def _parse_subjects(text):
@@ -152,22 +154,21 @@ def main(argv=None):
     if args.pretrain:
         pretrained.update(pretrained_encoders(args.pretrain, DATA))
 
-    rows = {"log power spectrum (reference)": {}}
+    reference = "log power spectrum (reference)"
+    rows = {reference: {}}
     rows.update({name: {} for name in VARIANTS})
     rows.update({f"pre-trained: {name}": {} for name in pretrained})
     ablation_rows = {}
     for snr in snrs:
         Xp, y = noisy_windows(data, snr)
-        rows["log power spectrum (reference)"][snr] = f"{probe_accuracy(log_power_spectrum(Xp, Xp.sfreq), y):.3f}"
+        rows[reference][snr] = f"{probe_accuracy(log_power_spectrum(Xp, Xp.sfreq), y):.3f}"
         for name, overrides in VARIANTS.items():
-            accs = [embedding_accuracy(Xp, y, random_encoder(overrides, seed)) for seed in seeds]
-            rows[name][snr] = _mean_sd(accs)
+            rows[name][snr] = random_weight_accuracy(Xp, y, overrides, seeds)
         for name, encoder in pretrained.items():
             rows[f"pre-trained: {name}"][snr] = f"{embedding_accuracy(Xp, y, encoder):.3f}"
         if snr == args.ablation_snr:
             for name, overrides in ABLATIONS.items():
-                accs = [embedding_accuracy(Xp, y, random_encoder(overrides, seed)) for seed in seeds]
-                ablation_rows[name] = _mean_sd(accs)
+                ablation_rows[name] = random_weight_accuracy(Xp, y, overrides, seeds)
         print(f"SNR {snr:+.0f} dB done ({time.time() - started:.0f} s)", flush=True)
 
     command = "OMP_NUM_THREADS=1 python benchmarks/bench_spectral_fidelity.py " + " ".join(
@@ -176,10 +177,11 @@ def main(argv=None):
     lines = [
         "# Spectral fidelity of CRIA embeddings",
         "",
-        f"Command: `{command.strip()}` (took {(time.time() - started) / 60:.1f} min, 1 torch thread).",
+        f"Command: `{command.strip()}` "
+        f"(took {(time.time() - started) / 60:.1f} min, 1 torch thread).",
         "",
-        f"eegmat subjects {args.subjects} ({len(data.data)} windows of 5 s, 20 channels); a sinusoid "
-        f"at one of {FREQUENCIES} Hz (chance {1 / len(FREQUENCIES):.3f}) added to "
+        f"eegmat subjects {args.subjects} ({len(data.data)} windows of 5 s, 20 channels); "
+        f"a sinusoid at one of {FREQUENCIES} Hz (chance {1 / len(FREQUENCIES):.3f}) added to "
         f"{', '.join(CHANNELS)} at the SNR of the column (sinusoid power / channel power), then "
         "`EEGPreprocessor`. Accuracy of a standardised logistic-regression probe, 5-fold "
         "stratified CV, on the Welch log power spectrum (1 Hz bins, 1-45 Hz, all channels) or on "
@@ -188,7 +190,9 @@ def main(argv=None):
         "| features | " + " | ".join(f"{snr:+.0f} dB" for snr in snrs) + " |",
         "|---|" + "---|" * len(snrs),
     ]
-    lines += [f"| {name} | " + " | ".join(row[snr] for snr in snrs) + " |" for name, row in rows.items()]
+    lines += [
+        f"| {name} | " + " | ".join(row[snr] for snr in snrs) + " |" for name, row in rows.items()
+    ]
     if ablation_rows:
         lines += [
             "",
