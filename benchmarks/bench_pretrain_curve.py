@@ -11,12 +11,15 @@ commands:
     stops when ``RUN/run.json`` says the run finished (after a last copy).
 ``probe RUN``
     Heavy; run it after the run. For the random-weight encoder (step 0) and
-    every snapshot: eegmat protocol (a) (train subjects 00-27, test 32-35), the
-    project's cross-subject recipe: ``EEGPreprocessor`` (200 Hz, 50 Hz notch),
-    input whitened per subject by ``RiemannianAlignment``, embeddings z-scored
-    per subject (``GroupStandardScaler``), ``LogisticRegression``
-    (class-balanced); balanced accuracy and AUROC on the test subjects. The
-    table goes to ``benchmarks/results/pretrain_curve.md``.
+    every ``--kth`` snapshot (and the small preset of before issue 21, random
+    weights, as a reference): eegmat protocol (a) (train subjects 00-27, test
+    32-35), the project's cross-subject recipe: ``EEGPreprocessor`` (200 Hz,
+    50 Hz notch), input whitened per subject by ``RiemannianAlignment``,
+    embeddings z-scored per subject (``GroupStandardScaler``),
+    ``LogisticRegression`` (class-balanced); balanced accuracy and AUROC on
+    the test subjects; and the spectral-fidelity probe of
+    ``bench_spectral_fidelity.py`` at -10 dB. The table goes to
+    ``benchmarks/results/pretrain_curve.md``.
 
 Run from the repository root::
 
@@ -38,6 +41,8 @@ import sklearn
 import torch
 
 TRAIN_SUBJECTS = range(28)
+#: SNR of the spectral-fidelity column (see bench_spectral_fidelity.py).
+SNR_DB = -10.0
 TEST_SUBJECTS = range(32, 36)
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "results" / "pretrain_curve.md"
@@ -125,25 +130,44 @@ def probe_scores(pretrainer, X, y, groups):
     )
 
 
-def probe(run, data_path, out, argv):
-    """Probe step 0 (random weights) and every snapshot of ``run``; write the table."""
+def probe(run, data_path, out, argv, kth=1):
+    """Probe step 0 (random weights) and every ``kth`` snapshot of ``run``; write the table."""
+    from bench_spectral_fidelity import BEFORE, embedding_accuracy, noisy_windows
+
+    from sk_cria.datasets import load_eegmat
+
     from sk_cria import ViewMaskPretrainer
+    from sk_cria.model import CRIAConfig
 
     torch.set_num_threads(1)
     run = Path(run)
     started = time.time()
     with sklearn.config_context(enable_metadata_routing=True):
         X, y, groups = protocol_a_inputs(data_path)
+        sines, frequency = noisy_windows(
+            load_eegmat(subjects=range(8), path=data_path, download=False), SNR_DB
+        )
         config = run_config(run)
-        encoders = {0: ViewMaskPretrainer(config=config, max_epochs=0, random_state=0,
-                                          device="cpu").fit(X[:2])}
-        for folder in sorted((run / "snapshots").glob("step-*")):
+        fit = dict(max_epochs=0, random_state=0, device="cpu")
+        # The small preset as it was before issue 21, random weights: the
+        # reference the issue's random-weight figures came from.
+        encoders = {
+            "random weights, small preset before issue 21": ViewMaskPretrainer(
+                config=CRIAConfig.small(**BEFORE), **fit
+            ),
+            0: ViewMaskPretrainer(config=config, **fit),
+        }
+        folders = sorted((run / "snapshots").glob("step-*"))
+        # Every kth snapshot, and always the newest.
+        for folder in folders[kth - 1 :: kth] + folders[-1:]:
             step = int(_STEP.search(folder.name).group(1))
             encoders[step] = ViewMaskPretrainer.from_pretrained(folder, device="cpu")
         rows = []
-        for step, encoder in sorted(encoders.items()):
-            bacc, auroc = probe_scores(encoder, X, y, groups)
-            rows.append(f"| {step} | {bacc:.3f} | {auroc:.3f} |")
+        for step, encoder in encoders.items():
+            # A fit without epochs only records the channels (weights unchanged).
+            bacc, auroc = probe_scores(encoder.fit(X[:2]), X, y, groups)
+            fidelity = embedding_accuracy(sines, frequency, encoder.fit(sines[:2]))
+            rows.append(f"| {step} | {bacc:.3f} | {auroc:.3f} | {fidelity:.3f} |")
             print(rows[-1], flush=True)
     settings = json.loads((run / "run.json").read_text())
     log = run / "train_log.csv"
@@ -158,10 +182,13 @@ def probe(run, data_path, out, argv):
         "",
         "eegmat protocol (a): train subjects 00-27, test 32-35; Riemannian-aligned input, "
         "embeddings z-scored per subject, class-balanced logistic regression. Step 0 is the "
-        "same architecture with random weights (seed 0), not the run's own initialisation.",
+        "same architecture with random weights (seed 0), not the run's own initialisation. "
+        f"Last column: spectral fidelity, the accuracy of the sinusoid-frequency probe of "
+        f"bench_spectral_fidelity.py at {SNR_DB:+.0f} dB on eegmat subjects 0-7 (the Welch "
+        "spectrum probe reaches .974 there, chance .167).",
         "",
-        "| step | BAcc | AUROC |",
-        "|---|---|---|",
+        "| step | BAcc | AUROC | sinusoid probe |",
+        "|---|---|---|---|",
         *rows,
     ]
     if log.is_file():
@@ -177,13 +204,14 @@ def main(argv=None):
     parser.add_argument("command", choices=["snapshot", "probe"])
     parser.add_argument("run", type=Path, help="the --out folder of sk_cria pretrain")
     parser.add_argument("--every", type=float, default=30.0, help="snapshot: seconds between polls")
+    parser.add_argument("--kth", type=int, default=1, help="probe: every kth snapshot (and the last)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.command == "snapshot":
         snapshot(args.run, args.every)
     else:
-        probe(args.run, args.data, args.out, argv)
+        probe(args.run, args.data, args.out, argv, args.kth)
 
 
 if __name__ == "__main__":
