@@ -167,7 +167,14 @@ def test_padded_patches_change_nothing(attention, mask_rank):
     assert not (out.kept & out.padding_mask).any()
 
 
-def test_padded_channel_changes_nothing(model):
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, dict(k_c=2, k_t=0.5), dict(k_c=2, k_t=0.5, pool_top_channels=1), dict(LEGACY_DEFAULTS)],
+    ids=["default", "purified", "purified-max", "legacy"],
+)
+def test_padded_channel_changes_nothing(overrides):
+    # A padded channel must reach neither the mean nor the top-channel pooling.
+    model = small_model(**overrides)
     x = eeg(2, 3, 4)
     reference = model(x, NAMES[:3])
     with_extra = torch.cat([x, 50 * eeg(2, 1, 4, seed=3)], dim=1)
