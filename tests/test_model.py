@@ -11,6 +11,7 @@ import torch
 from sk_cria.channels import CHANNEL_VOCABULARY
 from sk_cria.model import CRIA, CRIAConfig, linear_attention, softmax_attention
 from sk_cria.model.attention import AttentionBlock, rotary_tables
+from sk_cria.model.config import LEGACY_DEFAULTS
 
 NAMES = ["Fp1", "Fp2", "C3", "Cz", "C4", "O1", "O2", "T3"]
 PATCH = 200
@@ -80,27 +81,69 @@ def test_no_nan_for_flat_zero_or_huge_input(value, training):
         assert torch.isfinite(tensor).all()
 
 
-@pytest.mark.filterwarnings("ignore:1 channel name")
-@pytest.mark.parametrize("fusion", ["asymmetric", "symmetric", "serial"])
-def test_gradients_reach_every_parameter(fusion):
-    model = small_model(fusion=fusion, attn_mask_ratio=0.2).train()
+def _backward_through_every_view(model):
     token_mask = torch.zeros(2, 3, 4, 3, dtype=torch.bool)
     token_mask[:, :, 0, 0] = True  # one token of each view uses its placeholder
     out = model.encode(eeg(2, 4, 3), ["Cz", "FP1-F7", "O2", "Photic"], token_mask=token_mask)
     (out.embedding.square().mean() + out.spatial.mean()).backward()
+
+
+@pytest.mark.filterwarnings("ignore:1 channel name")
+@pytest.mark.parametrize("pooling", ["mean", "mean_top"])
+@pytest.mark.parametrize("fusion", ["asymmetric", "symmetric", "serial"])
+def test_gradients_reach_every_parameter(fusion, pooling):
+    # A random readout, so that every view reaches the embedding at once
+    # (the "primary" readout is tested below).
+    model = small_model(fusion=fusion, attn_mask_ratio=0.2, pooling=pooling, readout_init="random")
+    _backward_through_every_view(model.train())
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None, name
         assert parameter.grad.abs().sum() > 0, name
 
 
+@pytest.mark.filterwarnings("ignore:1 channel name")
+def test_primary_readout_starts_on_the_spectral_view_and_learns_the_others():
+    model = small_model(attn_mask_ratio=0.2).train()
+    weight = model.pooling.projection.weight
+    d_model, views = model.config.d_model, len(CRIA.VIEWS)
+    view_of_column = torch.arange(weight.shape[1]) // d_model % views
+    spectral = view_of_column == CRIA.VIEWS.index("spectral")
+    # Each unit reads one pooled spectral feature, each feature once.
+    assert torch.equal(weight[:, spectral], torch.eye(int(spectral.sum())))
+    assert not weight[:, ~spectral].any() and not model.pooling.projection.bias.any()
+    # So, untrained, the embedding changes when the spectral view is masked
+    # and only then.
+    x, names = eeg(2, 4, 3), ["Cz", "FP1-F7", "O2", "Photic"]
+    with torch.no_grad():
+        reference = model.eval()(x, names)
+        for index, view in enumerate(CRIA.VIEWS):
+            token_mask = torch.zeros(2, 3, 4, 3, dtype=torch.bool)
+            token_mask[:, index] = True
+            masked = model.encode(x, names, token_mask=token_mask).embedding
+            assert torch.equal(masked, reference) == (view != "spectral"), view
+    model.train()
+    _backward_through_every_view(model)
+    # The other views' columns get gradients, so one optimiser step brings
+    # them in, and from then on every parameter learns.
+    assert weight.grad[:, ~spectral].abs().sum(dim=0).all()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    model.zero_grad()
+    _backward_through_every_view(model)
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
 @pytest.mark.parametrize("attention", ["linear", "softmax"])
 @pytest.mark.parametrize("fusion", ["asymmetric", "symmetric", "serial"])
 def test_every_fusion_and_attention_kind_runs(fusion, attention):
-    model = small_model(fusion=fusion, attention=attention)
+    # A random readout: the "primary" one starts on the spectral view only,
+    # which asymmetric and serial fusion update alike.
+    model = small_model(fusion=fusion, attention=attention, readout_init="random")
     embedding = model(eeg(2, 3, 4), NAMES[:3])
-    assert embedding.shape == (2, 64) and torch.isfinite(embedding).all()
+    assert embedding.shape == (2, model.config.embed_dim) and torch.isfinite(embedding).all()
     # The choice is real: the same weights seed and input give another result.
-    other = small_model(fusion="serial" if fusion != "serial" else "asymmetric", attention=attention)
+    other_fusion = "serial" if fusion != "serial" else "asymmetric"
+    other = small_model(fusion=other_fusion, attention=attention, readout_init="random")
     assert not torch.allclose(other(eeg(2, 3, 4), NAMES[:3]), embedding)
 
 
@@ -124,7 +167,14 @@ def test_padded_patches_change_nothing(attention, mask_rank):
     assert not (out.kept & out.padding_mask).any()
 
 
-def test_padded_channel_changes_nothing(model):
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, dict(k_c=2, k_t=0.5), dict(k_c=2, k_t=0.5, pool_top_channels=1), dict(LEGACY_DEFAULTS)],
+    ids=["default", "purified", "purified-max", "legacy"],
+)
+def test_padded_channel_changes_nothing(overrides):
+    # A padded channel must reach neither the mean nor the top-channel pooling.
+    model = small_model(**overrides)
     x = eeg(2, 3, 4)
     reference = model(x, NAMES[:3])
     with_extra = torch.cat([x, 50 * eeg(2, 1, 4, seed=3)], dim=1)
@@ -199,7 +249,9 @@ def test_same_seed_same_output():
     assert not torch.allclose(small_model(seed=6)(x, names), small_model(seed=5)(x, names))
 
 
-def test_token_mask_replaces_view_tokens(model):
+def test_token_mask_replaces_view_tokens():
+    # A random readout, so that every view reaches the embedding at once.
+    model = small_model(readout_init="random")
     x, names = eeg(2, 3, 4), NAMES[:3]
     reference = model(x, names)
     none_masked = torch.zeros(2, 3, 3, 4, dtype=torch.bool)
@@ -241,6 +293,36 @@ def test_save_load_round_trip(tmp_path):
     torch.testing.assert_close(loaded(x, names), model(x, names), rtol=0, atol=0)
     tuned = CRIA.from_pretrained(tmp_path, attn_mask_ratio=0.25)
     assert tuned.config.attn_mask_ratio == 0.25
+
+
+def test_checkpoint_saved_before_issue_21_loads_and_embeds_identically(tmp_path):
+    # A config.json written before issue 21 lacks the fields it added and
+    # gives the old k_c, k_t and small embed_dim explicitly.
+    old = small_model(embed_dim=64, k_c=0.5, k_t=0.5, **LEGACY_DEFAULTS)
+    old.save_pretrained(tmp_path)
+    header = json.loads((tmp_path / "config.json").read_text())
+    for field in (*LEGACY_DEFAULTS, "pool_top_channels"):
+        del header["config"][field]
+    (tmp_path / "config.json").write_text(json.dumps(header))
+    loaded = CRIA.from_pretrained(tmp_path)
+    assert loaded.config == old.config
+    x, names = eeg(2, 5, 3), NAMES[:5]
+    torch.testing.assert_close(loaded(x, names), old(x, names), rtol=0, atol=0)
+    # Whereas the new defaults build another network, which these weights
+    # do not fit: the legacy values are what makes the old checkpoint load.
+    with pytest.raises(RuntimeError, match="state_dict"):
+        CRIA(CRIAConfig.small(embed_dim=64)).load_state_dict(old.state_dict())
+
+
+def test_legacy_defaults_rebuild_the_old_encoder_from_the_same_seed():
+    # Same seed, same weights, same embedding as before issue 21: the added
+    # buffers and options draw no random numbers when set to their legacy
+    # values (a Hann window and a filter bank are deterministic anyway).
+    legacy = small_model(**LEGACY_DEFAULTS)
+    names = {name for name, _ in legacy.named_parameters()}
+    assert "pooling.norm.weight" in names and not any("norms" in name for name in names)
+    assert legacy.pooling.projection.in_features == 3 * legacy.config.d_model
+    assert torch.equal(legacy.tokenizer.window, torch.ones(PATCH))
 
 
 class _Exploit:

@@ -6,10 +6,28 @@ import dataclasses
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["CRIAConfig"]
+__all__ = ["CRIAConfig", "LEGACY_DEFAULTS"]
 
 FUSIONS = ("asymmetric", "symmetric", "serial")
 ATTENTIONS = ("linear", "softmax")
+SPECTRAL_WINDOWS = ("hann", "boxcar")
+SPECTRAL_INITS = ("filterbank", "random")
+POOLINGS = ("mean_top", "mean")
+POOL_NORMS = ("view", "joint")
+READOUT_INITS = ("primary", "random")
+
+#: Values of the fields added after the first release (issue 21) that give
+#: the encoder as it was before them. A saved ``config.json`` that lacks one
+#: of these fields was written before it existed, so
+#: :meth:`CRIAConfig.from_dict` fills it from here, not from the new default:
+#: old checkpoints keep embedding exactly as they did.
+LEGACY_DEFAULTS = {
+    "spectral_window": "boxcar",
+    "spectral_init": "random",
+    "pooling": "mean",
+    "pool_norm": "joint",
+    "readout_init": "random",
+}
 
 
 @dataclass(frozen=True)
@@ -52,10 +70,11 @@ class CRIAConfig:
         ``"linear"``: elu+1 kernel attention, cost linear in the number of
         tokens (what lets long recordings fit). ``"softmax"``: exact
         attention, quadratic, kept to measure the scaling claim against.
-    k_c : float, int or None, default=0.5
+    k_c : float, int or None, default=None
         Channels kept by purification, per example: a fraction in (0, 1] of
-        the example's real channels, a count (int >= 1), or None for all.
-    k_t : float, int or None, default=0.5
+        the example's real channels, a count (int >= 1), or None for all
+        (0.5 before issue 21; see Notes).
+    k_t : float, int or None, default=None
         Patches kept within each kept channel, same conventions as ``k_c``.
     attn_mask_ratio : float, default=0.0
         Fraction of attention keys each head ignores at random, in training
@@ -65,6 +84,52 @@ class CRIAConfig:
         Dropout in the feed-forward blocks and on residual branches.
     spectral_eps : float, default=1e-6
         Added to FFT magnitudes before the log so a flat patch is finite.
+    spectral_window : {"hann", "boxcar"}, default="hann"
+        Taper of each patch before its FFT. ``"boxcar"`` (none) leaks the
+        strong low-frequency power of EEG over the whole spectrum of a
+        one-second patch and buries narrow-band oscillations; a Hann taper
+        confines it to neighbouring bins.
+    spectral_init : {"filterbank", "random"}, default="filterbank"
+        Initial spectral projection. ``"filterbank"``: feature ``j`` of a
+        spectral token starts as the mean log magnitude of the ``j``-th of
+        ``d_model`` overlapping triangular frequency bands tiling 0 Hz to
+        Nyquist (learned from there), so each feature reads one band;
+        ``"random"``: the usual dense random init, under which every
+        feature mixes all frequencies and a narrow peak is lost among the
+        broadband variations of EEG. Only the initialisation: loaded
+        weights replace it.
+    pooling : {"mean_top", "mean"}, default="mean_top"
+        ``"mean"``: the kept tokens are averaged. ``"mean_top"``: that
+        average, concatenated with the feature-wise mean over the
+        ``pool_top_channels`` kept channels where the feature is largest
+        (each channel's kept tokens averaged first), so that what a few
+        channels carry (an occipital rhythm) is not diluted by the others.
+    pool_top_channels : int, default=3
+        Channels of the second half of ``"mean_top"`` pooling (1 gives the
+        maximum, which is noisier).
+    pool_norm : {"view", "joint"}, default="view"
+        The LayerNorm before pooling: ``"view"`` normalises each view's
+        tokens on their own; ``"joint"`` normalises the three concatenated,
+        so the scale of one view's features depends on the others' tokens.
+    readout_init : {"primary", "random"}, default="primary"
+        Initial projection from the pooled features to the embedding.
+        ``"primary"``: embedding unit ``i`` reads the spectral (primary)
+        view's ``i``-th pooled feature with weight 1 (cycling if the
+        embedding is wider), the temporal and spatial views' columns start
+        at zero and are learned; ``"random"``: a dense random projection,
+        which mixes every feature of every view into every unit and buries
+        narrow-band information. Only the initialisation.
+
+    Notes
+    -----
+    The fields from ``spectral_window`` on came with issue 21 (spectral
+    fidelity: ``benchmarks/results/spectral_fidelity.md``), as did the
+    defaults ``k_c=None`` and ``k_t=None``: with untrained or weakly
+    trained weights, the token norms that purification ranks by carry no
+    information about where an oscillation is, so a top-k selection drops
+    the channels that carry it at random; set ``k_c``/``k_t`` to purify.
+    :data:`LEGACY_DEFAULTS` holds the values that rebuild the encoder of
+    earlier checkpoints (whose ``config.json`` gives ``k_c`` and ``k_t``).
     """
 
     patch_size: int = 200
@@ -76,11 +141,17 @@ class CRIAConfig:
     mlp_ratio: float = 4.0
     fusion: str = "asymmetric"
     attention: str = "linear"
-    k_c: float | int | None = 0.5
-    k_t: float | int | None = 0.5
+    k_c: float | int | None = None
+    k_t: float | int | None = None
     attn_mask_ratio: float = 0.0
     dropout: float = 0.1
     spectral_eps: float = 1e-6
+    spectral_window: str = "hann"
+    spectral_init: str = "filterbank"
+    pooling: str = "mean_top"
+    pool_top_channels: int = 3
+    pool_norm: str = "view"
+    readout_init: str = "primary"
 
     def __post_init__(self):
         _check_int(self, "patch_size", minimum=2)
@@ -93,6 +164,12 @@ class CRIAConfig:
         _check_positive(self, "spectral_eps")
         _check_choice(self, "fusion", FUSIONS)
         _check_choice(self, "attention", ATTENTIONS)
+        _check_choice(self, "spectral_window", SPECTRAL_WINDOWS)
+        _check_choice(self, "spectral_init", SPECTRAL_INITS)
+        _check_choice(self, "pooling", POOLINGS)
+        _check_int(self, "pool_top_channels")
+        _check_choice(self, "pool_norm", POOL_NORMS)
+        _check_choice(self, "readout_init", READOUT_INITS)
         _check_fraction(self, "attn_mask_ratio", upper_open=True)
         _check_fraction(self, "dropout", upper_open=True)
         _check_top_k(self, "k_c")
@@ -107,6 +184,10 @@ class CRIAConfig:
     def small(cls, **overrides):
         """Return a small preset (about 0.3 M parameters) for quick CPU runs.
 
+        The embedding is ``2 * d_model`` wide, as in the default preset, so
+        that the ``"primary"`` readout starts as the spectral view's pooled
+        features, all of them (64 before issue 21).
+
         Parameters
         ----------
         **overrides
@@ -116,7 +197,7 @@ class CRIAConfig:
         -------
         CRIAConfig
         """
-        preset = dict(embed_dim=64, d_model=64, n_heads=2, n_layers=2, mlp_ratio=2.0)
+        preset = dict(embed_dim=128, d_model=64, n_heads=2, n_layers=2, mlp_ratio=2.0)
         return cls(**{**preset, **overrides})
 
     def to_dict(self):
@@ -126,6 +207,10 @@ class CRIAConfig:
     @classmethod
     def from_dict(cls, fields):
         """Build a config from :meth:`to_dict` output, refusing unknown keys.
+
+        A field of :data:`LEGACY_DEFAULTS` that ``fields`` lacks takes its
+        legacy value (the dict was saved before the field existed), not the
+        default.
 
         Parameters
         ----------
@@ -140,7 +225,7 @@ class CRIAConfig:
         unknown = sorted(set(fields) - known)
         if unknown:
             raise ValueError(f"Unknown CRIAConfig field(s) {unknown}; known: {sorted(known)}.")
-        return cls(**fields)
+        return cls(**{**LEGACY_DEFAULTS, **fields})
 
 
 def _check_int(config, name, minimum=1):

@@ -84,12 +84,20 @@ class CRIA(nn.Module):
             raise TypeError(f"config must be a CRIAConfig, got {type(config).__name__}.")
         self.config = config
         self.channel_embedding = ChannelEmbedding(config.d_model)
-        self.tokenizer = PatchTokenizer(config.patch_size, config.d_model, config.spectral_eps)
+        self.tokenizer = PatchTokenizer(
+            config.patch_size,
+            config.d_model,
+            config.spectral_eps,
+            config.spectral_window,
+            config.spectral_init,
+        )
         self.temporal_view = TemporalView(config)
         self.spatial_view = SpatialView(config)
         self.placeholders = nn.Parameter(torch.randn(len(self.VIEWS), config.d_model) * 0.02)
         self.layers = nn.ModuleList(FusionLayer(config) for _ in range(config.n_layers))
-        self.pooling = PurifiedPooling(config, n_views=len(self.VIEWS))
+        self.pooling = PurifiedPooling(
+            config, n_views=len(self.VIEWS), primary=self.VIEWS.index("spectral")
+        )
         self._channel_cache = {}
         self._warned_unknown = set()
 

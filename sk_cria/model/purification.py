@@ -2,7 +2,11 @@
 
 Each example keeps its own most active channels and, within them, its most
 active patches, scored by the L2 norm of the fused tokens; the kept tokens
-are normalised and averaged into one embedding.
+are normalised (each view on its own, or the three views together in
+checkpoints from before issue 21) and pooled: averaged, and, with
+``pooling="mean_top"``, also averaged over the few channels where each
+feature is largest, so that a rhythm over a few channels survives; a linear
+readout gives the embedding.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def purification_mask(token_norms, padding, k_c, k_t):
 
 
 class PurifiedPooling(nn.Module):
-    """Purify the fused tokens, LayerNorm them and average into one embedding.
+    """Purify the fused tokens, LayerNorm them and pool them into one embedding.
 
     The three views' tokens of a position are concatenated, so a position's
     score is the norm of all its fused features.
@@ -85,14 +89,49 @@ class PurifiedPooling(nn.Module):
     Parameters
     ----------
     config : CRIAConfig
-        Uses ``d_model`` and ``embed_dim``.
+        Uses ``d_model``, ``embed_dim``, ``pooling``, ``pool_top_channels``,
+        ``pool_norm`` and ``readout_init``.
     n_views : int, default=3
+    primary : int or None, default=None
+        Index of the primary view in the ``views`` given to :meth:`forward`;
+        with ``config.readout_init="primary"`` the projection starts by
+        reading that view only (see :class:`CRIAConfig`).
     """
 
-    def __init__(self, config, n_views=3):
+    def __init__(self, config, n_views=3, primary=None):
         super().__init__()
-        self.norm = nn.LayerNorm(n_views * config.d_model)
-        self.projection = nn.Linear(n_views * config.d_model, config.embed_dim)
+        width = n_views * config.d_model
+        self.top_channels = config.pool_top_channels if config.pooling == "mean_top" else None
+        # Legacy ("joint"): one LayerNorm over the concatenated views, so the
+        # untrained temporal and spatial tokens rescale the spectral ones.
+        if config.pool_norm == "view":
+            self.norms = nn.ModuleList(nn.LayerNorm(config.d_model) for _ in range(n_views))
+        else:
+            self.norm = nn.LayerNorm(width)
+        n_pooled = 2 * width if self.top_channels else width
+        self.projection = nn.Linear(n_pooled, config.embed_dim)
+        if config.readout_init == "primary" and primary is not None:
+            self._init_primary_readout(config.d_model, n_views, primary)
+
+    def _init_primary_readout(self, d_model, n_views, primary):
+        """Start the embedding as the pooled features of the primary view.
+
+        Unit ``i`` of the embedding reads the primary view's ``i``-th pooled
+        feature (cycling when the embedding is wider) with weight 1. A random
+        dense projection would mix the features of every view: the
+        untrained temporal and spatial tokens, and the high-variance
+        broadband features of the spectrum, then swamp a narrow-band
+        feature in every unit. The other views' columns start at zero but
+        get gradients (their inputs are not zero), so training brings them
+        in.
+        """
+        view_of_column = torch.arange(self.projection.in_features) // d_model % n_views
+        primary_columns = torch.nonzero(view_of_column == primary).flatten()
+        units = torch.arange(self.projection.out_features)
+        with torch.no_grad():
+            self.projection.weight.zero_()
+            self.projection.bias.zero_()
+            self.projection.weight[units, primary_columns[units % len(primary_columns)]] = 1.0
 
     def forward(self, views, padding, k_c, k_t):
         """Pool ``(B, C, P, D)`` view tokens into ``(B, embed_dim)``.
@@ -114,5 +153,43 @@ class PurifiedPooling(nn.Module):
         with torch.no_grad():
             kept = purification_mask(tokens.norm(dim=-1), padding, k_c, k_t)
         weights = kept.to(tokens.dtype).unsqueeze(-1)
-        pooled = (self.norm(tokens) * weights).sum(dim=(1, 2)) / weights.sum(dim=(1, 2)).clamp(min=1)
+        if hasattr(self, "norms"):
+            tokens = torch.cat([norm(view) for norm, view in zip(self.norms, views)], dim=-1)
+        else:
+            tokens = self.norm(tokens)
+        tokens = tokens * weights
+        pooled = tokens.sum(dim=(1, 2)) / weights.sum(dim=(1, 2)).clamp(min=1)
+        if self.top_channels:
+            pooled = torch.cat([pooled, _top_channel_mean(tokens, weights, self.top_channels)], -1)
         return self.projection(pooled), kept
+
+
+def _top_channel_mean(tokens, weights, k):
+    """Feature-wise mean over the ``k`` kept channels where the feature is largest.
+
+    Each channel's kept tokens are first averaged over patches. A mean over
+    all channels dilutes what only a few channels carry (an oscillation over
+    one region) by the number of channels; the mean of the top ``k`` keeps it
+    at full strength, and is less noisy than the maximum (``k=1``).
+
+    Parameters
+    ----------
+    tokens : torch.Tensor of shape (B, C, P, D)
+        Normalised tokens, zero where not kept.
+    weights : torch.Tensor of shape (B, C, P, 1)
+        1 for kept tokens, 0 elsewhere.
+    k : int
+        Channels averaged; fewer where fewer are kept.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, D)
+        Zero for an example with no kept token.
+    """
+    counts = weights.sum(dim=2)
+    per_channel = tokens.sum(dim=2) / counts.clamp(min=1)
+    per_channel = per_channel.masked_fill(counts == 0, -torch.inf)
+    top = per_channel.topk(min(k, per_channel.shape[1]), dim=1).values
+    valid = torch.isfinite(top)
+    total = top.masked_fill(~valid, 0.0).sum(dim=1)
+    return total / valid.sum(dim=1).clamp(min=1)

@@ -13,7 +13,13 @@ from torch import nn
 from ..channels import CHANNEL_VOCABULARY, UNKNOWN_INDEX
 from .attention import AttentionBlock, key_keep_weights
 
-__all__ = ["ChannelEmbedding", "PatchTokenizer", "SpatialView", "TemporalView"]
+__all__ = [
+    "ChannelEmbedding",
+    "PatchTokenizer",
+    "SpatialView",
+    "TemporalView",
+    "triangular_filterbank",
+]
 
 # Preprocessed EEG is scaled to O(1) (95th percentile of |x| = 1); clipping far
 # beyond that only guards the float32 arithmetic (squares in LayerNorm) from
@@ -61,14 +67,33 @@ class PatchTokenizer(nn.Module):
         Token width.
     spectral_eps : float
         Added to the FFT magnitude before the log, so a flat patch is finite.
+    spectral_window : {"hann", "boxcar"}, default="boxcar"
+        Taper applied to each patch before its FFT.
+    spectral_init : {"filterbank", "random"}, default="random"
+        Initial weights of the spectral projection (see
+        :class:`~sk_cria.model.CRIAConfig`).
     """
 
-    def __init__(self, patch_size, d_model, spectral_eps):
+    def __init__(
+        self, patch_size, d_model, spectral_eps, spectral_window="boxcar", spectral_init="random"
+    ):
         super().__init__()
         self.spectral_eps = spectral_eps
+        # Not saved with the weights (persistent=False): it is a function of
+        # the config, and checkpoints saved before it existed must still load.
+        window = torch.hann_window(patch_size, periodic=True)
+        if spectral_window == "boxcar":
+            window = torch.ones(patch_size)
+        self.register_buffer("window", window, persistent=False)
         self.time_projection = nn.Linear(patch_size, d_model)
         self.time_norm = nn.LayerNorm(d_model)
         self.spectral_projection = nn.Linear(patch_size // 2 + 1, d_model)
+        if spectral_init == "filterbank":
+            with torch.no_grad():
+                self.spectral_projection.weight.copy_(
+                    triangular_filterbank(patch_size // 2 + 1, d_model)
+                )
+                self.spectral_projection.bias.zero_()
         self.spectral_norm = nn.LayerNorm(d_model)
 
     def forward(self, patches):
@@ -80,10 +105,39 @@ class PatchTokenizer(nn.Module):
             Each of shape ``(batch, channels, patches, d_model)``.
         """
         patches = torch.nan_to_num(patches).clamp(-_INPUT_CLIP, _INPUT_CLIP)
-        log_magnitude = torch.log(torch.fft.rfft(patches, dim=-1).abs() + self.spectral_eps)
+        spectrum = torch.fft.rfft(patches * self.window, dim=-1)
+        log_magnitude = torch.log(spectrum.abs() + self.spectral_eps)
         time_tokens = self.time_norm(self.time_projection(patches))
         spectral_tokens = self.spectral_norm(self.spectral_projection(log_magnitude))
         return time_tokens, spectral_tokens
+
+
+def triangular_filterbank(n_bins, n_bands):
+    """Overlapping triangular bands that tile ``n_bins`` frequency bins evenly.
+
+    Row ``j`` averages the bins around the ``j``-th of ``n_bands`` centres
+    spaced evenly from the first to the last bin (half-overlapping
+    triangles, like a mel filter bank on a linear scale); each row sums to
+    one, so a band's value is the mean log magnitude of its bins.
+
+    Parameters
+    ----------
+    n_bins : int
+        Frequency bins (``patch_size // 2 + 1``).
+    n_bands : int
+        Bands (the token width).
+
+    Returns
+    -------
+    torch.Tensor of shape (n_bands, n_bins)
+    """
+    centres = torch.linspace(0, n_bins - 1, n_bands, dtype=torch.float64)
+    # Neighbouring triangles cross at half height; at least one bin wide so
+    # that every band sees a bin when there are more bands than bins.
+    half_width = max((n_bins - 1) / max(n_bands - 1, 1), 1.0)
+    bins = torch.arange(n_bins, dtype=torch.float64)
+    weights = (1 - (bins - centres[:, None]).abs() / half_width).clamp(min=0)
+    return (weights / weights.sum(dim=1, keepdim=True)).float()
 
 
 class TemporalView(nn.Module):
