@@ -161,10 +161,45 @@ COLUMNS = ("protocol", "recipe", "pipeline", "family", "labelled_subjects", "see
 
 @dataclass
 class BenchmarkConfig:
-    """What one benchmark run does (the CLI's options).
+    """What one benchmark run does (the options of ``sk-cria benchmark``).
 
-    ``alignments`` x ``scalings`` are the recipes; ``train_subjects`` the
-    numbers of training subjects whose labels are used (None: all).
+    Parameters
+    ----------
+    protocols : tuple of {"a", "b"}, default=("a", "b")
+        (a): train on subjects 0-27, test on 32-35; (b): grouped K-fold.
+    seeds : int, default=5
+        Seeds per split (CRIA's initialisation and batch order, and the
+        draws of labelled subjects).
+    folds : int, default=6
+        Folds of protocol (b).
+    encoder : {"default", "small"}, default="default"
+        CRIA size preset.
+    pretrain_epochs, finetune_epochs : int, default=10, 30
+        Pre-training epochs; maximum fine-tuning epochs (early stopping).
+    batch_size : int, default=32
+        Batch size of pre-training and fine-tuning.
+    fusion : {"asymmetric", "symmetric", "serial"}, default="asymmetric"
+        Cross-view fusion of the encoder.
+    masking : {"view", "token", "spatial_block"}, default="view"
+        Pre-training masks.
+    purification : bool, default=True
+        False keeps every channel and patch before pooling.
+    alignments : tuple of {"none", "ea", "ra"}, default=("ra",)
+        Input alignments of the recipes, applied to every pipeline.
+    scalings : tuple of {"subject", "global"}, default=("subject",)
+        Feature scalings of the recipes, applied to every pipeline with a
+        feature step; the recipes are ``alignments`` x ``scalings``.
+    train_subjects : tuple of int or None, default=(None,)
+        Label budgets: numbers of training subjects whose labels a pipeline
+        is fitted with (None: all).
+    input_band : tuple of (float, float) or None, default=None
+        Band-pass of CRIA's input; None keeps EEGPreprocessor's.
+    pipelines : tuple of str, default=all of :data:`PIPELINES`
+        Which pipelines to run.
+    data : str or None, default=None
+        Folder holding eegmat/.
+    subjects : tuple of int or None, default=None
+        Subjects to load; None loads all 36.
     """
 
     protocols: tuple = ("a", "b")

@@ -46,7 +46,7 @@ def test_recipe_reaches_every_pipeline(data_path, tmp_path):
         "mdm",
     ])
     results = pd.read_csv(tmp_path / "results.csv")
-    scores = results.set_index(["recipe", "pipeline", "fold"]).auroc
+    scores = results.set_index(["recipe", "pipeline", "fold"]).sort_index().auroc
     for pipeline in ("cria_probe_random", "log_variance", "band_power", "tangent_space", "mdm"):
         unaligned = scores.loc["none/subject", pipeline].to_numpy()
         aligned = scores.loc["ra/subject", pipeline].to_numpy()
