@@ -9,7 +9,8 @@ purification on, pre-trained encoder, linear probe) in one thing:
   (each pre-trained and probed like the default);
 - random weights (the default encoder, not pre-trained, probed);
 - from scratch (the default architecture fine-tuned end to end, no pre-training);
-- the floors (log-variance, log band power, tangent space) for reference.
+- the floors (log-variance, log band power, tangent space; log-variance and log
+  band power also on CRIA's own input) for reference.
 
 With ``--train-subjects``, the default configuration's run also fits its
 pipelines on the labels of only N training subjects (seeded draws), sharing
@@ -49,6 +50,8 @@ ARMS = {
     "floor: log-variance": ({}, "log_variance"),
     "floor: log band power": ({}, "band_power"),
     "floor: tangent space": ({}, "tangent_space"),
+    "floor: log-variance on CRIA's input": ({}, "log_variance_cria_input"),
+    "floor: log band power on CRIA's input": ({}, "band_power_cria_input"),
 }
 DEFAULT = next(iter(ARMS))
 

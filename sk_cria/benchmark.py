@@ -23,7 +23,9 @@ feature scaling, and every pipeline that can take them gets them:
   regression. Fine-tuning and MDM have no feature step to scale.
 
 CRIA reads the windows of :class:`~sk_cria.EEGPreprocessor`; the baselines
-read the microvolt windows band-passed to 1-40 Hz as they are designed to.
+read the microvolt windows band-passed to 1-40 Hz as they are designed to, and
+the ``*_cria_input`` floors read CRIA's own input (whose per-window channel
+scaling removes absolute power).
 Both are per-window and label-free, and the alignment is per subject and
 label-free, so computing them once for all splits leaks nothing.
 
@@ -153,6 +155,11 @@ PIPELINES = {
     "band_power": Entry("floor", "baseline", True, _floor(make_band_power_pipeline)),
     "tangent_space": Entry("floor", "baseline", True, _floor(make_tangent_space_pipeline)),
     "mdm": Entry("floor", "baseline", False, _floor(make_mdm_pipeline)),
+    # The same features computed on CRIA's own input (EEGPreprocessor scales each channel
+    # of each window by its 95th percentile, which removes absolute power): what the
+    # features give with exactly CRIA's information.
+    "log_variance_cria_input": Entry("floor", "cria", True, _floor(make_log_variance_pipeline)),
+    "band_power_cria_input": Entry("floor", "cria", True, _floor(make_band_power_pipeline)),
 }
 
 COLUMNS = ("protocol", "recipe", "pipeline", "family", "labelled_subjects", "seed", "fold",
