@@ -43,11 +43,12 @@ def test_recipe_reaches_every_pipeline(data_path, tmp_path):
         "benchmark", "--data", str(data_path), "--out", str(tmp_path), *SMALL, "--seeds", "1",
         "--input-alignment", "none", "ra", "--feature-scaling", "subject", "global",
         "--pipelines", "cria_probe_random", "log_variance", "band_power", "tangent_space",
-        "mdm",
+        "mdm", "log_variance_cria_input",
     ])
     results = pd.read_csv(tmp_path / "results.csv")
     scores = results.set_index(["recipe", "pipeline", "fold"]).sort_index().auroc
-    for pipeline in ("cria_probe_random", "log_variance", "band_power", "tangent_space", "mdm"):
+    for pipeline in ("cria_probe_random", "log_variance", "band_power", "tangent_space", "mdm",
+                     "log_variance_cria_input"):
         unaligned = scores.loc["none/subject", pipeline].to_numpy()
         aligned = scores.loc["ra/subject", pipeline].to_numpy()
         assert not np.array_equal(unaligned, aligned), pipeline  # alignment reached it
