@@ -41,6 +41,7 @@ pre-training and every alignment still see all windows of the training split
 """
 
 from dataclasses import dataclass, field
+from itertools import product
 import time
 
 import numpy as np
@@ -268,6 +269,26 @@ def _check_choice(name, values, known):
         raise ValueError(f"{name} must be among {list(known)}; got {list(values)}.")
 
 
+class _Encoders:
+    """The encoders of one split, seed and input, fitted on first use and then shared."""
+
+    def __init__(self, config, X_train, seed):
+        self.config, self.X_train, self.seed = config, X_train, seed
+        self.fitted = {}
+
+    def get(self, kind):
+        """``(encoder, seconds spent fitting it)``; kind "pretrained" or "random"."""
+        if kind not in self.fitted:
+            epochs = self.config.pretrain_epochs if kind == "pretrained" else 0
+            start = time.perf_counter()
+            encoder = ViewMaskPretrainer(
+                config=self.config.encoder_config(), masking=self.config.masking,
+                max_epochs=epochs, random_state=self.seed, batch_size=self.config.batch_size,
+            ).fit(self.X_train)
+            self.fitted[kind] = encoder, time.perf_counter() - start
+        return self.fitted[kind]
+
+
 @dataclass
 class _Run:
     """One split, seed and recipe: what the registry's builders need."""
@@ -276,13 +297,10 @@ class _Run:
     seed: int
     scaling: str  # None for pipelines that the scaling does not apply to
     sfreq: float
-    encoders: dict  # kind -> (fitted ViewMaskPretrainer, seconds), shared within a split+seed
-    fit_encoder: object  # kind -> (fitted ViewMaskPretrainer, seconds)
+    encoders: _Encoders
 
     def encoder(self, kind):
-        if kind not in self.encoders:
-            self.encoders[kind] = self.fit_encoder(kind)
-        return self.encoders[kind]
+        return self.encoders.get(kind)
 
 
 def run_benchmark(config):
@@ -303,51 +321,36 @@ def run_benchmark(config):
     with sklearn.config_context(enable_metadata_routing=True):
         data = load_eegmat(config.subjects, path=config.data, sfreq=200.0, download=False)
         inputs = _aligned_inputs(config, data)
-        splits_ = list(splits(config, data.groups))
-        recipes = [(a, s) for a in config.alignments for s in config.scalings]
-        total = (len(splits_) * config.seeds * len(recipes) * len(config.train_subjects)
-                 * len(config.pipelines))
+        units = [(protocol, fold, train, test, seed, alignment)
+                 for protocol, fold, train, test in splits(config, data.groups)
+                 for seed in range(config.seeds) for alignment in config.alignments]
+        fits = list(product(config.train_subjects, config.scalings, config.pipelines))
         rows, cache = [], {}
-        with tqdm(total=total, unit="fit", desc="benchmark") as bar:
-            for protocol, fold, train, test in splits_:
-                for seed in range(config.seeds):
-                    for alignment in config.alignments:
-                        X_cria = inputs[alignment]["cria"]
-                        encoders = {}
-
-                        def fit_encoder(kind, X_train=X_cria[train], seed=seed):
-                            return _fit_encoder(config, kind, X_train, seed)
-
-                        for n in config.train_subjects:
-                            labelled = label_rows(data.groups, train, n, seed, fold)
-                            for scaling in config.scalings:
-                                recipe = f"{alignment}/{scaling}"
-                                for name in config.pipelines:
-                                    bar.set_postfix_str(f"{protocol}{fold} s{seed} {recipe} "
-                                                        f"n={n or 'all'} {name}")
-                                    entry = PIPELINES[name]
-                                    run = _Run(config, seed, scaling if entry.scaled else None,
-                                               data.sfreq, encoders, fit_encoder)
-                                    # Unscaled pipelines do not depend on the scaling, and
-                                    # floors not on the seed: computed once, reported for each.
-                                    key = (protocol, fold, alignment, name,
-                                           scaling if entry.scaled else None,
-                                           tuple(labelled) if entry.family == "floor" else
-                                           (seed, n))
-                                    if key not in cache:
-                                        cache[key] = _evaluate_entry(
-                                            entry, run, inputs[alignment][entry.input], data,
-                                            labelled, test)
-                                    rows.append({
-                                        "protocol": protocol, "recipe": recipe,
-                                        "pipeline": name, "family": entry.family,
-                                        "labelled_subjects": len(np.unique(
-                                            data.groups[labelled])),
-                                        "seed": seed, "fold": fold, **cache[key],
-                                        "label_subjects": " ".join(
-                                            str(g) for g in np.unique(data.groups[labelled])),
-                                    })
-                                    bar.update()
+        with tqdm(total=len(units) * len(fits), unit="fit", desc="benchmark") as bar:
+            for protocol, fold, train, test, seed, alignment in units:
+                encoders = _Encoders(config, inputs[alignment]["cria"][train], seed)
+                for n, scaling, name in fits:
+                    bar.set_postfix_str(f"{protocol}{fold} s{seed} {alignment}/{scaling} "
+                                        f"n={n or 'all'} {name}")
+                    entry = PIPELINES[name]
+                    labelled = label_rows(data.groups, train, n, seed, fold)
+                    applied = scaling if entry.scaled else None
+                    # Unscaled pipelines do not depend on the scaling, and floors not on
+                    # the seed, only on the rows: computed once, reported for each.
+                    key = (protocol, fold, alignment, name, applied,
+                           tuple(labelled) if entry.family == "floor" else (seed, n))
+                    if key not in cache:
+                        run = _Run(config, seed, applied, data.sfreq, encoders)
+                        cache[key] = _evaluate_entry(entry, run, inputs[alignment][entry.input],
+                                                     data, labelled, test)
+                    subjects = np.unique(data.groups[labelled])
+                    rows.append({
+                        "protocol": protocol, "recipe": f"{alignment}/{scaling}",
+                        "pipeline": name, "family": entry.family,
+                        "labelled_subjects": len(subjects), "seed": seed, "fold": fold,
+                        **cache[key], "label_subjects": " ".join(str(g) for g in subjects),
+                    })
+                    bar.update()
         return rows
 
 
@@ -396,16 +399,6 @@ def label_rows(groups, train, n_subjects, seed, fold=0):
     rng = np.random.default_rng([seed, fold, n_subjects])
     chosen = rng.choice(subjects, size=n_subjects, replace=False)
     return np.asarray(train)[np.isin(groups[train], chosen)]
-
-
-def _fit_encoder(config, kind, X_train, seed):
-    """A pre-trained (``kind="pretrained"``) or random-weight encoder, and its seconds."""
-    epochs = config.pretrain_epochs if kind == "pretrained" else 0
-    start = time.perf_counter()
-    encoder = ViewMaskPretrainer(config=config.encoder_config(), masking=config.masking,
-                                 max_epochs=epochs, random_state=seed,
-                                 batch_size=config.batch_size).fit(X_train)
-    return encoder, time.perf_counter() - start
 
 
 def splits(config, groups):
@@ -510,7 +503,8 @@ def margins(rows):
         One row per protocol, recipe, label budget and CRIA pipeline:
         ``floor``, ``pairs``, the CRIA pipeline's and the floor's mean BAcc,
         and the mean and standard deviation of the paired differences
-        ``d_bacc``, ``d_auroc``, ``d_auprc`` (CRIA minus floor).
+        ``d_bacc``, ``d_auroc``, ``d_auprc`` (CRIA minus floor; the
+        standard deviations are NaN when there is a single pair).
     """
     import pandas as pd
 
@@ -529,7 +523,7 @@ def margins(rows):
             for metric in ("bacc", "auroc", "auprc"):
                 diff = paired[metric] - paired[f"{metric}_floor"]
                 record[f"d_{metric}"] = diff.mean()
-                record[f"d_{metric}_sd"] = diff.std(ddof=1) if len(diff) > 1 else 0.0
+                record[f"d_{metric}_sd"] = diff.std(ddof=1)  # NaN for a single pair
             out.append(record)
     return pd.DataFrame(out)
 
@@ -546,8 +540,8 @@ def headline(rows):
         best = part.loc[part.bacc.idxmax()]
         lines.append(
             f"Protocol ({protocol}), recipe {recipe}: CRIA's margin over the same-recipe "
-            f"floor: {best.pipeline} - {best.floor} = BAcc {best.d_bacc:+.3f} ± "
-            f"{best.d_bacc_sd:.3f}, AUROC {best.d_auroc:+.3f} ± {best.d_auroc_sd:.3f} "
+            f"floor: {best.pipeline} - {best.floor} = BAcc {_pm(best.d_bacc, best.d_bacc_sd)}, "
+            f"AUROC {_pm(best.d_auroc, best.d_auroc_sd)} "
             f"(paired over {best.pairs} splits x seeds; {best.bacc:.3f} vs "
             f"{best.floor_bacc:.3f})."
         )
@@ -592,8 +586,8 @@ def markdown_report(rows, config, seconds):
         lines.append(
             f"| {m.protocol} | {m.recipe} | {m.labelled_subjects} | {m.pipeline} | {m.floor} "
             f"| {m.pairs} | {m.bacc:.3f} | {m.floor_bacc:.3f} "
-            f"| {m.d_bacc:+.3f} ± {m.d_bacc_sd:.3f} | {m.d_auroc:+.3f} ± {m.d_auroc_sd:.3f} "
-            f"| {m.d_auprc:+.3f} ± {m.d_auprc_sd:.3f} |"
+            f"| {_pm(m.d_bacc, m.d_bacc_sd)} | {_pm(m.d_auroc, m.d_auroc_sd)} "
+            f"| {_pm(m.d_auprc, m.d_auprc_sd)} |"
         )
     lines += [
         "",
@@ -620,6 +614,11 @@ def markdown_report(rows, config, seconds):
     for model, (bacc, auprc, auroc) in PUBLISHED.items():
         lines.append(f"| {model} | {bacc:.4f} | {auprc:.4f} | {auroc:.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def _pm(mean, sd):
+    """'+0.012 ± 0.034', or '+0.012' when the spread is undefined (one pair)."""
+    return f"{mean:+.3f}" if np.isnan(sd) else f"{mean:+.3f} ± {sd:.3f}"
 
 
 def _band(band):
@@ -668,7 +667,7 @@ def plot_results(rows, path):
             mine = mine[mine.labelled_subjects == mine.labelled_subjects.max()]
             best = mine.loc[mine.bacc.idxmax()]
             title += (f"\n{best.pipeline} - {best.floor} [{best.recipe}]: "
-                      f"ΔBAcc {best.d_bacc:+.3f} ± {best.d_bacc_sd:.3f}")
+                      f"ΔBAcc {_pm(best.d_bacc, best.d_bacc_sd)}")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
