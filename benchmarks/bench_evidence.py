@@ -142,14 +142,18 @@ def main():
     start = time.perf_counter()
     frame = run_arms(args, args.out)
     table = evidence_table(frame)
+    minutes = frame.drop_duplicates(["protocol", "run_seconds"]).run_seconds.sum() / 60
+    protocols = sorted(set(frame.protocol))
     (args.out / "evidence.md").write_text(
         "# The evidence table (eegmat, recipe ra/subject, small encoder)\n\n"
-        f"Protocol(s) {' '.join(args.protocol)}: {args.seeds} seeds for (a), "
-        f"{args.seeds_b or args.seeds} seed(s) x {args.folds} folds for (b); "
-        f"{args.pretrain_epochs} pre-training and up to {args.finetune_epochs} "
-        f"fine-tuning epochs; this invocation took {(time.perf_counter() - start) / 60:.1f} "
-        "min. Mean ± sd over seeds x folds; Δ: paired difference from the default arm on the "
-        "same split and seed, mean ± sd.\n\n" + table
+        f"Protocol(s) {', '.join(protocols)}; {args.seeds} seeds for (a)"
+        + (f", {args.seeds_b or args.seeds} seed(s) x {args.folds} folds for (b)"
+           if "b" in protocols else "")
+        + f"; {args.pretrain_epochs} pre-training and up to {args.finetune_epochs} "
+        f"fine-tuning epochs. The runs in evidence.csv took {minutes:.1f} min in all "
+        f"(this invocation {(time.perf_counter() - start) / 60:.1f} min). Mean ± sd over "
+        "seeds x folds; Δ: paired difference from the default arm on the same split and "
+        "seed, mean ± sd.\n\n" + table
     )
     print(table)
 
