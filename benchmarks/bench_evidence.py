@@ -83,7 +83,8 @@ def run_arms(args, out):
             seconds = time.perf_counter() - start
             rows = pd.DataFrame(result)
             if len(budgets) > 1:
-                _write_label_efficiency(result, config, seconds, out / f"label_efficiency_{protocol}")
+                stem = out / f"label_efficiency_{protocol}"
+                _write_label_efficiency(result, config, seconds, stem)
                 rows = rows[rows.labelled_subjects == rows.labelled_subjects.max()]
             for arm, pipeline in arms:
                 part = rows[rows.pipeline == pipeline].assign(arm=arm, run_seconds=seconds)
