@@ -70,21 +70,25 @@ def time_units(data_path, n_windows):
 
 def count_units(data_path):
     """Windows processed by each unit over the whole default run."""
-    from sk_cria.benchmark import CRIA_PIPELINES, BenchmarkConfig, _splits
+    from sk_cria.benchmark import PIPELINES, BenchmarkConfig, splits
     from sk_cria.datasets import load_eegmat
 
     config = BenchmarkConfig()
     groups = load_eegmat(path=data_path, sfreq=200.0, download=False).groups
-    probes = [name for name in CRIA_PIPELINES if name.startswith("cria_probe")]
-    finetunes = [name for name in CRIA_PIPELINES if name.startswith("cria_finetune")]
+    # What each CRIA pipeline of the registry runs: a probe embeds, fine-tuning trains.
+    cria = [name for name in config.pipelines if PIPELINES[name].family == "cria"]
+    probes = [name for name in cria if PIPELINES[name].scaled]
+    finetunes = [name for name in cria if not PIPELINES[name].scaled]
     totals = {"pretrain": 0, "finetune": 0, "embed": 0}
     fits = 0
-    for _protocol, _seed, _fold, train, test in _splits(config, groups):
-        for _input in config.inputs:
-            fits += 1
-            totals["pretrain"] += config.pretrain_epochs * len(train)
-            totals["embed"] += len(probes) * (len(train) + len(test))
-            totals["finetune"] += len(finetunes) * config.finetune_epochs * len(train)
+    recipes = len(config.alignments) * len(config.scalings)
+    for _protocol, _fold, train, test in splits(config, groups):
+        for _seed in range(config.seeds):
+            for _alignment in config.alignments:
+                fits += 1
+                totals["pretrain"] += config.pretrain_epochs * len(train)
+                totals["embed"] += len(probes) * recipes * (len(train) + len(test))
+                totals["finetune"] += len(finetunes) * config.finetune_epochs * len(train)
     return totals, fits, (config, len(probes), len(finetunes))
 
 
@@ -102,8 +106,8 @@ def render(seconds, parameters, totals, fits, run, wall):
         "",
         f"Default encoder ({parameters / 1e6:.2f} M parameters), batch {config.batch_size}, "
         "5 s windows of 20 channels (eegmat). The run: protocol (a) x "
-        f"{config.seeds} seeds + protocol (b) x {config.folds} folds, inputs "
-        f"{' and '.join(config.inputs)}: {fits} pre-training runs of {config.pretrain_epochs} "
+        f"{config.seeds} seeds + protocol (b) x {config.folds} folds x {config.seeds} seeds, "
+        f"input alignment {' and '.join(config.alignments)}: {fits} pre-training runs of {config.pretrain_epochs} "
         f"epochs, {n_finetunes} fine-tunings of up to {config.finetune_epochs} epochs and "
         f"{n_probes} probes each.",
         "",

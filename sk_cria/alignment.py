@@ -14,7 +14,10 @@ transformers work inside :class:`~sklearn.pipeline.Pipeline`,
 
 The statistics are transductive: ``transform`` computes them on the rows it
 is given, one group at a time, so a subject never seen at ``fit`` is aligned
-on its own data. scikit-learn's scorers call ``predict`` without metadata;
+on its own data. Aligning each subject removes whatever is constant within
+that subject, so a label that takes one value per subject (patient vs
+control) cannot be learnt after it; the transformers warn when fitted with
+such a ``y``. scikit-learn's scorers call ``predict`` without metadata;
 :class:`GroupScorer` forwards ``groups`` to it so that the test subjects of a
 cross-validation fold are aligned one by one, not as one batch.
 """
@@ -69,8 +72,9 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
         ----------
         X : array-like
             Training data (see the class docstring for its shape).
-        y : None
-            Ignored: alignment uses no labels.
+        y : array-like of shape (n_samples,) or None, default=None
+            Not used for the alignment; only checked: a warning says when it
+            is constant within every group (see Notes of the class).
         groups : array-like of shape (n_samples,) or None, default=None
             Group (subject) of each row; None makes all rows one group.
 
@@ -82,6 +86,7 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
         X = self._validate(X, reset=True)
         groups = _check_groups(groups, X.shape[0])
         self.n_groups_ = len(np.unique(groups))
+        _warn_if_constant_within_groups(type(self).__name__, y, groups)
         return self
 
     def transform(self, X, groups=None):
@@ -123,8 +128,8 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
         ----------
         X : array-like
             Training data (see the class docstring for its shape).
-        y : None
-            Ignored: alignment uses no labels.
+        y : array-like of shape (n_samples,) or None, default=None
+            Not used for the alignment; only checked, as in :meth:`fit`.
         groups : array-like of shape (n_samples,) or None, default=None
             Group (subject) of each row; None makes all rows one group.
 
@@ -134,10 +139,9 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
             Aligned data, same shape and floating dtype as ``X``.
         """
         # TransformerMixin.fit_transform would pass groups to fit only.
-        X = self._validate(X, reset=True)
-        groups = _check_groups(groups, X.shape[0])
-        self.n_groups_ = len(np.unique(groups))
-        return self._align_groups(X, groups)
+        self.fit(X, y, groups)
+        X = self._validate(X, reset=False)
+        return self._align_groups(X, _check_groups(groups, X.shape[0]))
 
     def _align_groups(self, X, groups):
         X_new = np.empty_like(X)
@@ -194,6 +198,12 @@ class GroupStandardScaler(_GroupAlignment):
     --------
     RiemannianRecentering : The same idea for covariance matrices.
     GroupScorer : Scoring that forwards ``groups`` to ``predict``.
+
+    Notes
+    -----
+    Whatever is constant within a group is removed, so a label that is one
+    value per group (patient vs control) cannot be learnt after this step;
+    ``fit`` warns when ``y`` is constant within every group.
 
     Examples
     --------
@@ -419,6 +429,10 @@ class RiemannianAlignment(EuclideanAlignment):
     singular covariance, whose logarithm the Riemannian mean needs) leaves
     the result finite.
 
+    Whatever is constant within a group is removed, so a label that is one
+    value per group (patient vs control) cannot be learnt after this step;
+    ``fit`` warns when ``y`` is constant within every group.
+
     Examples
     --------
     >>> import numpy as np
@@ -564,6 +578,28 @@ def _consumes_groups(estimator, method):
         return bool(get_routing_for_object(estimator).consumes(method, ["groups"]))
     except Exception:  # objects that know nothing of routing consume nothing
         return False
+
+
+def _warn_if_constant_within_groups(owner, y, groups):
+    """Warn when y takes one value per group: alignment would erase what predicts it."""
+    if y is None:
+        return
+    y = np.asarray(y)
+    if y.shape[:1] != groups.shape or len(np.unique(groups)) < 2 or len(np.unique(y)) < 2:
+        return
+    _, group_index = np.unique(groups, return_inverse=True)
+    _, y_index = np.unique(y, return_inverse=True)
+    values_per_group = np.unique(np.stack([group_index, y_index]), axis=1)[0]
+    if len(values_per_group) == len(np.unique(group_index)):
+        warnings.warn(
+            f"{owner} was fitted with a y that is constant within every group: each "
+            "group is aligned on its own statistics, which removes whatever is constant "
+            "within a group, so a per-group label (patient vs control, one class per "
+            "subject) cannot be learnt after this step. Align only when the label varies "
+            "within subjects.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_groups(groups, n_samples):

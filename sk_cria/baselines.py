@@ -1,9 +1,10 @@
-"""Ready baseline pipelines for EEG classification: Riemannian and band power.
+"""Ready baseline pipelines for EEG classification: Riemannian, band power, log-variance.
 
 These are the pipelines CRIA is compared with (design notes, sections 8 and
 9): covariances + tangent space + logistic regression, minimum distance to
-mean (MDM), and log band power + logistic regression, each with an optional
-per-subject alignment for cross-subject work. Every factory returns a fresh,
+mean (MDM), log band power + logistic regression and log-variance per channel
++ logistic regression (the simplest floor), each with an optional per-subject
+alignment for cross-subject work. Every factory returns a fresh,
 unfitted :class:`~sklearn.pipeline.Pipeline` that takes EEG windows of shape
 ``(n_windows, n_channels, n_times)`` in microvolts.
 
@@ -41,8 +42,10 @@ __all__ = [
     "BandPassFilter",
     "DEFAULT_BANDS",
     "LogBandPower",
+    "LogVariance",
     "get_baselines",
     "make_band_power_pipeline",
+    "make_log_variance_pipeline",
     "make_mdm_pipeline",
     "make_tangent_space_pipeline",
 ]
@@ -254,8 +257,64 @@ class LogBandPower(_SignalTransformer):
         return np.log(np.maximum(powers, np.finfo(powers.dtype).tiny)).reshape(len(X), -1)
 
 
-def make_tangent_space_pipeline(sfreq=200.0, *, recenter=False, l_freq=1.0, h_freq=40.0, C=1.0):
-    """Band-pass, covariances, [re-centring], tangent space, logistic regression.
+class LogVariance(_SignalTransformer):
+    """Log variance of each channel: the simplest spectral-power feature.
+
+    On band-passed windows the variance of a channel is its power in the
+    pass band, so these ``n_channels`` numbers are the floor every learned
+    representation of EEG power has to beat.
+
+    Parameters
+    ----------
+    sfreq : float, default=200.0
+        Sampling rate of the windows in Hz (checked, not used: the variance
+        does not depend on it).
+
+    Attributes
+    ----------
+    n_channels_ : int
+        Number of channels seen during fit.
+
+    See Also
+    --------
+    LogBandPower : The same per frequency band.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cria.baselines import LogVariance
+    >>> X = (np.tile([1.0, -1.0], 50) * [[1.0], [2.0]])[None]  # variances 1 and 4
+    >>> np.round(LogVariance().fit_transform(X), 3)
+    array([[0.   , 1.386]])
+    """
+
+    def __init__(self, sfreq=200.0):
+        self.sfreq = sfreq
+
+    def transform(self, X):
+        """Compute the log variance of each channel over time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, n_channels, n_times)
+            EEG windows.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_windows, n_channels)
+            Natural log of each channel's variance (floored so that a flat
+            channel stays finite).
+        """
+        check_is_fitted(self)
+        X = self._check_windows(X, fitted=True)
+        variance = X.var(axis=-1)
+        return np.log(np.maximum(variance, np.finfo(variance.dtype).tiny))
+
+
+def make_tangent_space_pipeline(
+    sfreq=200.0, *, recenter=False, align=False, l_freq=1.0, h_freq=40.0, C=1.0
+):
+    """Band-pass, covariances, [re-centring], tangent space, scaling, logistic regression.
 
     Parameters
     ----------
@@ -264,8 +323,12 @@ def make_tangent_space_pipeline(sfreq=200.0, *, recenter=False, l_freq=1.0, h_fr
     recenter : bool, default=False
         Whiten each subject's covariances by that subject's Riemannian mean
         (:class:`~sk_cria.alignment.RiemannianRecentering`); needs ``groups``.
+    align : bool, default=False
+        Z-score each subject's tangent vectors on that subject's own windows
+        (:class:`~sk_cria.alignment.GroupStandardScaler`, needs ``groups``)
+        instead of on the whole training set (:class:`~sklearn.preprocessing.StandardScaler`).
     l_freq, h_freq : float or None, default=1.0, 40.0
-        Band-pass edges in Hz.
+        Band-pass edges in Hz; both None for windows that are already filtered.
     C : float, default=1.0
         Inverse regularisation strength of the logistic regression.
 
@@ -274,21 +337,20 @@ def make_tangent_space_pipeline(sfreq=200.0, *, recenter=False, l_freq=1.0, h_fr
     pipeline : sklearn.pipeline.Pipeline
         Unfitted; steps ``bandpass``, ``covariances`` (OAS shrinkage, which
         keeps 20-channel covariances of short windows well conditioned),
-        [``recentering``], ``tangent_space``, ``classifier`` (class-balanced,
-        since the metric is balanced accuracy and eegmat is 3:1 rest).
+        [``recentering``], ``tangent_space``, ``scaler``, ``classifier``
+        (class-balanced, since the metric is balanced accuracy and eegmat is
+        3:1 rest).
 
     Examples
     --------
     >>> from sk_cria.baselines import make_tangent_space_pipeline
     >>> list(make_tangent_space_pipeline(recenter=True).named_steps)
-    ['bandpass', 'covariances', 'recentering', 'tangent_space', 'classifier']
+    ['bandpass', 'covariances', 'recentering', 'tangent_space', 'scaler', 'classifier']
     """
     return Pipeline(
         _covariance_steps(sfreq, recenter, l_freq, h_freq)
-        + [
-            ("tangent_space", TangentSpace(metric="riemann")),
-            ("classifier", _logistic_regression(C)),
-        ]
+        + [("tangent_space", TangentSpace(metric="riemann"))]
+        + _linear_steps(align, C)
     )
 
 
@@ -338,7 +400,7 @@ def make_band_power_pipeline(
         (:class:`~sk_cria.alignment.GroupStandardScaler`, needs ``groups``)
         instead of on the whole training set (:class:`~sklearn.preprocessing.StandardScaler`).
     l_freq, h_freq : float or None, default=1.0, 40.0
-        Band-pass edges in Hz.
+        Band-pass edges in Hz; both None for windows that are already filtered.
     bands : sequence of (float, float) or None, default=None
         Bands of :class:`LogBandPower`; None uses :data:`DEFAULT_BANDS`.
     C : float, default=1.0
@@ -356,14 +418,52 @@ def make_band_power_pipeline(
     >>> make_band_power_pipeline(align=True).named_steps["scaler"]
     GroupStandardScaler()
     """
-    scaler = GroupStandardScaler() if align else StandardScaler()
     return Pipeline(
         [
             ("bandpass", BandPassFilter(sfreq, l_freq=l_freq, h_freq=h_freq)),
             ("band_power", LogBandPower(sfreq, bands=bands)),
-            ("scaler", scaler),
-            ("classifier", _logistic_regression(C)),
         ]
+        + _linear_steps(align, C)
+    )
+
+
+def make_log_variance_pipeline(sfreq=200.0, *, align=False, l_freq=1.0, h_freq=40.0, C=1.0):
+    """Band-pass, log-variance per channel, standardisation, logistic regression.
+
+    The smallest floor: one number per channel. With per-subject alignment
+    it is hard to beat on eegmat (``sk-cria benchmark``).
+
+    Parameters
+    ----------
+    sfreq : float, default=200.0
+        Sampling rate of the windows in Hz.
+    align : bool, default=False
+        Z-score each subject's features on that subject's own windows
+        (:class:`~sk_cria.alignment.GroupStandardScaler`, needs ``groups``)
+        instead of on the whole training set (:class:`~sklearn.preprocessing.StandardScaler`).
+    l_freq, h_freq : float or None, default=1.0, 40.0
+        Band-pass edges in Hz; both None for windows that are already filtered.
+    C : float, default=1.0
+        Inverse regularisation strength of the logistic regression.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Unfitted; steps ``bandpass``, ``log_variance``, ``scaler``,
+        ``classifier`` (class-balanced logistic regression).
+
+    Examples
+    --------
+    >>> from sk_cria.baselines import make_log_variance_pipeline
+    >>> list(make_log_variance_pipeline().named_steps)
+    ['bandpass', 'log_variance', 'scaler', 'classifier']
+    """
+    return Pipeline(
+        [
+            ("bandpass", BandPassFilter(sfreq, l_freq=l_freq, h_freq=h_freq)),
+            ("log_variance", LogVariance(sfreq)),
+        ]
+        + _linear_steps(align, C)
     )
 
 
@@ -377,8 +477,13 @@ def _covariance_steps(sfreq, recenter, l_freq, h_freq):
     return steps
 
 
-def _logistic_regression(C):
-    return LogisticRegression(C=C, class_weight="balanced", max_iter=1000)
+def _linear_steps(align, C):
+    """Per-subject or training-set z-scoring, then class-balanced logistic regression."""
+    scaler = GroupStandardScaler() if align else StandardScaler()
+    return [
+        ("scaler", scaler),
+        ("classifier", LogisticRegression(C=C, class_weight="balanced", max_iter=1000)),
+    ]
 
 
 def _factory(make, **options):
@@ -393,12 +498,17 @@ def _factory(make, **options):
 #: Name -> factory ``f(sfreq=200.0)`` returning a fresh unfitted pipeline; the
 #: ``*_aligned`` / ``*_recentered`` ones need ``groups`` at fit and predict.
 BASELINES = {
+    "log_variance": _factory(make_log_variance_pipeline, align=False),
+    "log_variance_aligned": _factory(make_log_variance_pipeline, align=True),
     "band_power": _factory(make_band_power_pipeline, align=False),
     "band_power_aligned": _factory(make_band_power_pipeline, align=True),
     "mdm": _factory(make_mdm_pipeline, recenter=False),
     "mdm_recentered": _factory(make_mdm_pipeline, recenter=True),
     "tangent_space": _factory(make_tangent_space_pipeline, recenter=False),
     "tangent_space_recentered": _factory(make_tangent_space_pipeline, recenter=True),
+    "tangent_space_recentered_aligned": _factory(
+        make_tangent_space_pipeline, recenter=True, align=True
+    ),
 }
 
 

@@ -1,49 +1,82 @@
-"""CRIA against the Riemannian and band-power baselines on eegmat, under one set of splits.
+"""CRIA against feature floors and Riemannian baselines on eegmat: one recipe for all.
 
 Two protocols, both cross-subject:
 
 (a) the field's: train on subjects 0-27, test on 32-35 (28-31 are the field's
     validation subjects; CRIAClassifier early-stops on a stratified part of
-    its own training windows instead, and the baselines tune nothing), one
-    run per seed;
-(b) leave-subjects-out: grouped K-fold over all 36 subjects.
+    its own training windows instead, and the other pipelines tune nothing);
+(b) leave-subjects-out: grouped K-fold over all 36 subjects;
 
-Every pipeline sees the same 200 Hz, 5 s windows of the 20 channels. CRIA
-pipelines: a linear probe of frozen embeddings (pre-trained or random
-encoder, each with and without per-subject standardisation of the
-embeddings) and fine-tuning (from the pre-trained encoder or from scratch),
-each on the preprocessed windows ("raw") and/or on windows whitened per
-subject by the Riemannian mean of their covariances ("ra", names ending in
-``+ra``; the default pair is raw and ra) or by their arithmetic mean
-(Euclidean alignment, "ea", ``+ea``).
-Pre-training uses the training subjects' windows only, without labels.
-Aligned pipelines get each subject's windows as ``groups`` at fit and at
-predict, train and test subjects alike, never labels.
+each run once per seed.
+
+**One recipe for every pipeline.** A recipe is an input alignment and a
+feature scaling, and every pipeline that can take them gets them:
+
+- alignment (``none``, ``ea``, ``ra``): each subject's windows whitened on
+  that subject's own unlabelled windows, train and test subjects alike, by the
+  arithmetic (Euclidean alignment) or Riemannian mean of their covariances;
+  applied to the input of CRIA and of every baseline;
+- scaling (``subject``, ``global``): the features (CRIA embeddings, log
+  variances, log band powers, tangent vectors) z-scored per subject
+  (:class:`~sk_cria.alignment.GroupStandardScaler`) or over the training set
+  (:class:`~sklearn.preprocessing.StandardScaler`) before the logistic
+  regression. Fine-tuning and MDM have no feature step to scale.
+
+CRIA reads the windows of :class:`~sk_cria.EEGPreprocessor`; the baselines
+read the microvolt windows band-passed to 1-40 Hz as they are designed to, and
+the ``*_cria_input`` floors read CRIA's own input (whose per-window channel
+scaling removes absolute power).
+Both are per-window and label-free, and the alignment is per subject and
+label-free, so computing them once for all splits leaks nothing.
+
+Pipelines come from the registry :data:`PIPELINES`; the report gives, per
+protocol and recipe, each CRIA pipeline's margin over the best non-CRIA
+pipeline of the same recipe, paired over the same splits and seeds
+(:func:`margins`).
+
+**Label efficiency.** ``train_subjects`` limits the labels a pipeline is
+fitted with to those of N training subjects drawn at random (seeded); CRIA's
+pre-training and every alignment still see all windows of the training split
+(and alignment the test subjects' own windows), never a label.
 """
 
 from dataclasses import dataclass, field
+from itertools import product
+import platform
 import time
 
 import numpy as np
+import pandas as pd
 import sklearn
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metadata_routing import get_routing_for_object
+import torch
 from tqdm.auto import tqdm
 
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
-from .baselines import get_baselines
+from .baselines import (
+    BandPassFilter,
+    make_band_power_pipeline,
+    make_log_variance_pipeline,
+    make_mdm_pipeline,
+    make_tangent_space_pipeline,
+)
 from .classification import CRIAClassifier
 from .datasets import load_eegmat
+from .model import CRIAConfig
 from .preprocessing import EEGPreprocessor
 from .pretraining import ViewMaskPretrainer
 
 PROTOCOL_A = {"train": range(0, 28), "valid": range(28, 32), "test": range(32, 36)}
 
-#: Protocol (a) as reported by the papers (BAcc, AUC-PR, AUROC), not measured here.
+#: Protocol (a) as reported by the papers (BAcc, AUC-PR, AUROC), not measured here:
+#: fine-tuned foundation models (and EEGNet), each with its own preprocessing and no
+#: per-subject alignment.
 PUBLISHED = {
     "CBraMod": (0.7256, 0.6267, 0.7905),
     "REVE-Base": (0.7660, 0.7470, 0.8450),
@@ -53,23 +86,135 @@ PUBLISHED = {
     "NeurIPT (own preprocessing)": (0.8646, 0.7827, 0.9111),
 }
 
-CRIA_PIPELINES = (
-    "cria_probe_pretrained",
-    "cria_probe_pretrained_aligned",
-    "cria_probe_random",
-    "cria_probe_random_aligned",
-    "cria_finetune_pretrained",
-    "cria_finetune_scratch",
-)
-#: CRIA input -> per-subject alignment of the preprocessed windows (None: as is).
-INPUTS = {"raw": None, "ea": EuclideanAlignment, "ra": RiemannianAlignment}
-COLUMNS = ("protocol", "pipeline", "seed", "fold", "bacc", "auroc", "auprc",
-           "fit_seconds", "predict_per_second")
+#: Input alignment of a recipe: per-subject whitening of the windows (None: as is).
+ALIGNMENTS = {"none": None, "ea": EuclideanAlignment, "ra": RiemannianAlignment}
+#: Feature scaling of a recipe: z-scoring per subject or over the training set.
+SCALINGS = ("subject", "global")
+#: Band of the baselines' input (Hz), as in the design notes' measurements.
+BASELINE_BAND = (1.0, 40.0)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One pipeline of the registry.
+
+    Attributes
+    ----------
+    family : {"cria", "floor"}
+        CRIA pipelines are the ones whose margin is reported; floors are
+        what they are compared with.
+    input : {"cria", "baseline"}
+        Which windows it reads (EEGPreprocessor's or band-passed microvolts).
+    scaled : bool
+        Whether the recipe's feature scaling applies (False: fine-tuning, MDM).
+    build : callable
+        ``build(run)`` -> (unfitted or frozen estimator, seconds already
+        spent fitting it); ``run`` is a :class:`_Run`.
+    """
+
+    family: str
+    input: str
+    scaled: bool
+    build: object
+
+
+def _probe(encoder_kind):
+    def build(run):
+        encoder, seconds = run.encoder(encoder_kind)
+        scaler = GroupStandardScaler() if run.scaling == "subject" else StandardScaler()
+        probe = make_pipeline(FrozenEstimator(encoder), scaler,
+                              LogisticRegression(max_iter=2000, class_weight="balanced"))
+        return probe, seconds
+
+    return build
+
+
+def _finetune(encoder_kind):
+    def build(run):
+        encoder, seconds = run.encoder(encoder_kind) if encoder_kind else (None, 0.0)
+        clf = CRIAClassifier(encoder=encoder, config=run.config.encoder_config(),
+                             max_epochs=run.config.finetune_epochs, random_state=run.seed,
+                             batch_size=run.config.batch_size)
+        return clf, seconds
+
+    return build
+
+
+def _floor(make):
+    def build(run):
+        options = {} if run.scaling is None else {"align": run.scaling == "subject"}
+        # The input is already band-passed (and aligned): no filter step.
+        return make(run.sfreq, l_freq=None, h_freq=None, **options), 0.0
+
+    return build
+
+
+#: Name -> :class:`Entry`. Every entry gets the recipe's input alignment; the
+#: ``scaled`` ones also its feature scaling.
+PIPELINES = {
+    "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
+    "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
+    "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
+    "cria_finetune_scratch": Entry("cria", "cria", False, _finetune(None)),
+    "log_variance": Entry("floor", "baseline", True, _floor(make_log_variance_pipeline)),
+    "band_power": Entry("floor", "baseline", True, _floor(make_band_power_pipeline)),
+    "tangent_space": Entry("floor", "baseline", True, _floor(make_tangent_space_pipeline)),
+    "mdm": Entry("floor", "baseline", False, _floor(make_mdm_pipeline)),
+    # The same features computed on CRIA's own input (EEGPreprocessor scales each channel
+    # of each window by its 95th percentile, which removes absolute power): what the
+    # features give with exactly CRIA's information.
+    "log_variance_cria_input": Entry("floor", "cria", True, _floor(make_log_variance_pipeline)),
+    "band_power_cria_input": Entry("floor", "cria", True, _floor(make_band_power_pipeline)),
+}
+
+COLUMNS = ("protocol", "recipe", "pipeline", "family", "labelled_subjects", "seed", "fold",
+           "bacc", "auroc", "auprc", "fit_seconds", "predict_per_second", "label_subjects")
 
 
 @dataclass
 class BenchmarkConfig:
-    """What one benchmark run does (the CLI's options)."""
+    """What one benchmark run does (the options of ``sk-cria benchmark``).
+
+    Parameters
+    ----------
+    protocols : tuple of {"a", "b"}, default=("a", "b")
+        (a): train on subjects 0-27, test on 32-35; (b): grouped K-fold.
+    seeds : int, default=5
+        Seeds per split (CRIA's initialisation and batch order, and the
+        draws of labelled subjects).
+    folds : int, default=6
+        Folds of protocol (b).
+    encoder : {"default", "small"}, default="default"
+        CRIA size preset.
+    pretrain_epochs, finetune_epochs : int, default=10, 30
+        Pre-training epochs; maximum fine-tuning epochs (early stopping).
+    batch_size : int, default=32
+        Batch size of pre-training and fine-tuning.
+    fusion : {"asymmetric", "symmetric", "serial"}, default="asymmetric"
+        Cross-view fusion of the encoder.
+    masking : {"view", "token", "spatial_block"}, default="view"
+        Pre-training masks.
+    purification : bool, default=False
+        True keeps the top half of the channels and of their patches before
+        pooling (``k_c=k_t=0.5``); False keeps everything, the encoder's
+        default since the spectral-fidelity change (``CRIAConfig``).
+    alignments : tuple of {"none", "ea", "ra"}, default=("ra",)
+        Input alignments of the recipes, applied to every pipeline.
+    scalings : tuple of {"subject", "global"}, default=("subject",)
+        Feature scalings of the recipes, applied to every pipeline with a
+        feature step; the recipes are ``alignments`` x ``scalings``.
+    train_subjects : tuple of int or None, default=(None,)
+        Label budgets: numbers of training subjects whose labels a pipeline
+        is fitted with (None: all).
+    input_band : tuple of (float, float) or None, default=None
+        Band-pass of CRIA's input; None keeps EEGPreprocessor's.
+    pipelines : tuple of str, default=all of :data:`PIPELINES`
+        Which pipelines to run.
+    data : str or None, default=None
+        Folder holding eegmat/.
+    subjects : tuple of int or None, default=None
+        Subjects to load; None loads all 36.
+    """
 
     protocols: tuple = ("a", "b")
     seeds: int = 5
@@ -80,12 +225,14 @@ class BenchmarkConfig:
     batch_size: int = 32
     fusion: str = "asymmetric"
     masking: str = "view"
-    purification: bool = True
-    # Riemannian alignment by default: on eegmat it beats Euclidean alignment on both
-    # protocols (benchmarks/results/eegmat-riemannian-input); "ea" stays an option.
-    inputs: tuple = ("raw", "ra")
+    purification: bool = False
+    # Riemannian alignment and per-subject scaling by default: the recipe that puts
+    # every pipeline, CRIA or not, at its best on eegmat (benchmarks/results/).
+    alignments: tuple = ("ra",)
+    scalings: tuple = ("subject",)
+    train_subjects: tuple = (None,)
     input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
-    pipelines: tuple = field(default_factory=lambda: CRIA_PIPELINES + tuple(get_baselines()))
+    pipelines: tuple = field(default_factory=lambda: tuple(PIPELINES))
     data: str = None
     subjects: tuple = None  # None: all 36
 
@@ -98,85 +245,198 @@ class BenchmarkConfig:
         return cls(**values)
 
     def encoder_config(self):
+        """The ``config`` of ViewMaskPretrainer and CRIAClassifier for this run."""
         options = {"fusion": self.fusion}
-        if not self.purification:
-            options.update(k_c=None, k_t=None)
+        if self.purification:
+            options.update(k_c=0.5, k_t=0.5)
         if self.encoder == "small":
-            from .model import CRIAConfig
-
             return CRIAConfig.small(**options)
         return options
 
+    def check(self):
+        """Raise ValueError on options that name nothing known."""
+        _check_choice("alignments", self.alignments, ALIGNMENTS)
+        _check_choice("scalings", self.scalings, SCALINGS)
+        _check_choice("pipelines", self.pipelines, PIPELINES)
+        _check_choice("protocols", self.protocols, ("a", "b"))
+        if any(n is not None and n < 1 for n in self.train_subjects) or not self.train_subjects:
+            raise ValueError("train_subjects must be positive counts or None (all); got "
+                             f"{self.train_subjects!r}.")
+        if self.input_band is not None and len(self.input_band) != 2:
+            raise ValueError("input_band must be (l_freq, h_freq) in Hz; got "
+                             f"{self.input_band!r}.")
+
+
+def _check_choice(name, values, known):
+    unknown = [v for v in values if v not in known]
+    if unknown or not values:
+        raise ValueError(f"{name} must be among {list(known)}; got {list(values)}.")
+
+
+class _Encoders:
+    """The encoders of one split, seed and input, fitted on first use and then shared."""
+
+    def __init__(self, config, X_train, seed):
+        self.config, self.X_train, self.seed = config, X_train, seed
+        self.fitted = {}
+
+    def get(self, kind):
+        """``(encoder, seconds spent fitting it)``; kind "pretrained" or "random"."""
+        if kind not in self.fitted:
+            epochs = self.config.pretrain_epochs if kind == "pretrained" else 0
+            start = time.perf_counter()
+            encoder = ViewMaskPretrainer(
+                config=self.config.encoder_config(), masking=self.config.masking,
+                max_epochs=epochs, random_state=self.seed, batch_size=self.config.batch_size,
+            ).fit(self.X_train)
+            self.fitted[kind] = encoder, time.perf_counter() - start
+        return self.fitted[kind]
+
+
+@dataclass
+class _Run:
+    """One split, seed and recipe: what the registry's builders need."""
+
+    config: BenchmarkConfig
+    seed: int
+    scaling: str  # None for pipelines that the scaling does not apply to
+    sfreq: float
+    encoders: _Encoders
+
+    def encoder(self, kind):
+        return self.encoders.get(kind)
+
 
 def run_benchmark(config):
-    """Run every pipeline on every split; return the rows of ``results.csv``."""
+    """Run every pipeline on every split, recipe and label budget.
+
+    Parameters
+    ----------
+    config : BenchmarkConfig
+        What to run.
+
+    Returns
+    -------
+    rows : list of dict
+        One per protocol, recipe, pipeline, label budget, seed and fold, with
+        the keys of :data:`COLUMNS`.
+    """
+    config.check()
     with sklearn.config_context(enable_metadata_routing=True):
-        unknown_inputs = set(config.inputs) - set(INPUTS)
-        if unknown_inputs or not config.inputs:
-            raise ValueError(f"inputs must be among {list(INPUTS)}; got {config.inputs}.")
-        band = {}
-        if config.input_band is not None:
-            if len(config.input_band) != 2:
-                raise ValueError("input_band must be (l_freq, h_freq) in Hz; got "
-                                 f"{config.input_band!r}.")
-            band = dict(zip(("l_freq", "h_freq"), config.input_band))
         data = load_eegmat(config.subjects, path=config.data, sfreq=200.0, download=False)
-        # Per-example and label-free, so computing it once for all splits leaks nothing.
-        X = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names, line_freq=50.0,
-                            **band).fit_transform(data.data)
-        inputs = {}
-        for kind in dict.fromkeys(config.inputs):
-            align = INPUTS[kind]
-            # Each subject whitened on its own unlabelled windows only, so doing it
-            # once for all splits mixes no subject with another and uses no label.
-            inputs[kind] = X if align is None else align().fit_transform(X, groups=data.groups)
-        splits = list(_splits(config, data.groups))
-        cria = [p for p in config.pipelines if p in CRIA_PIPELINES]
-        baselines = [p for p in config.pipelines if p not in CRIA_PIPELINES]
-        unknown = set(baselines) - set(get_baselines())
-        if unknown:
-            raise ValueError(
-                f"Unknown pipelines {sorted(unknown)}; choose from "
-                f"{list(CRIA_PIPELINES) + list(get_baselines())}."
-            )
-        total = sum(len(cria) * len(inputs) + len(baselines) * _runs_baselines(p, seed)
-                    for p, seed, *_ in splits)
-        rows = []
-        with tqdm(total=total, unit="fit", desc="benchmark") as bar:
-            for protocol, seed, fold, train, test in splits:
-                context = dict(protocol=protocol, seed=seed, fold=fold)
-                for kind, X_in in inputs.items() if cria else ():
-                    bar.set_postfix_str(f"{protocol} seed {seed} fold {fold}: CRIA ({kind})")
-                    for name, result in _run_cria(config, cria, X_in, data, train, test, seed):
-                        name += "" if kind == "raw" else f"+{kind}"
-                        rows.append({**context, "pipeline": name, **result})
-                        bar.update()
-                for name in baselines if _runs_baselines(protocol, seed) else ():
-                    bar.set_postfix_str(f"{protocol} fold {fold}: {name}")
-                    pipe = get_baselines(data.sfreq, names=[name])[name]
-                    rows.append({**context, "pipeline": name,
-                                 **_evaluate(pipe, data.data, data.target, data.groups,
-                                             train, test)})
+        inputs = _aligned_inputs(config, data)
+        units = [(protocol, fold, train, test, seed, alignment)
+                 for protocol, fold, train, test in splits(config, data.groups)
+                 for seed in range(config.seeds) for alignment in config.alignments]
+        fits = list(product(config.train_subjects, config.scalings, config.pipelines))
+        rows, cache = [], {}
+        with tqdm(total=len(units) * len(fits), unit="fit", desc="benchmark") as bar:
+            for protocol, fold, train, test, seed, alignment in units:
+                encoders = _Encoders(config, inputs[alignment]["cria"][train], seed)
+                for n, scaling, name in fits:
+                    bar.set_postfix_str(f"{protocol}{fold} s{seed} {alignment}/{scaling} "
+                                        f"n={n or 'all'} {name}")
+                    entry = PIPELINES[name]
+                    labelled = label_rows(data.groups, train, n, seed, fold)
+                    applied = scaling if entry.scaled else None
+                    # Unscaled pipelines do not depend on the scaling, and floors not on
+                    # the seed, only on the rows: computed once, reported for each.
+                    key = (protocol, fold, alignment, name, applied,
+                           tuple(labelled) if entry.family == "floor" else (seed, n))
+                    if key not in cache:
+                        run = _Run(config, seed, applied, data.sfreq, encoders)
+                        cache[key] = _evaluate_entry(entry, run, inputs[alignment][entry.input],
+                                                     data, labelled, test)
+                    subjects = np.unique(data.groups[labelled])
+                    rows.append({
+                        "protocol": protocol, "recipe": f"{alignment}/{scaling}",
+                        "pipeline": name, "family": entry.family,
+                        "labelled_subjects": len(subjects), "seed": seed, "fold": fold,
+                        **cache[key], "label_subjects": " ".join(str(g) for g in subjects),
+                    })
                     bar.update()
         return rows
 
 
-def _runs_baselines(protocol, seed):
-    # The baselines are deterministic: one run per split, not one per seed.
-    return protocol == "b" or seed == 0
+def _aligned_inputs(config, data):
+    """alignment -> {"cria": windows for CRIA, "baseline": windows for the baselines}."""
+    band = {} if config.input_band is None else dict(zip(("l_freq", "h_freq"),
+                                                         config.input_band))
+    base = {
+        "cria": EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names, line_freq=50.0,
+                                **band).fit_transform(data.data),
+        "baseline": BandPassFilter(data.sfreq, *BASELINE_BAND).fit_transform(data.data),
+    }
+    inputs = {}
+    for alignment in config.alignments:
+        align = ALIGNMENTS[alignment]
+        # Each subject whitened on its own unlabelled windows only.
+        inputs[alignment] = {kind: X if align is None else
+                             align().fit_transform(X, groups=data.groups)
+                             for kind, X in base.items()}
+    return inputs
 
 
-def _splits(config, groups):
+def label_rows(groups, train, n_subjects, seed, fold=0):
+    """The training rows whose labels a pipeline may use.
+
+    Parameters
+    ----------
+    groups : ndarray of shape (n_windows,)
+        Subject of each window.
+    train : ndarray of int
+        Indices of the training split.
+    n_subjects : int or None
+        How many training subjects to draw; None (or at least all of them)
+        keeps the whole training split.
+    seed, fold : int
+        Seed of the draw, mixed with the fold so that each fold draws anew.
+
+    Returns
+    -------
+    rows : ndarray of int
+        The indices of ``train`` that belong to the drawn subjects, in order.
+    """
+    subjects = np.unique(groups[train])
+    if n_subjects is None or n_subjects >= len(subjects):
+        return np.asarray(train)
+    rng = np.random.default_rng([seed, fold, n_subjects])
+    chosen = rng.choice(subjects, size=n_subjects, replace=False)
+    return np.asarray(train)[np.isin(groups[train], chosen)]
+
+
+def splits(config, groups):
+    """The cross-subject splits of a run.
+
+    Parameters
+    ----------
+    config : BenchmarkConfig
+        Its ``protocols`` and ``folds`` are used.
+    groups : ndarray of shape (n_windows,)
+        Subject of each window.
+
+    Yields
+    ------
+    protocol : {"a", "b"}
+    fold : int
+        0 for protocol (a).
+    train, test : ndarray of int
+        Window indices.
+    """
     if "a" in config.protocols:
         train = np.flatnonzero(np.isin(groups, PROTOCOL_A["train"]))
         test = np.flatnonzero(np.isin(groups, PROTOCOL_A["test"]))
         if len(train) == 0 or len(test) == 0:
             raise ValueError("Protocol (a) needs subjects 0-27 and 32-35; load all subjects.")
-        for seed in range(config.seeds):
-            yield "a", seed, 0, train, test
+        yield "a", 0, train, test
     if "b" in config.protocols:
         for fold, (train, test) in enumerate(GroupKFold(config.folds).split(groups, groups=groups)):
-            yield "b", 0, fold, train, test
+            yield "b", fold, train, test
+
+
+def _evaluate_entry(entry, run, X, data, train, test):
+    estimator, seconds = entry.build(run)
+    return _evaluate(estimator, X, data.target, data.groups, train, test, seconds)
 
 
 def _evaluate(pipe, X, y, groups, train, test, fit_seconds_before=0.0):
@@ -208,75 +468,88 @@ def _scores(y_true, score, classes, fit_seconds, rate):
     }
 
 
-def _run_cria(config, names, X, data, train, test, seed):
-    """The CRIA pipelines of one split, sharing one pre-training run."""
-    y, groups = data.target, data.groups
-    common = dict(random_state=seed, batch_size=config.batch_size)
-    encoder = config.encoder_config()
-    timings = {}
-    pretrained = random = None
-    if any(n.startswith("cria_probe_pretrained") or n == "cria_finetune_pretrained" for n in names):
-        start = time.perf_counter()
-        pretrained = ViewMaskPretrainer(config=encoder, masking=config.masking,
-                                        max_epochs=config.pretrain_epochs, **common).fit(X[train])
-        timings["pretrained"] = time.perf_counter() - start
-    if any(n.startswith("cria_probe_random") for n in names):
-        random = ViewMaskPretrainer(config=encoder, max_epochs=0, **common).fit(X[train])
-        timings["random"] = 0.0
-    for name in names:
-        if name.startswith("cria_probe"):
-            embedder = pretrained if "pretrained" in name else random
-            scaler = GroupStandardScaler() if name.endswith("aligned") else StandardScaler()
-            probe = make_pipeline(_Frozen(embedder), scaler,
-                                  LogisticRegression(max_iter=2000, class_weight="balanced"))
-            result = _evaluate(probe, X, y, groups, train, test,
-                               timings["pretrained" if "pretrained" in name else "random"])
-        else:
-            source = pretrained if name == "cria_finetune_pretrained" else None
-            clf = CRIAClassifier(encoder=source, config=encoder,
-                                 max_epochs=config.finetune_epochs, **common)
-            result = _evaluate(clf, X, y, groups, train, test,
-                               timings.get("pretrained", 0.0) if source is not None else 0.0)
-        yield name, result
-
-
-class _Frozen(sklearn.base.TransformerMixin, sklearn.base.BaseEstimator):
-    """An already fitted embedder as a pipeline step whose ``fit`` does nothing.
-
-    Lets the benchmark pre-train once per split and reuse the encoder for
-    every probe; inside a user's own cross-validation the plain
-    ``ViewMaskPretrainer`` step pre-trains per fold instead.
-    """
-
-    def __init__(self, embedder=None):
-        self.embedder = embedder
-
-    def fit(self, X, y=None):
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def transform(self, X):
-        return self.embedder.transform(X)
-
-
 # ----------------------------------------------------------------- reports
-def summarize(rows):
-    """Mean and standard deviation per protocol and pipeline (a pandas DataFrame)."""
-    import pandas as pd
+_KEYS = ["protocol", "recipe", "labelled_subjects"]
 
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def summarize(rows):
+    """Mean and standard deviation per protocol, recipe, label budget and pipeline."""
+    frame = _frame(rows)
     metrics = ["bacc", "auroc", "auprc", "fit_seconds", "predict_per_second"]
-    summary = frame.groupby(["protocol", "pipeline"])[metrics].agg(["mean", "std"])
-    summary[("runs", "")] = frame.groupby(["protocol", "pipeline"]).size()
+    by = _KEYS + ["pipeline"]
+    summary = frame.groupby(by)[metrics].agg(["mean", "std"])
+    summary[("runs", "")] = frame.groupby(by).size()
     return summary
 
 
+def margins(rows):
+    """Each CRIA pipeline's margin over the best floor of the same recipe, paired.
+
+    For every protocol, recipe and label budget, the floor is the non-CRIA
+    pipeline with the highest mean balanced accuracy; each CRIA row is paired
+    with the floor's row of the same seed and fold (the same training and
+    test windows), and the differences are averaged.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows of :func:`run_benchmark`.
+
+    Returns
+    -------
+    margins : pandas.DataFrame
+        One row per protocol, recipe, label budget and CRIA pipeline:
+        ``floor``, ``pairs``, the CRIA pipeline's and the floor's mean BAcc,
+        and the mean and standard deviation of the paired differences
+        ``d_bacc``, ``d_auroc``, ``d_auprc`` (CRIA minus floor; the
+        standard deviations are NaN when there is a single pair).
+    """
+    frame = _frame(rows)
+    out = []
+    for key, part in frame.groupby(_KEYS):
+        floors = part[part.family == "floor"]
+        if floors.empty:
+            continue
+        floor = floors.groupby("pipeline").bacc.mean().idxmax()
+        reference = floors[floors.pipeline == floor]
+        for name, cria in part[part.family == "cria"].groupby("pipeline"):
+            paired = cria.merge(reference, on=["seed", "fold"], suffixes=("", "_floor"))
+            record = dict(zip(_KEYS, key), pipeline=name, floor=floor, pairs=len(paired),
+                          bacc=paired.bacc.mean(), floor_bacc=paired.bacc_floor.mean())
+            for metric in ("bacc", "auroc", "auprc"):
+                diff = paired[metric] - paired[f"{metric}_floor"]
+                record[f"d_{metric}"] = diff.mean()
+                record[f"d_{metric}_sd"] = diff.std(ddof=1)  # NaN for a single pair
+            out.append(record)
+    return pd.DataFrame(out)
+
+
+def headline(rows):
+    """One line per protocol and recipe: the best CRIA pipeline's paired margin."""
+    table = margins(rows)
+    if table.empty:
+        return []
+    full = table[table.labelled_subjects == table.groupby(["protocol", "recipe"])
+                 .labelled_subjects.transform("max")]
+    lines = []
+    for (protocol, recipe), part in full.groupby(["protocol", "recipe"]):
+        best = part.loc[part.bacc.idxmax()]
+        lines.append(
+            f"Protocol ({protocol}), recipe {recipe}: CRIA's margin over the same-recipe "
+            f"floor: {best.pipeline} - {best.floor} = BAcc {_pm(best.d_bacc, best.d_bacc_sd)}, "
+            f"AUROC {_pm(best.d_auroc, best.d_auroc_sd)} "
+            f"(paired over {best.pairs} splits x seeds; {best.bacc:.3f} vs "
+            f"{best.floor_bacc:.3f})."
+        )
+    return lines
+
+
 def markdown_report(rows, config, seconds):
-    """The Markdown table of a run, with the published protocol (a) numbers beside it."""
-    import platform
-
-    import torch
-
+    """The Markdown report: margins, the table, the published numbers beside it."""
     summary = summarize(rows)
     lines = [
         "# sk_cria benchmark on eegmat",
@@ -286,30 +559,62 @@ def markdown_report(rows, config, seconds):
         f"sklearn {sklearn.__version__}. Run took {seconds / 60:.1f} min.",
         f"CRIA encoder `{config.encoder}`, fusion `{config.fusion}`, masking "
         f"`{config.masking}`, purification {'on' if config.purification else 'off'}, "
-        f"CRIA input band {_band(config.input_band)}, inputs {', '.join(config.inputs)} "
-        "(`+ea`: Euclidean alignment per subject, `+ra`: whitened by the Riemannian mean "
-        "of each subject's covariances), "
+        f"CRIA input band {_band(config.input_band)} (baselines: "
+        f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "
-        "fine-tuning epochs.",
+        f"fine-tuning epochs, {config.seeds} seed(s).",
         "",
-        "Mean ± standard deviation over seeds (protocol a) or folds (protocol b); "
-        "baselines are deterministic, so protocol (a) runs them once. fit_s includes "
-        "pre-training for pipelines that use it.",
+        "Recipes `alignment/scaling`, applied to every pipeline that can take them: "
+        "input alignment per subject (`none`; `ea`: Euclidean alignment; `ra`: whitened by "
+        "the Riemannian mean of the subject's covariances) and feature scaling (`subject`: "
+        "z-scored per subject; `global`: over the training set; fine-tuning and MDM have "
+        "no feature step).",
         "",
-        "| protocol | pipeline | runs | BAcc | AUROC | AUC-PR | fit_s | predict win/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "## CRIA's margin over the best non-CRIA pipeline of the same recipe",
+        "",
+        "Paired differences (CRIA minus floor) over the same splits and seeds, mean ± sd.",
+        "",
+        "| protocol | recipe | labelled subjects | CRIA pipeline | floor | pairs | CRIA BAcc "
+        "| floor BAcc | ΔBAcc | ΔAUROC | ΔAUC-PR |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (protocol, pipeline), row in summary.iterrows():
+    for _, m in margins(rows).iterrows():
+        lines.append(
+            f"| {m.protocol} | {m.recipe} | {m.labelled_subjects} | {m.pipeline} | {m.floor} "
+            f"| {m.pairs} | {m.bacc:.3f} | {m.floor_bacc:.3f} "
+            f"| {_pm(m.d_bacc, m.d_bacc_sd)} | {_pm(m.d_auroc, m.d_auroc_sd)} "
+            f"| {_pm(m.d_auprc, m.d_auprc_sd)} |"
+        )
+    lines += [
+        "",
+        "## All pipelines",
+        "",
+        "Mean ± standard deviation over seeds and folds; fit_s includes pre-training for "
+        "pipelines that use it.",
+        "",
+        "| protocol | recipe | labelled subjects | pipeline | runs | BAcc | AUROC | AUC-PR "
+        "| fit_s | predict win/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (protocol, recipe, n, pipeline), row in summary.iterrows():
         cells = [_mean_std(row, m) for m in ("bacc", "auroc", "auprc")]
         lines.append(
-            f"| {protocol} | {pipeline} | {int(row[('runs', '')])} | {' | '.join(cells)} | "
-            f"{row[('fit_seconds', 'mean')]:.0f} | {row[('predict_per_second', 'mean')]:.0f} |"
+            f"| {protocol} | {recipe} | {n} | {pipeline} | {int(row[('runs', '')])} | "
+            f"{' | '.join(cells)} | {row[('fit_seconds', 'mean')]:.0f} | "
+            f"{row[('predict_per_second', 'mean')]:.0f} |"
         )
-    lines += ["", "Reported by their papers on protocol (a) (not measured here):", "",
+    lines += ["", "Reported by their papers on protocol (a), not measured here: fine-tuned "
+              "foundation models (and EEGNet), each with its own preprocessing and no "
+              "per-subject alignment, so not the same recipe as the rows above:", "",
               "| model | BAcc | AUC-PR | AUROC |", "|---|---|---|---|"]
     for model, (bacc, auprc, auroc) in PUBLISHED.items():
         lines.append(f"| {model} | {bacc:.4f} | {auprc:.4f} | {auroc:.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def _pm(mean, sd):
+    """'+0.012 ± 0.034', or '+0.012' when the spread is undefined (one pair)."""
+    return f"{mean:+.3f}" if np.isnan(sd) else f"{mean:+.3f} ± {sd:.3f}"
 
 
 def _band(band):
@@ -326,18 +631,22 @@ def _mean_std(row, metric):
 
 
 def plot_results(rows, path):
-    """Bars with error bars: BAcc and AUROC per pipeline and protocol."""
-    import matplotlib
+    """Bars with error bars per protocol: BAcc and AUROC of every pipeline and recipe.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary = summarize(rows)
-    protocols = sorted(summary.index.get_level_values(0).unique())
-    fig, axes = plt.subplots(1, len(protocols), figsize=(7 * len(protocols), 5), squeeze=False)
+    Uses the largest label budget of each protocol; the title of each panel
+    carries CRIA's paired margin over the same-recipe floor.
+    """
+    plt = _pyplot()
+    summary = summarize(rows).reset_index()
+    summary = summary[summary.labelled_subjects == summary.groupby("protocol")
+                      .labelled_subjects.transform("max")]
+    table = margins(rows)
+    protocols = sorted(summary.protocol.unique())
+    fig, axes = plt.subplots(1, len(protocols), figsize=(7 * len(protocols), 5.5),
+                             squeeze=False)
     for ax, protocol in zip(axes[0], protocols):
-        part = summary.loc[protocol]
-        names = list(part.index)
+        part = summary[summary.protocol == protocol]
+        names = [f"{p} [{r}]" for p, r in zip(part.pipeline, part.recipe)]
         x = np.arange(len(names))
         for offset, metric in ((-0.2, "bacc"), (0.2, "auroc")):
             ax.bar(x + offset, part[(metric, "mean")], 0.4,
@@ -346,10 +655,57 @@ def plot_results(rows, path):
             best = max(PUBLISHED.values(), key=lambda v: v[0])
             ax.axhline(best[0], color="k", ls="--", lw=1, label="best published BAcc")
         ax.axhline(0.5, color="grey", lw=0.8)
-        ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+        ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
         ax.set_ylim(0.3, 1.0)
-        ax.set_title(f"eegmat, protocol ({protocol})")
+        title = f"eegmat, protocol ({protocol})"
+        mine = table[(table.protocol == protocol)] if not table.empty else table
+        if not mine.empty:
+            mine = mine[mine.labelled_subjects == mine.labelled_subjects.max()]
+            best = mine.loc[mine.bacc.idxmax()]
+            title += (f"\n{best.pipeline} - {best.floor} [{best.recipe}]: "
+                      f"ΔBAcc {_pm(best.d_bacc, best.d_bacc_sd)}")
+        ax.set_title(title, fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_label_efficiency(rows, path):
+    """BAcc and AUROC against the number of labelled training subjects.
+
+    One row of panels per protocol and recipe; mean ± sd over draws (seeds)
+    and folds.
+    """
+    plt = _pyplot()
+    summary = summarize(rows).reset_index()
+    panels = list(summary.groupby(["protocol", "recipe"]))
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels)), squeeze=False)
+    for row, ((protocol, recipe), part) in zip(axes, panels):
+        for ax, metric in zip(row, ("bacc", "auroc")):
+            for pipeline, curve in part.groupby("pipeline"):
+                style = "-" if PIPELINES[pipeline].family == "cria" else "--"
+                ax.errorbar(curve.labelled_subjects, curve[(metric, "mean")],
+                            yerr=curve[(metric, "std")].fillna(0), fmt=style + "o",
+                            capsize=3, label=pipeline)
+            ax.set_xscale("log", base=2)
+            budgets = sorted(part.labelled_subjects.unique())
+            ax.set_xticks(budgets, [str(n) for n in budgets])
+            ax.minorticks_off()
+            ax.set_xlabel("training subjects with labels")
+            ax.set_ylabel(metric.upper())
+            ax.set_title(f"eegmat ({protocol}), recipe {recipe}: {metric.upper()}", fontsize=9)
+            ax.axhline(0.5, color="grey", lw=0.8)
+        row[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

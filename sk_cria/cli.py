@@ -8,11 +8,14 @@ import time
 
 import pandas as pd
 
-from .baselines import get_baselines
 from .benchmark import (
-    CRIA_PIPELINES,
+    ALIGNMENTS,
+    PIPELINES,
+    SCALINGS,
     BenchmarkConfig,
+    headline,
     markdown_report,
+    plot_label_efficiency,
     plot_results,
     run_benchmark,
 )
@@ -92,10 +95,13 @@ def _add_benchmark(commands):
     default = BenchmarkConfig()
     cmd = commands.add_parser(
         "benchmark",
-        help="CRIA vs Riemannian baselines on eegmat, protocols (a) and (b)",
+        help="CRIA vs feature floors and Riemannian baselines on eegmat, one recipe for all",
         description="Run CRIA pipelines (linear probe and fine-tuning, with and without "
-        "pre-training) and the baselines under the same cross-subject splits of "
-        "PhysioNet eegmat; write results.csv, results.md and results.png.",
+        "pre-training) and the non-CRIA floors (log-variance, log band power, tangent space, "
+        "MDM) under the same cross-subject splits of PhysioNet eegmat and the same recipe "
+        "(input alignment and feature scaling); print CRIA's paired margin over the best "
+        "floor of the same recipe; write results.csv, results.md and results.png "
+        "(and label_efficiency.png with --train-subjects).",
     )
     cmd.add_argument("--out", default="benchmark-results", help="output folder")
     cmd.add_argument("--data", default=None,
@@ -112,14 +118,23 @@ def _add_benchmark(commands):
                      help="ablation of the cross-view fusion")
     cmd.add_argument("--masking", choices=["view", "token", "spatial_block"], default=None,
                      help="ablation of the pre-training masks")
-    cmd.add_argument("--no-purification", action="store_true",
-                     help="ablation: keep every channel and patch before pooling")
-    cmd.add_argument("--input-alignment", nargs="+", choices=["none", "ea", "ra", "both"],
-                     default=None,
-                     help="CRIA inputs, one or more: as preprocessed (none), whitened per "
-                     "subject on its own windows by the arithmetic mean of its covariances "
-                     "(ea, Euclidean alignment, names get '+ea') or by their Riemannian mean "
-                     "(ra, names get '+ra'); both = none ea; default: none ra")
+    cmd.add_argument("--purification", action="store_true",
+                     help="ablation: keep the top half of the channels and patches before "
+                     "pooling (k_c=k_t=0.5; the encoder keeps everything by default)")
+    cmd.add_argument("--input-alignment", nargs="+", choices=list(ALIGNMENTS), default=None,
+                     help="recipe, for every pipeline: each subject's windows as they are "
+                     "(none), whitened on its own windows by the arithmetic mean of their "
+                     "covariances (ea, Euclidean alignment) or by their Riemannian mean (ra); "
+                     f"several values run each; default: {' '.join(default.alignments)}")
+    cmd.add_argument("--feature-scaling", nargs="+", choices=list(SCALINGS), default=None,
+                     help="recipe, for every pipeline with a feature step: z-score the features "
+                     "per subject on its own windows (subject) or over the training set "
+                     f"(global); default: {' '.join(default.scalings)}")
+    cmd.add_argument("--train-subjects", nargs="+", type=_count, default=None,
+                     metavar="N",
+                     help="label efficiency: fit each pipeline with the labels of only N "
+                     "training subjects (a seeded random draw per seed), e.g. 1 2 4 8 all; "
+                     "pre-training and alignment still see every unlabelled window")
     cmd.add_argument("--input-band", nargs=2, type=float, default=None,
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
@@ -127,10 +142,14 @@ def _add_benchmark(commands):
     cmd.add_argument("--subjects", default=None,
                      help="subjects to load, e.g. 0-11 (default all 36; protocol (a) needs 0-27 "
                      "and 32-35)")
-    cmd.add_argument("--pipelines", nargs="+", default=None,
-                     choices=list(CRIA_PIPELINES) + list(get_baselines()),
+    cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
                      help="subset of pipelines (default: all)")
     cmd.set_defaults(run=_run_benchmark)
+
+
+def _count(text):
+    """'all' -> None, '4' -> 4 (--train-subjects)."""
+    return None if text == "all" else int(text)
 
 
 def _run_benchmark(args):
@@ -140,10 +159,12 @@ def _run_benchmark(args):
         "seeds": args.seeds, "folds": args.folds, "encoder": args.encoder,
         "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
         "fusion": args.fusion, "masking": args.masking,
-        "purification": False if args.no_purification else None,
-        "inputs": _inputs(args.input_alignment),
+        "purification": True if args.purification else None,
+        "alignments": _unique(args.input_alignment),
+        "scalings": _unique(args.feature_scaling),
+        "train_subjects": _unique(args.train_subjects),
         "input_band": None if args.input_band is None else tuple(args.input_band),
-        "pipelines": None if args.pipelines is None else tuple(args.pipelines),
+        "pipelines": _unique(args.pipelines),
         "data": args.data,
         "subjects": None if args.subjects is None else _span(args.subjects),
     }
@@ -161,17 +182,19 @@ def _run_benchmark(args):
     with open_atomic(out / "results.md") as file:
         file.write(report)
     plot_results(rows, out / "results.png")
+    written = [out / "results.csv", out / "results.md", out / "results.png"]
+    if len(config.train_subjects) > 1:
+        plot_label_efficiency(rows, out / "label_efficiency.png")
+        written.append(out / "label_efficiency.png")
     print(report)
-    print(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}.")
+    print("\n".join(headline(rows)))
+    print(f"Wrote {', '.join(str(path) for path in written)}.")
     return 0
 
 
-def _inputs(choices):
-    """--input-alignment choices -> BenchmarkConfig.inputs, in order, without repeats."""
-    if choices is None:
-        return None
-    names = {"none": ("raw",), "ea": ("ea",), "ra": ("ra",), "both": ("raw", "ea")}
-    return tuple(dict.fromkeys(kind for choice in choices for kind in names[choice]))
+def _unique(values):
+    """CLI list -> tuple in order without repeats (None stays None)."""
+    return None if values is None else tuple(dict.fromkeys(values))
 
 
 def _span(text):

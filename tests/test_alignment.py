@@ -1,6 +1,7 @@
 """Per-group alignment: estimator contract, behaviour, metadata routing."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -172,6 +173,25 @@ def test_no_labels_are_used(make_data):
         clone(estimator).fit_transform(X, y, groups=groups),
         clone(estimator).fit_transform(X, shuffled, groups=groups),
     )
+
+
+@pytest.mark.parametrize("estimator", [GroupStandardScaler(), RiemannianAlignment()])
+def test_warns_when_y_is_constant_within_every_group(estimator):
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1, 2, 3], 6)
+    X = rng.standard_normal((24, 3)) if isinstance(estimator, GroupStandardScaler) else \
+        rng.standard_normal((24, 3, 100))
+    per_subject_label = np.repeat([0, 1, 0, 1], 6)  # patient vs control
+    with pytest.warns(UserWarning, match="constant within every group"):
+        clone(estimator).fit(X, per_subject_label, groups=groups)
+    with pytest.warns(UserWarning, match="constant within every group"):
+        clone(estimator).fit_transform(X, per_subject_label, groups=groups)
+    # A label that varies within subjects, no label, or a single group: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clone(estimator).fit(X, np.tile([0, 1], 12), groups=groups)
+        clone(estimator).fit(X, groups=groups)
+        clone(estimator).fit(X, per_subject_label)
 
 
 def test_no_groups_makes_one_group_and_warns_when_fit_had_several():

@@ -19,8 +19,10 @@ from sk_cria.baselines import (
     BASELINES,
     BandPassFilter,
     LogBandPower,
+    LogVariance,
     get_baselines,
     make_band_power_pipeline,
+    make_log_variance_pipeline,
     make_mdm_pipeline,
     make_tangent_space_pipeline,
 )
@@ -47,7 +49,8 @@ def _sines(freqs, n_times=1000, sfreq=SFREQ):
     return np.stack([np.sin(2 * np.pi * f * t) for f in freqs])[None]
 
 
-@pytest.mark.parametrize("estimator", [BandPassFilter(SFREQ), LogBandPower(SFREQ)])
+@pytest.mark.parametrize("estimator",
+                         [BandPassFilter(SFREQ), LogBandPower(SFREQ), LogVariance(SFREQ)])
 def test_signal_transformers_follow_the_estimator_contract(estimator):
     X = np.random.default_rng(0).standard_normal((3, 2, 1000))
     name = type(estimator).__name__
@@ -88,10 +91,19 @@ def test_log_band_power_finds_each_rhythm_in_its_band():
         LogBandPower(SFREQ, bands=[(10.1, 10.4)]).fit_transform(X)
 
 
+def test_log_variance_is_the_log_of_each_channels_power():
+    X = _sines([5.0, 20.0]) * np.array([[1.0], [3.0]])  # amplitudes 1 and 3
+    features = LogVariance(SFREQ).fit_transform(X)
+    np.testing.assert_allclose(features, np.log([[0.5, 4.5]]), atol=1e-3)
+    assert np.isfinite(LogVariance(SFREQ).fit_transform(np.zeros((1, 2, 100)))).all()
+
+
 def test_factories_build_the_documented_steps():
     assert list(make_tangent_space_pipeline().named_steps) == [
-        "bandpass", "covariances", "tangent_space", "classifier"
+        "bandpass", "covariances", "tangent_space", "scaler", "classifier"
     ]
+    assert isinstance(make_tangent_space_pipeline(align=True)["scaler"], GroupStandardScaler)
+    assert isinstance(make_log_variance_pipeline(align=True)["scaler"], GroupStandardScaler)
     recentered = make_mdm_pipeline(recenter=True)
     assert isinstance(recentered.named_steps["recentering"], RiemannianRecentering)
     assert isinstance(make_band_power_pipeline(align=True)["scaler"], GroupStandardScaler)

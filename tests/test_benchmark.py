@@ -1,57 +1,130 @@
 """The main job, `sk-cria benchmark`, end to end on a few real eegmat subjects."""
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from sk_cria.benchmark import PUBLISHED
+from sk_cria import benchmark
+from sk_cria.benchmark import PUBLISHED, margins
 from sk_cria.cli import main
+from sk_cria.datasets import load_eegmat
+
+SMALL = ["--protocol", "b", "--subjects", "0-3", "--folds", "2", "--encoder", "small"]
 
 
-def test_benchmark_command_writes_csv_table_and_figure(data_path, tmp_path, capsys):
+def test_benchmark_command_writes_csv_table_figure_and_margin(data_path, tmp_path, capsys):
     code = main([
-        "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "b",
-        "--subjects", "0-3", "--folds", "2", "--encoder", "small", "--pretrain-epochs", "1",
-        "--finetune-epochs", "1", "--fusion", "serial", "--no-purification",
-        "--input-alignment", "both",
-        "--pipelines", "cria_probe_pretrained_aligned", "cria_finetune_scratch", "mdm_recentered",
+        "benchmark", "--data", str(data_path), "--out", str(tmp_path), *SMALL, "--seeds", "1",
+        "--pretrain-epochs", "1", "--finetune-epochs", "1", "--fusion", "serial",
+        "--purification", "--input-band", "1", "40",
+        "--pipelines", "cria_probe_pretrained", "cria_finetune_scratch", "log_variance",
     ])
     assert code == 0
     results = pd.read_csv(tmp_path / "results.csv")
-    for column in ("protocol", "pipeline", "seed", "bacc", "auroc", "auprc", "fit_seconds"):
+    for column in benchmark.COLUMNS:
         assert column in results.columns
-    # two CRIA pipelines on two inputs plus one baseline, two folds each
-    assert len(results) == 5 * 2
-    assert set(results.pipeline) == {
-        "cria_probe_pretrained_aligned", "cria_finetune_scratch", "mdm_recentered",
-        "cria_probe_pretrained_aligned+ea", "cria_finetune_scratch+ea",
-    }
+    assert len(results) == 3 * 2  # three pipelines, two folds, one seed, one recipe
+    assert set(results.recipe) == {"ra/subject"}  # the default recipe
     assert results[["bacc", "auroc", "auprc"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (results.fit_seconds > 0).all()
     table = (tmp_path / "results.md").read_text()
-    assert "mdm_recentered" in table and "CBraMod" in table
-    assert f"{PUBLISHED['CBraMod'][0]:.4f}" in table
+    assert "CRIA's margin over the best non-CRIA pipeline" in table
+    assert f"{PUBLISHED['CBraMod'][0]:.4f}" in table and "1-40 Hz" in table
     assert (tmp_path / "results.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "CRIA's margin over the same-recipe floor" in printed
+    assert "cria_probe_pretrained - log_variance" in printed or \
+        "cria_finetune_scratch - log_variance" in printed
+
+
+def test_recipe_reaches_every_pipeline(data_path, tmp_path):
+    main([
+        "benchmark", "--data", str(data_path), "--out", str(tmp_path), *SMALL, "--seeds", "1",
+        "--input-alignment", "none", "ra", "--feature-scaling", "subject", "global",
+        "--pipelines", "cria_probe_random", "log_variance", "band_power", "tangent_space",
+        "mdm", "log_variance_cria_input",
+    ])
+    results = pd.read_csv(tmp_path / "results.csv")
+    scores = results.set_index(["recipe", "pipeline", "fold"]).sort_index().auroc
+    for pipeline in ("cria_probe_random", "log_variance", "band_power", "tangent_space", "mdm",
+                     "log_variance_cria_input"):
+        unaligned = scores.loc["none/subject", pipeline].to_numpy()
+        aligned = scores.loc["ra/subject", pipeline].to_numpy()
+        assert not np.array_equal(unaligned, aligned), pipeline  # alignment reached it
+    for pipeline in ("cria_probe_random", "log_variance", "band_power", "tangent_space"):
+        per_subject = scores.loc["ra/subject", pipeline].to_numpy()
+        per_training_set = scores.loc["ra/global", pipeline].to_numpy()
+        assert not np.array_equal(per_subject, per_training_set), pipeline  # scaling too
+    # MDM has no feature step: the scaling leaves it unchanged.
+    np.testing.assert_array_equal(scores.loc["ra/subject", "mdm"], scores.loc["ra/global", "mdm"])
+
+
+def test_train_subjects_fits_on_the_labels_of_that_many_subjects(data_path, tmp_path,
+                                                                  monkeypatch):
+    fitted_on, classifier_rows = [], []
+    evaluate = benchmark._evaluate
+
+    def spy(pipe, X, y, groups, train, test, *args):
+        fitted_on.append((np.asarray(train), np.asarray(test)))
+        return evaluate(pipe, X, y, groups, train, test, *args)
+
+    fit = LogisticRegression.fit
+
+    def spy_fit(self, X, y, *args, **kwargs):
+        classifier_rows.append(len(y))
+        return fit(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "_evaluate", spy)
+    monkeypatch.setattr(LogisticRegression, "fit", spy_fit)
+    main([
+        "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "b",
+        "--subjects", "0-5", "--folds", "2", "--encoder", "small", "--seeds", "2",
+        "--train-subjects", "1", "2", "all", "--pipelines", "cria_probe_random", "log_variance",
+    ])
+    groups = load_eegmat(range(6), path=data_path, sfreq=200.0, download=False).groups
+    results = pd.read_csv(tmp_path / "results.csv")
+    # 2 folds x 2 seeds x 3 budgets x 2 pipelines rows; the floor's fits are shared
+    # between seeds when the draw is the same (the full training split).
+    assert len(results) == 24
+    assert sorted(set(results.labelled_subjects)) == [1, 2, 3]
+    for train, test in fitted_on:
+        subjects = set(groups[train])
+        assert len(subjects) in (1, 2, 3)
+        assert not subjects & set(groups[test])
+        # every window of each drawn subject, and nothing else
+        np.testing.assert_array_equal(np.sort(train),
+                                      np.flatnonzero(np.isin(groups, list(subjects))))
+    assert sorted(classifier_rows) == sorted(len(train) for train, _ in fitted_on)
+    for _, row in results.iterrows():
+        assert len(row.label_subjects.split()) == row.labelled_subjects
+    (tmp_path / "label_efficiency.png").stat()
+
+
+def test_margin_is_computed_from_paired_rows():
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(3):
+        for fold in range(4):
+            split_difficulty = rng.uniform(0.55, 0.95)  # varies a lot between splits
+            for pipeline, family, bacc in (("cria_probe_pretrained", "cria",
+                                            split_difficulty + 0.01),
+                                           ("band_power", "floor", split_difficulty),
+                                           ("mdm", "floor", split_difficulty - 0.05)):
+                rows.append(dict(protocol="b", recipe="ra/subject", pipeline=pipeline,
+                                 family=family, labelled_subjects=30, seed=seed, fold=fold,
+                                 bacc=bacc, auroc=bacc, auprc=bacc))
+    rows.pop(0)  # seed 0, fold 0 of CRIA missing: that split cannot be paired
+    table = margins(rows)
+    assert len(table) == 1
+    margin = table.iloc[0]
+    assert margin.floor == "band_power"  # the best floor of the recipe
+    assert margin.pairs == 11
+    assert margin.d_bacc == pytest.approx(0.01)
+    assert margin.d_bacc_sd == pytest.approx(0.0, abs=1e-12)  # paired, not the spread of means
 
 
 def test_protocol_a_refuses_missing_subjects(data_path, tmp_path):
     with pytest.raises(ValueError, match="subjects 0-27 and 32-35"):
         main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "a",
               "--subjects", "0-3", "--pipelines", "mdm"])
-
-
-def test_riemannian_aligned_input_and_input_band(data_path, tmp_path):
-    code = main([
-        "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "b",
-        "--subjects", "0-3", "--folds", "2", "--encoder", "small",
-        "--input-alignment", "ea", "ra", "--input-band", "1", "40",
-        "--pipelines", "cria_probe_random_aligned",
-    ])
-    assert code == 0
-    results = pd.read_csv(tmp_path / "results.csv")
-    assert sorted(set(results.pipeline)) == [
-        "cria_probe_random_aligned+ea", "cria_probe_random_aligned+ra",
-    ]
-    assert len(results) == 2 * 2
-    ea, ra = (results[results.pipeline.str.endswith(kind)].auroc.to_numpy() for kind in ("ea", "ra"))
-    assert not (ea == ra).all()  # the two alignments are different inputs
-    assert "1-40 Hz" in (tmp_path / "results.md").read_text()
