@@ -12,7 +12,7 @@ from skorch.dataset import get_len
 from tqdm.auto import tqdm
 
 from . import ddp
-from .checkpointing import open_atomic
+from .atomic import open_atomic
 
 __all__ = ["EpochLog", "WindowProgressBar"]
 

@@ -10,7 +10,7 @@ callback, the skorch history, the position in the data order (epoch, step and
 the seed of the order) and every random number generator state, so that the
 resumed run continues bit for bit where the checkpoint was taken.
 
-Files (these and every other file sk_cria writes, through :func:`open_atomic`)
+Files (these and every other file sk_cria writes, through :func:`sk_cria.atomic.open_atomic`)
 are written to a temporary name in the same folder, flushed to disk, then
 renamed over the final name (``os.replace`` is atomic on POSIX and Windows): a
 kill leaves either the previous file or the new one, never half a file. The
@@ -19,13 +19,10 @@ loads, so even a file damaged behind our back (a disk error, a copy cut short)
 is passed over for the one before it.
 """
 
-from contextlib import contextmanager
 import json
-import os
 from pathlib import Path
 import random
 import sys
-import tempfile
 import warnings
 
 import numpy as np
@@ -34,66 +31,20 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from . import ddp
+from .atomic import open_atomic
 
 __all__ = ["ResumeTraining", "TrainingCheckpoint", "find_checkpoints", "load_latest",
-           "open_atomic", "save_atomic", "settings_differences"]
+           "save_atomic", "settings_differences"]
 
 #: Version of the checkpoint layout; a resume refuses other versions.
 FORMAT = 1
 _PATTERN = "step-*.pt"
 
 
-@contextmanager
-def open_atomic(path, mode="w"):
-    """Open a file to write ``path`` such that ``path`` is never a partial file.
-
-    The files of a training run and of the commands go through here: the
-    block writes to a temporary file in the same folder, which is flushed to
-    disk and renamed over ``path`` when the block ends. An exception inside
-    the block leaves the previous ``path``, if any, and no temporary file; a
-    kill leaves the previous ``path`` and at most a stray ``.<name>.*.tmp``.
-
-    Parameters
-    ----------
-    path : str or path-like
-    mode : {"w", "wb"}, default="w"
-        Text (UTF-8, line endings written as given, as the csv module
-        wants) or binary.
-
-    Yields
-    ------
-    file : file object
-    """
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(handle, mode, **text) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; open() would not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def save_atomic(obj, path):
     """``torch.save(obj, path)`` through :func:`open_atomic`."""
     with open_atomic(path, "wb") as file:
         torch.save(obj, file)
-
-
-def _fsync_dir(folder):
-    # Makes the rename itself durable; not possible (nor needed) on Windows.
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def find_checkpoints(directory):

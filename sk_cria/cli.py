@@ -19,7 +19,7 @@ from .benchmark import (
     plot_results,
     run_benchmark,
 )
-from .checkpointing import open_atomic
+from .atomic import open_atomic
 from .datasets.recordings import NoUsableDataError
 from .runs import RunDirError, pretrain
 

@@ -26,7 +26,8 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 from . import __version__, ddp
 from ._net import resolve_device
 from .callbacks import EpochLog
-from .checkpointing import open_atomic, settings_differences
+from .atomic import open_atomic
+from .checkpointing import settings_differences
 from .datasets.recordings import EEGWindowsDataset
 from .preprocessing import EEGPreprocessor
 from .pretraining import ViewMaskPretrainer

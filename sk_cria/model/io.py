@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from ..atomic import open_atomic
 from ..channels import CHANNEL_VOCABULARY
 from .config import CRIAConfig
 
@@ -44,9 +45,12 @@ def save_pretrained(model, directory):
         "config": model.config.to_dict(),
         "channel_vocabulary": list(CHANNEL_VOCABULARY),
     }
-    (directory / CONFIG_NAME).write_text(json.dumps(header, indent=2))
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(weights, str(directory / WEIGHTS_NAME), metadata={"format": _FORMAT})
+    # Weights first, config last: a folder with a config.json is a whole encoder.
+    with open_atomic(directory / WEIGHTS_NAME, "wb") as file:
+        file.write(save(weights, metadata={"format": _FORMAT}))
+    with open_atomic(directory / CONFIG_NAME) as file:
+        file.write(json.dumps(header, indent=2))
 
 
 def load_pretrained(model_class, directory, overrides=None):
