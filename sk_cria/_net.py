@@ -11,13 +11,11 @@ from contextlib import contextmanager
 import copy
 import dataclasses
 import os
-import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
 from skorch.callbacks import ProgressBar
 
 from . import ddp
@@ -26,7 +24,8 @@ from .model import CRIA, CRIAConfig
 # The unknown-channel warning points at the user's line, as the model's does.
 from .model.cria import _outside_caller_level
 from .threads import torch_threads
-from .preprocessing import PATCH_SIZE, as_three_d, check_n_features, get_ch_names
+from ._check import check_eeg_array, resolve_ch_names
+from .preprocessing import PATCH_SIZE
 
 __all__ = ["resolve_device", "build_encoder_config"]
 
@@ -105,85 +104,6 @@ def _with_config(encoder, **overrides):
     return fresh
 
 
-def check_eeg_array(estimator, X, reset):
-    """Validate X and return a float32 (n, C, T) array, T a multiple of 200.
-
-    A 2-D array is one channel. Time axes that are not a whole number of
-    1-second patches (arrays that did not go through EEGPreprocessor) are
-    zero-padded with a warning. Samples past an :class:`~sk_cria.EEGArray`'s
-    ``n_valid_times`` are padding: they are set to zero here, on a copy, so
-    that what the padded region holds changes nothing downstream (fit,
-    transform, predict). ``n_features_in_`` follows scikit-learn: the
-    length of axis 1 (the channels of a 3-D array); ``reset=None`` leaves it
-    unchecked (an estimator fitted on a dataset of several montages).
-    """
-    ch_names = get_ch_names(X)
-    n_valid = getattr(X, "n_valid_times", None)
-    X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
-    if reset is not None:
-        check_n_features(estimator, X.shape[1], reset)
-    X = as_three_d(X)
-    n_times = X.shape[-1]
-    if n_valid is not None and n_valid < n_times:
-        X = X.copy()  # never write into the caller's array
-        X[..., n_valid:] = 0.0
-    remainder = n_times % PATCH_SIZE
-    if remainder:
-        if reset:
-            warnings.warn(
-                f"{type(estimator).__name__}: n_times={n_times} is not a whole number "
-                "of 1 s patches "
-                f"at 200 Hz; the last patch is zero-padded. Put EEGPreprocessor "
-                "before this step to resample, scale and patch the signal.",
-                UserWarning,
-            )
-        X = np.pad(X, ((0, 0), (0, 0), (0, PATCH_SIZE - remainder)))
-    return np.ascontiguousarray(X), ch_names
-
-
-def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
-    """Channel names for this call: from the EEGArray, else the ``ch_names`` param.
-
-    At fit, they are stored in ``ch_names_``; at predict/transform, data with
-    a different channel count or other names is refused.
-    """
-    name = type(estimator).__name__
-    names = X_ch_names if X_ch_names is not None else estimator.ch_names
-    if names is not None:
-        names = list(names)
-        if len(names) != n_channels:
-            raise ValueError(
-                f"{name} got {len(names)} channel names for {n_channels} channels; "
-                "give one name per channel of axis 1."
-            )
-    if reset:
-        if names is None:
-            # Position-free by design: without names every channel shares the
-            # "unknown" embedding, so say so once here.
-            warnings.warn(
-                f"{name}: no channel names given (neither by an EEGPreprocessor "
-                "before it nor by ch_names=...); all channels share the 'unknown' "
-                "channel embedding, so a pre-trained encoder cannot use them.",
-                UserWarning,
-            )
-            names = [f"unknown{i}" for i in range(n_channels)]
-        estimator.ch_names_ = names
-        estimator.n_channels_in_ = n_channels
-        return names
-    if n_channels != estimator.n_channels_in_:
-        raise ValueError(
-            f"X has {n_channels} channels, but {name} was fitted on "
-            f"{estimator.n_channels_in_} channels; give the channels seen at fit, "
-            "or fit again."
-        )
-    if names is not None and X_ch_names is not None and names != estimator.ch_names_:
-        raise ValueError(
-            f"X carries channels {names}, but {name} was fitted on "
-            f"{estimator.ch_names_}; reorder or rename them, or fit again."
-        )
-    return estimator.ch_names_
-
-
 def model_input(estimator, X, reset):
     """X as the module takes it, and the montages (lists of channel names) it holds.
 
@@ -192,10 +112,10 @@ def model_input(estimator, X, reset):
     ``montages`` and whose items carry their ``channels``) goes as it is; at
     fit (``reset=True``) it sets ``ch_names_`` (None for several montages)
     and drops ``n_features_in_``, which only arrays have. An array is
-    validated (:func:`check_eeg_array`) and named by its
+    validated (:func:`sk_cria._check.check_eeg_array`) and named by its
     :class:`~sk_cria.EEGArray`, else by the ``ch_names`` parameter: an
     estimator fitted on arrays then takes only their channels
-    (:func:`resolve_ch_names`), while one fitted on a dataset, or loaded by
+    (:func:`sk_cria._check.resolve_ch_names`), while one fitted on a dataset, or loaded by
     ``from_pretrained``, takes any montage whose channels are named.
     """
     if isinstance(X, torch.utils.data.Dataset):
@@ -214,10 +134,10 @@ def model_input(estimator, X, reset):
                 estimator.__dict__.pop(name, None)
         return X, montages
     if reset or hasattr(estimator, "n_features_in_"):
-        X, names = check_eeg_array(estimator, X, reset=reset)
+        X, names = check_eeg_array(estimator, X, reset, PATCH_SIZE)
         names = resolve_ch_names(estimator, names, X.shape[1], reset=reset)
         return as_batches(X, names), [names]
-    X, names = check_eeg_array(estimator, X, reset=None)
+    X, names = check_eeg_array(estimator, X, None, PATCH_SIZE)
     names = names if names is not None else estimator.ch_names
     seen = getattr(estimator, "montages_", [])
     if names is None and len(seen) == 1:

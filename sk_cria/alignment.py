@@ -32,6 +32,8 @@ from sklearn.metrics import get_scorer
 from sklearn.utils.metadata_routing import MetadataRequest, get_routing_for_object
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
+from ._check import check_groups, warn_if_constant_within_groups
+
 try:  # pyRiemann >= 0.12 moved its geometry out of ``utils``
     from pyriemann.geometry.base import invsqrtm
     from pyriemann.geometry.mean import gmean, mean_functions
@@ -84,9 +86,9 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X = self._validate(X, reset=True)
-        groups = _check_groups(groups, X.shape[0])
+        groups = check_groups(groups, X.shape[0])
         self.n_groups_ = len(np.unique(groups))
-        _warn_if_constant_within_groups(type(self).__name__, y, groups)
+        warn_if_constant_within_groups(type(self).__name__, y, groups)
         return self
 
     def transform(self, X, groups=None):
@@ -119,7 +121,7 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        return self._align_groups(X, _check_groups(groups, X.shape[0]))
+        return self._align_groups(X, check_groups(groups, X.shape[0]))
 
     def fit_transform(self, X, y=None, groups=None):
         """Fit, then align each group of ``X``; ``groups`` reaches both steps.
@@ -141,7 +143,7 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
         # TransformerMixin.fit_transform would pass groups to fit only.
         self.fit(X, y, groups)
         X = self._validate(X, reset=False)
-        return self._align_groups(X, _check_groups(groups, X.shape[0]))
+        return self._align_groups(X, check_groups(groups, X.shape[0]))
 
     def _align_groups(self, X, groups):
         X_new = np.empty_like(X)
@@ -578,37 +580,3 @@ def _consumes_groups(estimator, method):
         return bool(get_routing_for_object(estimator).consumes(method, ["groups"]))
     except Exception:  # objects that know nothing of routing consume nothing
         return False
-
-
-def _warn_if_constant_within_groups(owner, y, groups):
-    """Warn when y takes one value per group: alignment would erase what predicts it."""
-    if y is None:
-        return
-    y = np.asarray(y)
-    if y.shape[:1] != groups.shape or len(np.unique(groups)) < 2 or len(np.unique(y)) < 2:
-        return
-    _, group_index = np.unique(groups, return_inverse=True)
-    _, y_index = np.unique(y, return_inverse=True)
-    values_per_group = np.unique(np.stack([group_index, y_index]), axis=1)[0]
-    if len(values_per_group) == len(np.unique(group_index)):
-        warnings.warn(
-            f"{owner} was fitted with a y that is constant within every group: each "
-            "group is aligned on its own statistics, which removes whatever is constant "
-            "within a group, so a per-group label (patient vs control, one class per "
-            "subject) cannot be learnt after this step. Align only when the label varies "
-            "within subjects.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _check_groups(groups, n_samples):
-    if groups is None:
-        return np.zeros(n_samples, dtype=int)
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or groups.shape[0] != n_samples:
-        raise ValueError(
-            f"groups must have shape ({n_samples},), one group per row of X; "
-            f"got shape {groups.shape}."
-        )
-    return groups

@@ -14,6 +14,8 @@ from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._check import as_three_d, check_n_features
+
 __all__ = ["EEGArray", "EEGPreprocessor"]
 
 #: Output rate of the preprocessor and input rate of the CRIA model.
@@ -73,11 +75,6 @@ class EEGArray(np.ndarray):
         super().__setstate__(nd_state)
         for key, value in meta.items():
             setattr(self, key, value)
-
-
-def get_ch_names(X):
-    """Return the channel names carried by ``X`` (an :class:`EEGArray`), else None."""
-    return getattr(X, "ch_names", None)
 
 
 class EEGPreprocessor(TransformerMixin, BaseEstimator):
@@ -368,35 +365,6 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         padded = np.zeros(data.shape[:-1] + (total,), dtype=data.dtype)
         padded[..., :n_times] = data
         return padded, n_times
-
-
-def check_n_features(estimator, n_features, reset):
-    """scikit-learn's ``n_features_in_`` contract on axis 1 of the raw input.
-
-    Axis 1 is the channels of a 3-D array and the samples of a 2-D
-    single-channel array; every sk_cria estimator checks it the same way.
-    """
-    if reset:
-        estimator.n_features_in_ = n_features
-    elif n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input (axis 1: the "
-            "channels of a 3-D array, the samples of a 2-D single-channel array); "
-            "give data shaped like the data given to fit, or fit again."
-        )
-
-
-def as_three_d(data):
-    """View a 2-D single-channel array as (n, 1, t); refuse anything but 2-D or 3-D."""
-    if data.ndim == 2:
-        data = data[:, np.newaxis, :]
-    if data.ndim != 3:
-        raise ValueError(
-            f"Expected a 3-D array (n_examples, n_channels, n_times) or a 2-D "
-            f"single-channel array (n_examples, n_times), got shape {data.shape}."
-        )
-    return data
 
 
 def _is_mne_epochs(X):
