@@ -59,6 +59,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
+from .atomic import open_atomic
 from .baselines import (
     BandPassFilter,
     make_band_power_pipeline,
@@ -667,7 +668,8 @@ def plot_results(rows, path):
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with open_atomic(path, "wb") as file:  # never a half-written plot
+        fig.savefig(file, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -698,7 +700,8 @@ def plot_label_efficiency(rows, path):
             ax.axhline(0.5, color="grey", lw=0.8)
         row[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with open_atomic(path, "wb") as file:  # never a half-written plot
+        fig.savefig(file, dpi=120, format="png")
     plt.close(fig)
 
 
