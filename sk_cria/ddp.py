@@ -13,6 +13,7 @@ gathers the projections of every process, with their gradients, so that each
 window has the negatives of the whole global batch, as in one process.
 """
 
+import atexit
 import os
 import warnings
 
@@ -75,6 +76,15 @@ def init_from_env(device):
     if cuda:
         torch.cuda.set_device(local_rank() or 0)
     dist.init_process_group(backend="nccl" if cuda else "gloo")
+    # The group is ours: destroy it before the interpreter exits, as PyTorch asks.
+    # Left to teardown, gloo's threads can abort a finished process ("terminate
+    # called without an active exception"), failing a run that had completed.
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group():
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_gather_with_grad(tensor):
