@@ -19,13 +19,13 @@ from sklearn.utils import check_random_state
 from skorch.callbacks import ProgressBar
 
 from . import ddp
+from ._check import check_eeg_array, resolve_ch_names
 from .channels import lookup_channels, warn_unknown_channels
 from .model import CRIA, CRIAConfig
 # The unknown-channel warning points at the user's line, as the model's does.
 from .model.cria import _outside_caller_level
-from .threads import torch_threads
-from ._check import check_eeg_array, resolve_ch_names
 from .preprocessing import PATCH_SIZE
+from .threads import torch_threads
 
 __all__ = ["resolve_device", "build_encoder_config"]
 
@@ -150,6 +150,12 @@ def model_input(estimator, X, reset):
         )
     names = list(names)
     return as_batches(X, names), [names]
+
+
+def record_montages(estimator, montages, reset):
+    """Add the montages of training data to ``montages_`` (started afresh at fit)."""
+    seen = [] if reset else estimator.montages_
+    estimator.montages_ = seen + [names for names in montages if names not in seen]
 
 
 def montage_ids(dataset):

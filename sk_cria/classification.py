@@ -273,7 +273,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 "CRIAClassifier requires y to be passed, but the target y is None; "
                 "for training without labels use ViewMaskPretrainer."
             )
-        X, self.montages_ = _net.model_input(self, X, reset=True)
+        X, montages = _net.model_input(self, X, reset=True)
+        _net.record_montages(self, montages, reset=True)
         n_windows = len(X) if isinstance(X, torch.utils.data.Dataset) else len(X["x"])
         y = column_or_1d(y, warn=True)
         if len(y) != n_windows:
@@ -296,7 +297,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, **fit_params)
         X, montages = _net.model_input(self, X, reset=False)
-        self.montages_ += [names for names in montages if names not in self.montages_]
+        _net.record_montages(self, montages, reset=False)
         y_enc = self.label_encoder_.transform(column_or_1d(y)).astype(np.int64)
         return self._train(_labelled(X, y_enc), y_enc, reset=False, **fit_params)
 

@@ -375,8 +375,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def _check_input(self, X, reset):
         """Validate X for training; record its montages (all seen in ``montages_``)."""
         X, montages = _net.model_input(self, X, reset)
-        seen = [] if reset else self.montages_
-        self.montages_ = seen + [names for names in montages if names not in seen]
+        _net.record_montages(self, montages, reset)
         return X
 
     # ------------------------------------------- resuming (sk_cria.checkpointing)
