@@ -3,9 +3,11 @@
 Each arm is a run of ``sk_cria.benchmark.run_benchmark`` with the same
 recipe (Riemannian-aligned input, per-subject z-scored features), splits and
 seeds; arms differ from the default (asymmetric fusion, view masking,
-no purification, pre-trained encoder, linear probe) in one thing:
+no purification, negatives from the whole batch, pre-trained encoder, linear
+probe) in one thing:
 
-- fusion symmetric / serial; masking token / spatial_block; purification on
+- fusion symmetric / serial; masking token / spatial_block; purification on;
+  contrastive negatives drawn within one subject (``negatives="group"``)
   (each pre-trained and probed like the default);
 - random weights (the default encoder, not pre-trained, probed);
 - from scratch (the default architecture fine-tuned end to end, no pre-training);
@@ -45,6 +47,7 @@ ARMS = {
     "masking token": ({"masking": "token"}, "cria_probe_pretrained"),
     "masking spatial_block": ({"masking": "spatial_block"}, "cria_probe_pretrained"),
     "purification on": ({"purification": True}, "cria_probe_pretrained"),
+    "negatives within subject": ({"negatives": "group"}, "cria_probe_pretrained"),
     "random weights (probe)": ({}, "cria_probe_random"),
     "from scratch (fine-tuned)": ({}, "cria_finetune_scratch"),
     "floor: log-variance": ({}, "log_variance"),

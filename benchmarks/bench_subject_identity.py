@@ -2,9 +2,10 @@
 
 Cross-subject EEG fails when features say more about *who* is recorded than
 about *what* they do. This script measures, on eegmat (36 subjects, input
-whitened per subject by ``RiemannianAlignment``), for CRIA embeddings of a
-pre-trained and a random-weight small encoder and for the log band power
-floor:
+whitened per subject by ``RiemannianAlignment``), for CRIA embeddings of
+the small encoder pre-trained with negatives from the whole batch (the
+default) and from one subject at a time (``negatives="group"``), with random
+weights, and for the log band power floor:
 
 - how well a linear probe decodes subject identity (36 classes, chance
   1/36 = .028), 5-fold stratified over windows, before and after per-subject
@@ -73,11 +74,14 @@ def feature_sets(data, epochs, seed):
     X = RiemannianAlignment().fit_transform(X, groups=data.groups)
     train = np.isin(data.groups, PROTOCOL_A["train"])
     sets = {}
-    for name, max_epochs in ((f"CRIA small, pre-trained {epochs} epochs", epochs),
-                             ("CRIA small, random weights", 0)):
-        encoder = ViewMaskPretrainer(config="small", max_epochs=max_epochs,
-                                     random_state=seed).fit(X[train])
-        sets[name] = encoder.transform(X)
+    for name, max_epochs, negatives in (
+            (f"CRIA small, pre-trained {epochs} epochs", epochs, "batch"),
+            (f"CRIA small, pre-trained {epochs} epochs, negatives within subject", epochs,
+             "group"),
+            ("CRIA small, random weights", 0, "batch")):
+        encoder = ViewMaskPretrainer(config="small", max_epochs=max_epochs, random_state=seed,
+                                     negatives=negatives)
+        sets[name] = encoder.fit(X[train], groups=data.groups[train]).transform(X)
     signals = BandPassFilter(data.sfreq).fit_transform(data.data)
     signals = RiemannianAlignment().fit_transform(signals, groups=data.groups)
     sets["log band power (floor)"] = LogBandPower(data.sfreq).fit_transform(signals)

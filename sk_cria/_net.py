@@ -166,6 +166,11 @@ def montage_ids(dataset):
     return getattr(dataset, "montage_ids", None)
 
 
+def n_windows(X):
+    """Windows in X as :func:`model_input` returns it (a Dataset or a batch dict)."""
+    return len(X) if isinstance(X, torch.utils.data.Dataset) else len(X["x"])
+
+
 def as_batches(X, ch_names):
     """skorch's input for an array of windows: the windows and their channels.
 

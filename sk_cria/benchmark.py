@@ -195,6 +195,10 @@ class BenchmarkConfig:
         Cross-view fusion of the encoder.
     masking : {"view", "token", "spatial_block"}, default="view"
         Pre-training masks.
+    negatives : {"batch", "group"}, default="batch"
+        Contrastive negatives of pre-training: any window of the batch, or
+        batches drawn from one training subject each (ViewMaskPretrainer's
+        ``negatives``, the subjects as ``groups``).
     purification : bool, default=False
         True keeps the top half of the channels and of their patches before
         pooling (``k_c=k_t=0.5``); False keeps everything, the encoder's
@@ -226,6 +230,7 @@ class BenchmarkConfig:
     batch_size: int = 32
     fusion: str = "asymmetric"
     masking: str = "view"
+    negatives: str = "batch"
     purification: bool = False
     # Riemannian alignment and per-subject scaling by default: the recipe that puts
     # every pipeline, CRIA or not, at its best on eegmat (benchmarks/results/).
@@ -277,8 +282,9 @@ def _check_choice(name, values, known):
 class _Encoders:
     """The encoders of one split, seed and input, fitted on first use and then shared."""
 
-    def __init__(self, config, X_train, seed):
+    def __init__(self, config, X_train, groups_train, seed):
         self.config, self.X_train, self.seed = config, X_train, seed
+        self.groups_train = groups_train
         self.fitted = {}
 
     def get(self, kind):
@@ -288,8 +294,9 @@ class _Encoders:
             start = time.perf_counter()
             encoder = ViewMaskPretrainer(
                 config=self.config.encoder_config(), masking=self.config.masking,
-                max_epochs=epochs, random_state=self.seed, batch_size=self.config.batch_size,
-            ).fit(self.X_train)
+                negatives=self.config.negatives, max_epochs=epochs, random_state=self.seed,
+                batch_size=self.config.batch_size,
+            ).fit(self.X_train, groups=self.groups_train)
             self.fitted[kind] = encoder, time.perf_counter() - start
         return self.fitted[kind]
 
@@ -333,7 +340,8 @@ def run_benchmark(config):
         rows, cache = [], {}
         with tqdm(total=len(units) * len(fits), unit="fit", desc="benchmark") as bar:
             for protocol, fold, train, test, seed, alignment in units:
-                encoders = _Encoders(config, inputs[alignment]["cria"][train], seed)
+                encoders = _Encoders(config, inputs[alignment]["cria"][train],
+                                     data.groups[train], seed)
                 for n, scaling, name in fits:
                     bar.set_postfix_str(f"{protocol}{fold} s{seed} {alignment}/{scaling} "
                                         f"n={n or 'all'} {name}")
@@ -559,7 +567,7 @@ def markdown_report(rows, config, seconds):
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"sklearn {sklearn.__version__}. Run took {seconds / 60:.1f} min.",
         f"CRIA encoder `{config.encoder}`, fusion `{config.fusion}`, masking "
-        f"`{config.masking}`, purification {'on' if config.purification else 'off'}, "
+        f"`{config.masking}`, negatives `{config.negatives}`, purification {'on' if config.purification else 'off'}, "
         f"CRIA input band {_band(config.input_band)} (baselines: "
         f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "

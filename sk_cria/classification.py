@@ -275,7 +275,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             )
         X, montages = _net.model_input(self, X, reset=True)
         _net.record_montages(self, montages, reset=True)
-        n_windows = len(X) if isinstance(X, torch.utils.data.Dataset) else len(X["x"])
+        n_windows = _net.n_windows(X)
         y = column_or_1d(y, warn=True)
         if len(y) != n_windows:
             raise ValueError(

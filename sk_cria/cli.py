@@ -118,6 +118,9 @@ def _add_benchmark(commands):
                      help="ablation of the cross-view fusion")
     cmd.add_argument("--masking", choices=["view", "token", "spatial_block"], default=None,
                      help="ablation of the pre-training masks")
+    cmd.add_argument("--negatives", choices=["batch", "group"], default=None,
+                     help="contrastive negatives of pre-training: any window of the batch "
+                     "(default) or batches of one training subject each")
     cmd.add_argument("--purification", action="store_true",
                      help="ablation: keep the top half of the channels and patches before "
                      "pooling (k_c=k_t=0.5; the encoder keeps everything by default)")
@@ -158,7 +161,7 @@ def _run_benchmark(args):
         (("a", "b") if args.protocol == "both" else (args.protocol,)),
         "seeds": args.seeds, "folds": args.folds, "encoder": args.encoder,
         "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
-        "fusion": args.fusion, "masking": args.masking,
+        "fusion": args.fusion, "masking": args.masking, "negatives": args.negatives,
         "purification": True if args.purification else None,
         "alignments": _unique(args.input_alignment),
         "scalings": _unique(args.feature_scaling),

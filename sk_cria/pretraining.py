@@ -7,6 +7,9 @@ pushes the other examples of the batch apart. ``transform`` returns the frozen
 embeddings of the encoder.
 """
 
+import hashlib
+import warnings
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -16,13 +19,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _net, ddp
+from ._check import check_groups
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
 from .model import CRIA
 from .model.pretext import MASKINGS, InfoNCELoss, ViewMaskModule
 from .sampling import MontageBatchSampler
 
-__all__ = ["ViewMaskPretrainer"]
+__all__ = ["NEGATIVES", "ViewMaskPretrainer"]
+
+#: Where the contrastive negatives of a window come from (see ``negatives``).
+NEGATIVES = ("batch", "group")
 
 
 class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
@@ -58,6 +65,16 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Fraction hidden by "token" and "spatial_block" masking.
     temperature : float, default=0.1
         InfoNCE temperature.
+    negatives : {"batch", "group"}, default="batch"
+        Where each window's contrastive negatives come from. "batch": the
+        other windows of its batch, drawn from any subject or recording (the
+        design's pretext). "group": every batch is drawn from the windows of
+        one group, so the pretext has to tell apart moments of one subject
+        instead of telling subjects apart (subject identity is the easiest
+        cue across subjects; see ``benchmarks/bench_pretext.py``). The
+        groups are ``fit``'s ``groups`` (subject or recording ids); for an
+        :class:`~sk_cria.datasets.EEGWindowsDataset` without ``groups``,
+        its recordings.
     projection_dim : int, default=128
         Width of the contrastive projection head (dropped after training).
     ch_names : list of str or None, default=None
@@ -103,6 +120,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Channels seen at fit (array input only).
     n_features_in_ : int
         Length of axis 1 at fit (array input only, as in scikit-learn).
+    n_groups_ : int
+        Groups the batches were drawn from (``negatives="group"`` only).
     data_seed_ : int
         Seed of the batch order of every epoch (drawn from ``random_state``).
     history_ : skorch.History
@@ -133,6 +152,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         masking="view",
         mask_ratio=0.5,
         temperature=0.1,
+        negatives="batch",
         projection_dim=128,
         ch_names=None,
         checkpoint_dir=None,
@@ -158,6 +178,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.masking = masking
         self.mask_ratio = mask_ratio
         self.temperature = temperature
+        self.negatives = negatives
         self.projection_dim = projection_dim
         self.ch_names = ch_names
         self.checkpoint_dir = checkpoint_dir
@@ -168,6 +189,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def initialize_module(self):
         if self.masking not in MASKINGS:
             raise ValueError(f"masking must be one of {MASKINGS}, got {self.masking!r}.")
+        if self.negatives not in NEGATIVES:
+            raise ValueError(f"negatives must be one of {NEGATIVES}, got {self.negatives!r}.")
         if self.encoder is not None:
             encoder = _net.load_encoder(self.encoder)
         else:
@@ -221,6 +244,11 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         montage_ids = _net.montage_ids(dataset)
         if montage_ids is None:
             montage_ids = np.zeros(len(dataset), dtype=np.int64)
+        batch_groups = getattr(self, "_batch_groups", None)
+        if training and batch_groups is not None:
+            # A batch holds one montage and one group: ids of the (montage, group) pairs.
+            montage_ids = np.unique(np.stack([montage_ids, batch_groups]), axis=1,
+                                    return_inverse=True)[1].reshape(-1)
         sampler = MontageBatchSampler(
             montage_ids, batch_size, shuffle=training, seed=self.data_seed_,
             min_batch_size=2 if training else 1,
@@ -267,7 +295,12 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         return step
 
     # ----------------------------------------------------------- public API
-    def fit(self, X, y=None, **fit_params):
+    # The groups of a cross-subject recipe (routed to RiemannianAlignment too)
+    # reach fit without a set_fit_request; only negatives="group" uses them.
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
+
+    def fit(self, X, y=None, groups=None, **fit_params):
         """Pre-train the encoder on X (labels, if given, are ignored).
 
         Parameters
@@ -278,6 +311,9 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             :class:`~sk_cria.datasets.EEGWindowsDataset` of recordings on disk.
         y : None
             Ignored: pre-training uses no labels.
+        groups : array-like of shape (n_examples,) or None, default=None
+            The subject (or recording) of each window; used by
+            ``negatives="group"`` only, which draws each batch from one group.
 
         Returns
         -------
@@ -285,19 +321,47 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         """
         ddp.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
+        return self._train_on(X, groups, reset=True, **fit_params)
+
+    def partial_fit(self, X, y=None, groups=None, classes=None, **fit_params):
+        """Continue pre-training on X for ``max_epochs`` more epochs (``groups`` as in fit)."""
+        if not getattr(self, "initialized_", False):
+            return self.fit(X, y, groups=groups, **fit_params)
+        X = self._check_input(X, reset=False)
+        return self._train_on(X, groups, reset=False, **fit_params)
+
+    def _train_on(self, X, groups, reset, **fit_params):
+        self._batch_groups = self._negative_groups(X, groups)
         try:
-            return self._train(X, None, reset=True, **fit_params)
+            return self._train(X, None, reset=reset, **fit_params)
         finally:
             # The DistributedDataParallel wrapper lives for one fit (it cannot be
-            # pickled, and a fitted net embeds in one process).
+            # pickled, and a fitted net embeds in one process); the groups too.
             self.__dict__.pop("_ddp", None)
+            self.__dict__.pop("_batch_groups", None)
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue pre-training on X for ``max_epochs`` more epochs."""
-        if not getattr(self, "initialized_", False):
-            return self.fit(X, y, **fit_params)
-        X = self._check_input(X, reset=False)
-        return self._train(X, None, reset=False, **fit_params)
+    def _negative_groups(self, X, groups):
+        """Integer group of each window for negatives="group", else None."""
+        if self.negatives != "group":
+            return None
+        if groups is None:
+            groups = getattr(X, "recording_ids", None)
+        if groups is None:
+            raise ValueError(
+                'negatives="group" draws each batch from one group: pass the subject '
+                "(or recording) of each window, fit(X, groups=...), or use "
+                'negatives="batch".'
+            )
+        groups = np.unique(check_groups(groups, _net.n_windows(X)), return_inverse=True)[1].reshape(-1)
+        sizes = np.bincount(groups)
+        if (sizes < 2).any():
+            warnings.warn(
+                f"{int((sizes < 2).sum())} group(s) hold a single window, which has no "
+                'negatives within its group and is never trained on with negatives="group".',
+                UserWarning, stacklevel=4,
+            )
+        self.n_groups_ = len(sizes)
+        return groups
 
     def transform(self, X):
         """Embed X with the frozen encoder.
@@ -398,7 +462,16 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         encoder = (f"checkpoint:{self.encoder}" if self.encoder is not None
                    else repr(_net.build_encoder_config(self.config)))
         optimizer = getattr(self.optimizer, "__qualname__", repr(self.optimizer))
+        # Keys added after runs had been checkpointed only appear when they
+        # differ from the old behaviour, so those runs still resume.
+        extra = {}
+        if self.negatives != "batch":
+            groups = getattr(self, "_batch_groups", None)
+            extra = {"negatives": self.negatives,
+                     "groups": None if groups is None else
+                     hashlib.sha1(np.ascontiguousarray(groups).tobytes()).hexdigest()}
         return {
+            **extra,
             "encoder": encoder, "masking": self.masking, "mask_ratio": self.mask_ratio,
             "temperature": self.temperature, "projection_dim": self.projection_dim,
             "lr": self.lr, "batch_size": self.batch_size,

@@ -192,6 +192,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         The distinct channel lists (canonical names), in order of appearance.
     montage_ids : ndarray of shape (n_windows,)
         The montage of each window.
+    recording_ids : ndarray of shape (n_windows,)
+        The recording (index into :attr:`recordings`) of each window.
 
     Examples
     --------
@@ -238,6 +240,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self.montage_ids = np.repeat(
             np.array([rec.montage for rec in self.recordings], dtype=np.int64), counts
         )
+        self.recording_ids = np.repeat(np.arange(len(self.recordings)), counts)
         self._cache = OrderedDict()
         self._preprocessors = {}
         if verbose:

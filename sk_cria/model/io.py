@@ -5,6 +5,11 @@ fields plus the channel vocabulary the embedding rows stand for) and
 ``model.safetensors`` (the weights). Both formats hold data only, so loading
 a checkpoint, even a hostile one, cannot run code; files in pickle-based
 formats (``torch.save`` archives, ``.bin``, ``.pt``, ``.pkl``) are refused.
+
+Encoders shipped inside the package (``sk_cria/pretrained/<name>/``, each with
+a model card, ``README.md``) load offline by name wherever a directory is
+taken: ``load_pretrained(CRIA, "cria-small")``. As in Hugging Face's
+``from_pretrained``, an existing local directory of that name wins.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from ..atomic import open_atomic
 from ..channels import CHANNEL_VOCABULARY
 from .config import CRIAConfig
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "load_pretrained", "save_pretrained"]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "available_pretrained", "load_pretrained",
+           "resolve_pretrained", "save_pretrained"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -27,6 +33,51 @@ _FORMAT = "sk_cria.CRIA/1"
 # Leading bytes of pickle streams (protocol 2+) and of torch.save zip archives,
 # only used to word the error for a file that already failed to parse.
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
+#: Where the package keeps the encoders it ships, one folder each.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def available_pretrained():
+    """Names of the encoders shipped inside sk_cria (loadable offline by name).
+
+    Returns
+    -------
+    list of str
+        Sorted; each names a folder with a model card, ``README.md``.
+    """
+    if not SHIPPED_DIR.is_dir():
+        return []
+    return sorted(d.name for d in SHIPPED_DIR.iterdir() if (d / CONFIG_NAME).is_file())
+
+
+def resolve_pretrained(source):
+    """The directory of an encoder given by path or by shipped name.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A directory written by :func:`save_pretrained`, or the name of an
+        encoder shipped with sk_cria (see :func:`available_pretrained`). An
+        existing directory is taken first.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` is neither an existing directory nor a shipped name.
+    """
+    directory = Path(source)
+    if directory.is_dir():
+        return directory
+    if isinstance(source, str) and source in available_pretrained():
+        return SHIPPED_DIR / source
+    raise FileNotFoundError(
+        f"{str(source)!r} is neither an encoder directory (see save_pretrained) nor the "
+        f"name of an encoder shipped with sk_cria ({available_pretrained()})."
+    )
 
 
 def save_pretrained(model, directory):
@@ -61,6 +112,8 @@ def load_pretrained(model_class, directory, overrides=None):
     model_class : type
         :class:`CRIA` or a subclass.
     directory : str or path-like
+        A directory written by :func:`save_pretrained`, or a shipped name
+        such as ``"cria-small"`` (see :func:`resolve_pretrained`).
     overrides : dict, optional
         Config fields to change before the model is built.
 
@@ -72,14 +125,12 @@ def load_pretrained(model_class, directory, overrides=None):
     Raises
     ------
     FileNotFoundError
-        If the directory or one of its two files is missing.
+        If the directory (or shipped name) or one of its two files is missing.
     ValueError
         If a file is not of the expected format (a pickle in particular) or
         does not match the model.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} is not a checkpoint directory (see save_pretrained).")
+    directory = resolve_pretrained(directory)
     header = _read_header(directory / CONFIG_NAME)
     config = CRIAConfig.from_dict({**header["config"], **(overrides or {})})
     model = model_class(config)
