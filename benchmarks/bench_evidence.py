@@ -67,6 +67,8 @@ def run_arms(args, out):
         # The arms that share a configuration share one run (and one pre-training).
         by_config = {}
         for arm, (overrides, pipeline) in ARMS.items():
+            if args.arms and arm != DEFAULT and arm not in args.arms:
+                continue
             if ((done.protocol == protocol) & (done.arm == arm)).any():
                 continue
             by_config.setdefault(tuple(sorted(overrides.items())), []).append((arm, pipeline))
@@ -139,6 +141,9 @@ def main():
     parser.add_argument("--folds", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=3)
     parser.add_argument("--finetune-epochs", type=int, default=5)
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=None,
+                        help="run only these arms (and the default, which they are paired "
+                             "with); default: all")
     parser.add_argument("--train-subjects", nargs="*", type=int, default=[],
                         help="label budgets for the default configuration, e.g. 1 2 4 8")
     args = parser.parse_args()

@@ -1,8 +1,8 @@
 """How long the full ``sk-cria benchmark`` run takes on this machine, projected from timed units.
 
 The full run (``sk-cria benchmark --data ../shared/data``: both protocols, the
-default encoder, 10 pre-training and up to 30 fine-tuning epochs, raw and
-Euclidean-aligned input) trains one encoder per seed, fold and input, which
+default encoder, 10 pre-training and up to 30 fine-tuning epochs, the
+default recipe's input alignment) trains one encoder per seed, fold and input, which
 is many CPU hours: too long to run on every change. This script times, on the
 real eegmat windows of protocol (a)'s training subjects and with the default
 encoder, the three units the run is made of:

@@ -64,6 +64,9 @@ def _add_pretrain(commands):
                      help="DataLoader processes reading windows")
     cmd.add_argument("--checkpoint-every", type=int, default=200,
                      help="batches between checkpoints (also at every epoch end)")
+    cmd.add_argument("--negatives", choices=["batch", "group"], default="batch",
+                     help="contrastive negatives: any window of the batch, or batches drawn "
+                     "from one recording each")
     cmd.add_argument("--resume", action="store_true",
                      help="require an unfinished run in --out and continue it")
     cmd.add_argument("--overwrite", action="store_true",
@@ -83,7 +86,7 @@ def _run_pretrain(args):
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
             seed=args.seed, device=args.device, num_workers=args.num_workers,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
-            overwrite=args.overwrite,
+            overwrite=args.overwrite, negatives=args.negatives,
         )
     except (RunDirError, FileNotFoundError, NoUsableDataError) as error:
         print(f"sk-cria pretrain: error: {error}", file=sys.stderr)

@@ -53,7 +53,7 @@ class RunDirError(RuntimeError):
 def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs=10,
              batch_size=64, lr=1e-3, lr_schedule="cosine", line_freq=60.0, seed=0,
              device="auto", num_workers=0, checkpoint_every=200, resume=False,
-             overwrite=False, verbose=1):
+             overwrite=False, negatives="batch", verbose=1):
     """Pre-train a CRIA encoder on recordings on disk; resumable; returns the pretrainer.
 
     Parameters
@@ -79,6 +79,9 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         continued when found, and a new run is started otherwise).
     overwrite : bool, default=False
         Remove the outputs of a finished or different run in ``out`` first.
+    negatives : {"batch", "group"}, default="batch"
+        See :class:`~sk_cria.ViewMaskPretrainer`; "group" draws each batch
+        from the windows of one recording.
     verbose : int, default=1
 
     Returns
@@ -93,6 +96,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         "line_freq": line_freq, "seed": seed, "device": device,
         "num_workers": num_workers, "checkpoint_every": checkpoint_every,
     }
+    if negatives != "batch":  # only then, so that runs from before the option still resume
+        settings["negatives"] = negatives
     for path in paths:  # before anything is written
         if not Path(path).exists():
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
@@ -110,7 +115,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
                                      "started": _now(), "sk_cria": __version__})
     net = ViewMaskPretrainer(
         config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
-        random_state=seed, device=device, verbose=verbose,
+        random_state=seed, device=device, verbose=verbose, negatives=negatives,
         checkpoint_dir=out / CHECKPOINTS, checkpoint_every=checkpoint_every,
         callbacks=_callbacks(out, dataset, batch_size, max_epochs, lr_schedule),
         iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
@@ -215,7 +220,8 @@ def model_card(net, dataset, settings, seconds):
         f"preset `{settings['config']}`",
         "",
         "## Training",
-        f"- {len(history)} epoch(s) of view masking with InfoNCE, batch size "
+        f"- {len(history)} epoch(s) of view masking with InfoNCE (negatives: "
+        f"{settings.get('negatives', 'batch')}), batch size "
         f"{settings['batch_size']}, lr {settings['lr']} ({settings['lr_schedule']}), "
         f"seed {settings['seed']}",
         f"- final loss {history[-1, 'train_loss']:.4f} (first epoch "

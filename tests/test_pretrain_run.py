@@ -1,6 +1,7 @@
 """Resumable pre-training: checkpoints, kill-and-resume, and the `sk-cria pretrain` command."""
 
 from pathlib import Path
+import json
 import signal
 import subprocess
 import sys
@@ -286,3 +287,12 @@ def test_finished_or_different_runs_are_refused_unless_overwrite(task_files, tmp
     (out / "run.json").write_text(run.replace('"finished"', '"running"'))
     assert main(command + ["--lr", "0.1"]) == 2
     assert "other settings (lr=0.01 there, 0.1 now)" in capsys.readouterr().err
+
+
+def test_command_draws_negatives_within_recordings(task_files, tmp_path):
+    out = tmp_path / "run"
+    command = _command(task_files[:2], out, "--negatives", "group")[3:]
+    command[command.index("--max-epochs") + 1] = "1"
+    assert main(command) == 0
+    assert json.loads((out / "run.json").read_text())["settings"]["negatives"] == "group"
+    assert "(negatives: group)" in (out / "README.md").read_text()
