@@ -155,9 +155,10 @@ def main():
     protocols = sorted(set(frame.protocol))
     (args.out / "evidence.md").write_text(
         "# The evidence table (eegmat, recipe ra/subject, small encoder)\n\n"
-        f"Protocol(s) {', '.join(protocols)}; {args.seeds} seeds for (a)"
-        + (f", {args.seeds_b or args.seeds} seed(s) x {args.folds} folds for (b)"
-           if "b" in protocols else "")
+        f"Protocol(s) {', '.join(protocols)}; "
+        + "; ".join(([f"{args.seeds} seeds for (a)"] if "a" in protocols else [])
+                    + ([f"{args.seeds_b or args.seeds} seed(s) x {args.folds} folds for (b)"]
+                       if "b" in protocols else []))
         + f"; {args.pretrain_epochs} pre-training and up to {args.finetune_epochs} "
         f"fine-tuning epochs. The runs in evidence.csv took {minutes:.1f} min in all "
         f"(this invocation {(time.perf_counter() - start) / 60:.1f} min). Mean ± sd over "

@@ -207,6 +207,14 @@ def seeded(random_state):
         yield
 
 
+def continuation_seed(random_state, epochs_done):
+    """The seed of training continued after ``epochs_done`` epochs (None stays None)."""
+    if random_state is None or not isinstance(random_state, (int, np.integer)):
+        return random_state  # a RandomState draws its next seed itself
+    return int(np.random.SeedSequence([int(random_state), int(epochs_done)])
+               .generate_state(1)[0] >> 1)
+
+
 @contextmanager
 def concrete_device(net):
     """Let skorch see a real device while ``net.device`` is ``"auto"``.
@@ -295,7 +303,11 @@ class CRIANetMixin:
 
     def _train(self, X, y, reset, **fit_params):
         """(Re)initialise when fitting afresh, then run skorch's training loop."""
-        with concrete_device(self), seeded(self.random_state if reset else None):
+        # A continuation (partial_fit) is seeded too, from the seed and the epochs
+        # already done: fit then partial_fit gives the same weights on every run.
+        seed = self.random_state if reset else continuation_seed(self.random_state,
+                                                                 len(self.history))
+        with concrete_device(self), seeded(seed):
             if reset and (not self.warm_start or not self.initialized_):
                 super().initialize()
             return super().partial_fit(X, y, **fit_params)

@@ -165,3 +165,13 @@ def test_padded_samples_change_nothing(raw, pretrainer):
     # And without the metadata the same samples are signal: the test can fail.
     assert not np.allclose(pretrainer.transform(np.asarray(noisy)),
                            pretrainer.transform(np.asarray(short)), atol=1e-5)
+
+
+def test_fit_then_partial_fit_is_reproducible(windows):
+    # partial_fit is seeded from random_state and the epochs done, as fit is.
+    X, _, _ = windows
+    runs = []
+    for _ in range(2):
+        net = ViewMaskPretrainer(**README).fit(X)
+        runs.append(net.partial_fit(X).transform(X))
+    np.testing.assert_array_equal(*runs)

@@ -7,5 +7,7 @@ Torch only: nothing here imports scikit-learn or skorch; the estimators of
 from .attention import linear_attention, softmax_attention
 from .config import CRIAConfig
 from .cria import CRIA, CRIAOutput
+from .io import available_pretrained
 
-__all__ = ["CRIA", "CRIAConfig", "CRIAOutput", "linear_attention", "softmax_attention"]
+__all__ = ["CRIA", "CRIAConfig", "CRIAOutput", "available_pretrained", "linear_attention",
+           "softmax_attention"]
