@@ -162,10 +162,10 @@ def model_card(best, results, n_windows, hours, command, minutes):
         "were not used by pre-training. Data licence: Open Data Commons Attribution "
         "(ODC-By 1.0); cite Zyma et al. 2019 and PhysioNet.",
         "- **Not seen**: eegmat subjects 28-35. Subjects 32-35 are the test subjects of "
-        "protocol (a); 28-31 are its validation subjects. For protocol (b) (grouped folds "
-        "over all 36 subjects) these weights *did* see the training subjects of every "
-        "fold's test part (00-27) unlabelled: pre-train per fold instead "
-        "(`sk-cria benchmark --protocol b` does).",
+        "protocol (a); 28-31 are its validation subjects. Protocol (b) (grouped folds over "
+        "all 36 subjects) tests on subjects 00-27 too, which these weights saw unlabelled: "
+        "for (b), pre-train inside each fold instead (`sk-cria benchmark --protocol b` "
+        "does).",
         "- Input as the project's recipe gives it: `EEGPreprocessor(line_freq=50.0)` "
         "(200 Hz, 0.5 Hz high-pass, robust per-window scaling, 1 s patches), then each "
         "subject whitened on its own windows by `RiemannianAlignment`. Feed it the same.",
