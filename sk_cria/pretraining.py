@@ -323,7 +323,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         X = self._check_input(X, reset=True)
         return self._train_on(X, groups, reset=True, **fit_params)
 
-    def partial_fit(self, X, y=None, groups=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
         """Continue pre-training on X for ``max_epochs`` more epochs (``groups`` as in fit)."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, groups=groups, **fit_params)
