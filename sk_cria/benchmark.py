@@ -567,7 +567,8 @@ def markdown_report(rows, config, seconds):
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"sklearn {sklearn.__version__}. Run took {seconds / 60:.1f} min.",
         f"CRIA encoder `{config.encoder}`, fusion `{config.fusion}`, masking "
-        f"`{config.masking}`, negatives `{config.negatives}`, purification {'on' if config.purification else 'off'}, "
+        f"`{config.masking}`, negatives `{config.negatives}`, purification "
+        f"{'on' if config.purification else 'off'}, "
         f"CRIA input band {_band(config.input_band)} (baselines: "
         f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "
