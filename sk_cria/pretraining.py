@@ -343,6 +343,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     def _negative_groups(self, X, groups):
         """Integer group of each window for negatives="group", else None."""
         if self.negatives != "group":
+            self.__dict__.pop("n_groups_", None)  # not left over from an earlier fit
             return None
         if groups is None:
             groups = getattr(X, "recording_ids", None)

@@ -33,6 +33,8 @@ def test_group_negatives_draw_every_batch_from_one_subject(windows):
     assert {int(s[0]) for s in batches} == set(np.unique(groups).tolist())
     mixed = ViewMaskPretrainer(**QUICK).fit(X, groups=groups)
     assert any(len(subjects) > 1 for subjects in _batch_groups(mixed, groups))
+    net.set_params(negatives="batch").fit(X, groups=groups)
+    assert not hasattr(net, "n_groups_")
 
 
 def test_groups_reach_the_pretrainer_through_a_routed_pipeline(windows):
