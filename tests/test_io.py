@@ -195,3 +195,12 @@ def test_save_pretrained_refuses_non_finite_weights(tmp_path):
     )):
         encoder.save_pretrained(tmp_path / "diverged")
     assert not (tmp_path / "diverged").exists()
+
+
+def test_save_pretrained_checks_its_arguments(tmp_path):
+    encoder = CRIA.from_pretrained("cria-small")
+    with pytest.raises(TypeError, match="overwrite must be True or False, got 'False'"):
+        encoder.save_pretrained(tmp_path / "encoder", overwrite="False")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(tmp_path / 'file'))} is a file"):
+        encoder.save_pretrained(tmp_path / "file")

@@ -125,17 +125,29 @@ def save_pretrained(model, directory, overwrite=False):
     FileExistsError
         If ``directory`` already holds an encoder file and ``overwrite`` is
         False.
+    NotADirectoryError
+        If ``directory`` is a file.
+    TypeError
+        If ``overwrite`` is not a bool.
     ValueError
         If a weight of ``model`` is NaN or infinite (nothing is written).
     """
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(
+            f"{directory} is a file; save_pretrained writes an encoder into a folder "
+            "(config.json + model.safetensors): give a folder path."
+        )
     existing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if (directory / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f"{directory} already holds an encoder ({', '.join(existing)}); save_pretrained "
             "does not replace it unless asked: pass overwrite=True, or choose another folder."
         )
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    weights = {name: tensor.detach().cpu().contiguous()
+               for name, tensor in model.state_dict().items()}
     bad = _non_finite(weights)
     if bad:
         raise ValueError(
