@@ -392,9 +392,18 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         check_is_fitted(self, "module_")
         return self.module_.encoder
 
-    def save_pretrained(self, directory):
-        """Save the encoder (JSON config + safetensors) for CRIAClassifier or sharing."""
-        self.encoder_.save_pretrained(directory)
+    def save_pretrained(self, directory, overwrite=False):
+        """Save the encoder (JSON config + safetensors) for CRIAClassifier or sharing.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Created if missing; gets ``config.json`` and ``model.safetensors``.
+        overwrite : bool, default=False
+            Replace an encoder the folder already holds; without it such a
+            folder is refused (``FileExistsError``). Other files are kept.
+        """
+        self.encoder_.save_pretrained(directory, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, directory, **params):

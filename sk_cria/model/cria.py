@@ -169,17 +169,20 @@ class CRIA(nn.Module):
             padding = torch.zeros(batch, channels, patches, dtype=torch.bool, device=x.device)
         return CRIAOutput(embedding, padding_mask=padding, kept=kept, **views)
 
-    def save_pretrained(self, directory):
+    def save_pretrained(self, directory, overwrite=False):
         """Save ``config.json`` and ``model.safetensors`` into ``directory``.
 
         Parameters
         ----------
         directory : str or path-like
             Created if missing.
+        overwrite : bool, default=False
+            Replace an encoder the folder already holds; without it such a
+            folder is refused (``FileExistsError``).
         """
         from .io import save_pretrained
 
-        save_pretrained(self, directory)
+        save_pretrained(self, directory, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, directory, **overrides):
@@ -196,6 +199,16 @@ class CRIA(nn.Module):
         -------
         CRIA
             In eval mode.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the folder or one of its files is missing, or a local folder
+            that holds no encoder hides the shipped encoder of that name.
+        ValueError
+            If a file is not a CRIA checkpoint (a pickle is never loaded), is
+            damaged (weights that changed since saving, NaN or infinite), or
+            ``config.json`` does not describe the weights.
         """
         from .io import load_pretrained
 

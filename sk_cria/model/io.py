@@ -5,20 +5,28 @@ fields plus the channel vocabulary the embedding rows stand for) and
 ``model.safetensors`` (the weights). Both formats hold data only, so loading
 a checkpoint, even a hostile one, cannot run code; files in pickle-based
 formats (``torch.save`` archives, ``.bin``, ``.pt``, ``.pkl``) are refused.
+Loading also refuses, naming the file and the tensors, weights that are
+damaged (``model.safetensors`` keeps a SHA-256 digest of each tensor), not
+finite, or not those ``config.json`` describes (the weights file keeps the
+config it was saved with, and the shapes are checked against the config).
 
 Encoders shipped inside the package (``sk_cria/pretrained/<name>/``, each with
 a model card, ``README.md``) load offline by name wherever a directory is
 taken: ``load_pretrained(CRIA, "cria-small")``. As in Hugging Face's
-``from_pretrained``, an existing local directory of that name wins.
+``from_pretrained``, an existing local directory of that name wins; one
+that holds no encoder is refused with a message that says it hides the
+shipped one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from ..atomic import open_atomic
 from ..channels import CHANNEL_VOCABULARY
@@ -30,6 +38,14 @@ __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "available_pretrained", "load_pretrain
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 _FORMAT = "sk_cria.CRIA/1"
+# Metadata keys of model.safetensors for the per-tensor digests and the config
+# the weights were saved with (both absent from files saved before them).
+_DIGESTS = "sha256"
+_CONFIG = "config"
+# Tensor names and shapes shown before "and N more" in a mismatch message.
+_SHOWN = 5
+_SAME_SAVE = ("The two files must come from the same save_pretrained call: re-save the "
+              "encoder, or copy or download both files again.")
 # Leading bytes of pickle streams (protocol 2+) and of torch.save zip archives,
 # only used to word the error for a file that already failed to parse.
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
@@ -67,12 +83,23 @@ def resolve_pretrained(source):
     Raises
     ------
     FileNotFoundError
-        If ``source`` is neither an existing directory nor a shipped name.
+        If ``source`` is neither an existing directory nor a shipped name,
+        or is a shipped name but also a local directory that holds no
+        encoder (it would hide the shipped one).
     """
     directory = Path(source)
+    shipped = isinstance(source, str) and source in available_pretrained()
     if directory.is_dir():
+        if shipped and not (directory / CONFIG_NAME).is_file():
+            raise FileNotFoundError(
+                f"{str(source)!r} names an encoder shipped with sk_cria, but the local "
+                f"folder {directory.resolve()} (no {CONFIG_NAME}, so not an encoder) hides "
+                "it: an existing local directory is taken first. Rename or remove that "
+                "folder, or load the shipped encoder by its path, "
+                f"sk_cria.model.io.SHIPPED_DIR / {source!r} ({SHIPPED_DIR / source})."
+            )
         return directory
-    if isinstance(source, str) and source in available_pretrained():
+    if shipped:
         return SHIPPED_DIR / source
     raise FileNotFoundError(
         f"{str(source)!r} is neither an encoder directory (see save_pretrained) nor the "
@@ -80,26 +107,67 @@ def resolve_pretrained(source):
     )
 
 
-def save_pretrained(model, directory):
+def save_pretrained(model, directory, overwrite=False):
     """Write ``model``'s config and weights into ``directory``.
 
     Parameters
     ----------
     model : CRIA
     directory : str or path-like
-        Created if missing; existing checkpoint files are overwritten.
+        Created if missing.
+    overwrite : bool, default=False
+        Replace the encoder files (``config.json``, ``model.safetensors``)
+        that ``directory`` already holds; without it, such a folder is
+        refused. Other files in the folder are never touched.
+
+    Raises
+    ------
+    FileExistsError
+        If ``directory`` already holds an encoder file and ``overwrite`` is
+        False.
+    NotADirectoryError
+        If ``directory`` is a file.
+    TypeError
+        If ``overwrite`` is not a bool.
+    ValueError
+        If a weight of ``model`` is NaN or infinite (nothing is written).
     """
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(
+            f"{directory} is a file; save_pretrained writes an encoder into a folder "
+            "(config.json + model.safetensors): give a folder path."
+        )
+    existing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if (directory / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{directory} already holds an encoder ({', '.join(existing)}); save_pretrained "
+            "does not replace it unless asked: pass overwrite=True, or choose another folder."
+        )
+    weights = {name: tensor.detach().cpu().contiguous()
+               for name, tensor in model.state_dict().items()}
+    bad = _non_finite(weights)
+    if bad:
+        raise ValueError(
+            f"Not saving to {directory}: the model's weights hold NaN or infinite values "
+            f"({_summary(bad)}); training diverged (a lower lr or a higher temperature "
+            "usually helps) and an encoder made of them would embed NaN."
+        )
     directory.mkdir(parents=True, exist_ok=True)
     header = {
         "format": _FORMAT,
         "config": model.config.to_dict(),
         "channel_vocabulary": list(CHANNEL_VOCABULARY),
     }
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    # The config travels with the weights too, so that a config.json from
+    # another save is caught even where the shapes agree.
+    metadata = {"format": _FORMAT, _CONFIG: json.dumps(model.config.to_dict()),
+                _DIGESTS: json.dumps({name: _digest(t) for name, t in weights.items()})}
     # Weights first, config last: a folder with a config.json is a whole encoder.
     with open_atomic(directory / WEIGHTS_NAME, "wb") as file:
-        file.write(save(weights, metadata={"format": _FORMAT}))
+        file.write(save(weights, metadata=metadata))
     with open_atomic(directory / CONFIG_NAME) as file:
         file.write(json.dumps(header, indent=2))
 
@@ -115,7 +183,9 @@ def load_pretrained(model_class, directory, overrides=None):
         A directory written by :func:`save_pretrained`, or a shipped name
         such as ``"cria-small"`` (see :func:`resolve_pretrained`).
     overrides : dict, optional
-        Config fields to change before the model is built.
+        Config fields to change before the model is built; only settings
+        that keep the weights' shapes (``dropout``, ``attn_mask_ratio``,
+        ``k_c``, ...).
 
     Returns
     -------
@@ -127,14 +197,28 @@ def load_pretrained(model_class, directory, overrides=None):
     FileNotFoundError
         If the directory (or shipped name) or one of its two files is missing.
     ValueError
-        If a file is not of the expected format (a pickle in particular) or
-        does not match the model.
+        If a file is not of the expected format (a pickle in particular), is
+        damaged (a tensor differs from its saved digest or is not finite),
+        or the config and the weights do not describe the same network.
     """
     directory = resolve_pretrained(directory)
-    header = _read_header(directory / CONFIG_NAME)
-    config = CRIAConfig.from_dict({**header["config"], **(overrides or {})})
+    config_path = directory / CONFIG_NAME
+    header = _read_header(config_path)
+    try:
+        saved = CRIAConfig.from_dict(header["config"])
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{config_path} holds an invalid encoder config: {error} The file was edited "
+            f"or damaged; use the {CONFIG_NAME} written together with {WEIGHTS_NAME} by "
+            "save_pretrained (re-save or re-download the encoder)."
+        ) from error
+    config = CRIAConfig.from_dict({**saved.to_dict(), **(overrides or {})})
+    weights, metadata = _read_weights(directory / WEIGHTS_NAME)
+    _check_same_config(directory, saved, metadata)
     model = model_class(config)
-    model.load_state_dict(_read_weights(directory / WEIGHTS_NAME), strict=True)
+    if _shape_differences(model.state_dict(), weights):
+        _raise_mismatch(model_class, directory, saved, overrides, model.state_dict(), weights)
+    model.load_state_dict(weights, strict=True)
     return model.eval()
 
 
@@ -146,6 +230,12 @@ def _read_header(path):
         raise _unreadable(path, "a JSON CRIA config", error) from error
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise ValueError(f"{path} is not an sk_cria CRIA config (format {_FORMAT!r} expected).")
+    if not isinstance(header.get("config"), dict):
+        raise ValueError(
+            f"{path} lacks the encoder config (a \"config\" object of CRIAConfig fields); "
+            f"the file was edited or damaged: use the {CONFIG_NAME} written together with "
+            f"{WEIGHTS_NAME} by save_pretrained (re-save or re-download the encoder)."
+        )
     if header.get("channel_vocabulary") != list(CHANNEL_VOCABULARY):
         raise ValueError(
             f"{path} was saved with a different channel vocabulary than this sk_cria; "
@@ -157,14 +247,38 @@ def _read_header(path):
 def _read_weights(path):
     _require_file(path)
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+            weights = {name: file.get_tensor(name) for name in file.keys()}
     except SafetensorError as error:
         raise _unreadable(path, "a safetensors file", error) from error
+    digests = json.loads(metadata.get(_DIGESTS, "{}"))
+    damaged = sorted(name for name, tensor in weights.items()
+                     if name in digests and digests[name] != _digest(tensor))
+    if damaged:
+        raise ValueError(
+            f"{path} is damaged: the bytes of {_summary(damaged)} differ from those "
+            "save_pretrained wrote (a disk error, or an edited or partly copied file). "
+            "Re-save the encoder with save_pretrained, copy or download it again, or "
+            "re-run the pre-training that wrote it."
+        )
+    bad = _non_finite(weights)
+    if bad:
+        raise ValueError(
+            f"{path} holds NaN or infinite weights ({_summary(bad)}), so every embedding "
+            "would be NaN: the file is damaged or was saved from a diverged training. "
+            "Re-save the encoder with save_pretrained, copy or download it again, or "
+            "re-run the pre-training that wrote it."
+        )
+    return weights, metadata
 
 
 def _require_file(path):
     if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint file {path} is missing.")
+        raise FileNotFoundError(
+            f"Checkpoint file {path} is missing; an encoder folder holds {CONFIG_NAME} "
+            f"and {WEIGHTS_NAME}, both written by save_pretrained."
+        )
 
 
 def _unreadable(path, expected, error):
@@ -177,4 +291,106 @@ def _unreadable(path, expected, error):
             "sk_cria refuses to load it, since unpickling can execute arbitrary code; "
             "save checkpoints with CRIA.save_pretrained (JSON + safetensors)."
         )
-    return ValueError(f"{path} is not {expected}: {error}")
+    return ValueError(
+        f"{path} is not {expected} ({error}): it is truncated or damaged (an interrupted "
+        "copy or download?). Re-save the encoder with save_pretrained, or copy or "
+        "download it again."
+    )
+
+
+def _digest(tensor):
+    raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+    return hashlib.sha256(raw.numpy().tobytes()).hexdigest()
+
+
+def _non_finite(weights):
+    return sorted(name for name, tensor in weights.items()
+                  if tensor.is_floating_point() and not torch.isfinite(tensor).all())
+
+
+def _summary(names):
+    """``names`` for a message: "tensor(s)", the first few, then how many more."""
+    return f"{'tensor' if len(names) == 1 else 'tensors'} {_first(names)}"
+
+
+def _first(items, sep=", "):
+    more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+    return sep.join(items[:_SHOWN]) + more
+
+
+def _shape_differences(expected, weights):
+    """Lines saying how ``weights`` differ from the ``expected`` state dict."""
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    resized = [f"{name} is {tuple(weights[name].shape)} in the file, {tuple(tensor.shape)} "
+               "by the config"
+               for name, tensor in sorted(expected.items())
+               if name in weights and weights[name].shape != tensor.shape]
+    lines = []
+    if missing:
+        lines.append(f"{len(missing)} tensor(s) the config needs are missing ({_first(missing)})")
+    if unexpected:
+        lines.append(f"{len(unexpected)} tensor(s) the config has no place for "
+                     f"({_first(unexpected)})")
+    if resized:
+        lines.append(f"{len(resized)} tensor(s) of another shape ({_first(resized, '; ')})")
+    return lines
+
+
+# Sizes that can be read back from the weights, to name the disagreeing field.
+_SIZES_IN_WEIGHTS = {
+    "d_model": lambda w: w["channel_embedding.table.weight"].shape[1],
+    "embed_dim": lambda w: w["pooling.projection.weight"].shape[0],
+    "patch_size": lambda w: w["tokenizer.time_projection.weight"].shape[1],
+    "n_layers": lambda w: len({name.split(".")[1] for name in w if name.startswith("layers.")}),
+}
+
+
+def _size_disagreements(config, weights, source):
+    said = []
+    for field, read in _SIZES_IN_WEIGHTS.items():
+        try:
+            held = read(weights)
+        except (KeyError, IndexError):
+            continue
+        if held != getattr(config, field):
+            said.append(f"{source} says {field}={getattr(config, field)} but {WEIGHTS_NAME} "
+                        f"holds weights for {field}={held}")
+    return said
+
+
+def _check_same_config(directory, saved, metadata):
+    """Refuse a config.json other than the one saved with the weights."""
+    if _CONFIG not in metadata:
+        return
+    written = CRIAConfig.from_dict(json.loads(metadata[_CONFIG])).to_dict()
+    said = [f"{CONFIG_NAME} says {field}={value!r} but {WEIGHTS_NAME} was saved with "
+            f"{field}={written[field]!r}"
+            for field, value in saved.to_dict().items() if value != written[field]]
+    if said:
+        raise ValueError(
+            f"{directory}: {CONFIG_NAME} and {WEIGHTS_NAME} do not describe the same encoder: "
+            + "; ".join(said) + ". " + _SAME_SAVE
+        )
+
+
+def _raise_mismatch(model_class, directory, saved, overrides, built, weights):
+    """Explain why ``weights`` do not fit ``built``, the state dict of the model to load."""
+    expected = built
+    if overrides:
+        # The saved config alone, built only on this error path and without
+        # drawing from the global random state.
+        with torch.random.fork_rng(devices=[]):
+            expected = model_class(saved).state_dict()
+        if not _shape_differences(expected, weights):
+            raise ValueError(
+                f"from_pretrained({str(directory)!r}): the overrides {overrides} change the "
+                "shape of the encoder's weights, so the saved weights do not fit; override "
+                "only settings that keep shapes (dropout, attn_mask_ratio, k_c, k_t)."
+            )
+    details = (_size_disagreements(saved, weights, CONFIG_NAME)
+               + _shape_differences(expected, weights))
+    raise ValueError(
+        f"{directory}: {CONFIG_NAME} and {WEIGHTS_NAME} do not describe the same encoder: "
+        + "; ".join(details) + ". " + _SAME_SAVE
+    )

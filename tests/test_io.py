@@ -1,0 +1,206 @@
+"""Loading and saving encoders: damaged, mismatched or hidden ones get a clear error.
+
+Each test damages a copy of the encoder shipped with sk_cria ("cria-small")
+as files get damaged in practice, and checks that the error names the file,
+what is wrong and the fix.
+"""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from sk_cria import CRIAClassifier, EEGPreprocessor, ViewMaskPretrainer
+from sk_cria.model import CRIA
+from sk_cria.model.io import SHIPPED_DIR
+
+SHIPPED = SHIPPED_DIR / "cria-small"
+
+
+@pytest.fixture
+def shipped_copy(tmp_path):
+    """The shipped folder as it is (saved before weights carried digests)."""
+    return shutil.copytree(SHIPPED, tmp_path / "encoder")
+
+
+@pytest.fixture
+def resaved(tmp_path):
+    """The shipped encoder saved again by this sk_cria."""
+    folder = tmp_path / "resaved"
+    ViewMaskPretrainer.from_pretrained("cria-small").save_pretrained(folder)
+    return folder
+
+
+def overwrite_tail(path, junk):
+    data = bytearray(path.read_bytes())
+    data[-len(junk):] = junk
+    path.write_bytes(bytes(data))
+
+
+def edit_config(folder, edit):
+    header = json.loads((folder / "config.json").read_text())
+    edit(header)
+    (folder / "config.json").write_text(json.dumps(header))
+
+
+def test_overwritten_weights_are_refused_by_every_loader(shipped_copy, eegmat_small):
+    # The issue's reproducer: the last 100 bytes of the weights overwritten,
+    # which made the encoder embed NaN.
+    weights = shipped_copy / "model.safetensors"
+    overwrite_tail(weights, b"\xff" * 100)
+    message = (rf"{re.escape(str(weights))} holds NaN or infinite weights \(tensor "
+               r"tokenizer\.time_projection\.weight\).*copy or download it again")
+    with pytest.raises(ValueError, match=message):
+        ViewMaskPretrainer.from_pretrained(shipped_copy)
+    with pytest.raises(ValueError, match=message):
+        CRIA.from_pretrained(shipped_copy)
+    b = eegmat_small
+    X = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names).fit_transform(b.data[:8])
+    with pytest.raises(ValueError, match=message):
+        CRIAClassifier(encoder=shipped_copy).fit(X, b.target[:8])
+
+
+def test_damage_that_leaves_finite_weights_is_caught_by_the_digests(resaved):
+    weights = resaved / "model.safetensors"
+    overwrite_tail(weights, np.random.default_rng(0).bytes(100))
+    with pytest.raises(ValueError, match=(
+        rf"{re.escape(str(weights))} is damaged: the bytes of tensor "
+        r"tokenizer\.time_projection\.weight differ.*re-run the pre-training"
+    )):
+        ViewMaskPretrainer.from_pretrained(resaved)
+
+
+def test_truncated_weights_are_refused(shipped_copy):
+    weights = shipped_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100_000])
+    with pytest.raises(ValueError, match=(
+        rf"{re.escape(str(weights))} is not a safetensors file .*truncated or damaged"
+    )):
+        CRIA.from_pretrained(shipped_copy)
+
+
+def test_config_without_its_config_key_is_refused(shipped_copy):
+    edit_config(shipped_copy, lambda header: header.pop("config"))
+    with pytest.raises(ValueError, match=(
+        rf"{re.escape(str(shipped_copy / 'config.json'))} lacks the encoder config"
+        r".*written together with model\.safetensors"
+    )):
+        ViewMaskPretrainer.from_pretrained(shipped_copy)
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("widht", 3, r"Unknown CRIAConfig field\(s\) \['widht'\]"),
+    ("n_heads", 3, r"d_model=64 must split into n_heads=3"),
+    ("embed_dim", "128", r"CRIAConfig\.embed_dim must be an int >= 1, got '128'"),
+])
+def test_invalid_config_fields_name_the_file(shipped_copy, field, value, problem):
+    edit_config(shipped_copy, lambda header: header["config"].update({field: value}))
+    with pytest.raises(ValueError, match=(
+        rf"{re.escape(str(shipped_copy / 'config.json'))} holds an invalid encoder config: "
+        rf"{problem}.*re-save or re-download"
+    )):
+        CRIA.from_pretrained(shipped_copy)
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("embed_dim", 64, r"config\.json says embed_dim=64 but model\.safetensors holds weights "
+                      r"for embed_dim=128; 2 tensor\(s\) of another shape \(pooling\.projection"),
+    ("n_layers", 3, r"config\.json says n_layers=3 but model\.safetensors holds weights for "
+                    r"n_layers=2; 46 tensor\(s\) the config needs are missing \(layers\.2\."),
+    ("pool_norm", "joint", r"2 tensor\(s\) the config needs are missing \(pooling\.norm\.bias, "
+                           r"pooling\.norm\.weight\); 6 tensor\(s\) the config has no place "
+                           r"for \(pooling\.norms\.0\.bias"),
+])
+def test_config_that_disagrees_with_the_weights_is_explained(shipped_copy, field, value,
+                                                             problem):
+    edit_config(shipped_copy, lambda header: header["config"].update({field: value}))
+    with pytest.raises(ValueError, match=(
+        rf"{re.escape(str(shipped_copy))}: config\.json and model\.safetensors do not "
+        rf"describe the same encoder: {problem}.*same save_pretrained call"
+    )):
+        ViewMaskPretrainer.from_pretrained(shipped_copy)
+
+
+def test_config_from_another_save_is_caught_even_when_shapes_agree(resaved):
+    # A Hann or a boxcar taper builds the same tensors: only the config saved
+    # with the weights tells them apart.
+    edit_config(resaved, lambda header: header["config"].update(spectral_window="boxcar"))
+    with pytest.raises(ValueError, match=(
+        r"config\.json says spectral_window='boxcar' but model\.safetensors was saved with "
+        r"spectral_window='hann'.*same save_pretrained call"
+    )):
+        CRIA.from_pretrained(resaved)
+
+
+def test_overrides_that_change_shapes_are_blamed_not_the_files():
+    with pytest.raises(ValueError, match=r"overrides \{'embed_dim': 64\} change the shape"):
+        CRIA.from_pretrained("cria-small", embed_dim=64)
+    assert CRIA.from_pretrained("cria-small", dropout=0.3).config.dropout == 0.3
+
+
+@pytest.mark.parametrize("content", [None, "notes.txt"])
+def test_local_folder_that_hides_the_shipped_encoder_says_so(tmp_path, monkeypatch, content):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cria-small").mkdir()
+    if content:
+        (tmp_path / "cria-small" / content).write_text("mine")
+    with pytest.raises(FileNotFoundError, match=(
+        rf"local folder {re.escape(str(tmp_path / 'cria-small'))} .*hides it.*Rename or "
+        r"remove that folder, or .*sk_cria\.model\.io\.SHIPPED_DIR / 'cria-small'"
+    )):
+        ViewMaskPretrainer.from_pretrained("cria-small")
+    with pytest.raises(FileNotFoundError, match="hides it"):
+        CRIAClassifier(encoder="cria-small").initialize()
+    # The route the message gives works from here.
+    shipped = ViewMaskPretrainer.from_pretrained(SHIPPED_DIR / "cria-small").encoder_
+    assert shipped.config.embed_dim == 128
+
+
+def test_save_pretrained_refuses_to_replace_an_encoder_unless_asked(resaved):
+    net = ViewMaskPretrainer.from_pretrained("cria-small")
+    (resaved / "README.md").write_text("my notes")
+    for save in (net.save_pretrained, net.encoder_.save_pretrained):
+        with pytest.raises(FileExistsError, match=(
+            rf"{re.escape(str(resaved))} already holds an encoder \(config\.json, "
+            r"model\.safetensors\).*pass overwrite=True"
+        )):
+            save(resaved)
+    net.save_pretrained(resaved, overwrite=True)
+    assert (resaved / "README.md").read_text() == "my notes"
+    # A folder with someone else's config.json is not replaced either.
+    foreign = resaved.parent / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"already holds an encoder \(config\.json\)"):
+        net.save_pretrained(foreign)
+    assert (foreign / "config.json").read_text() == "{}"
+
+
+def test_saved_again_the_shipped_encoder_embeds_identically(resaved):
+    shipped = CRIA.from_pretrained("cria-small").state_dict()
+    again = CRIA.from_pretrained(resaved).state_dict()
+    assert shipped.keys() == again.keys()
+    assert all(torch.equal(shipped[name], again[name]) for name in shipped)
+
+
+def test_save_pretrained_refuses_non_finite_weights(tmp_path):
+    encoder = CRIA.from_pretrained("cria-small")
+    with torch.no_grad():
+        encoder.pooling.projection.bias[0] = float("nan")
+    with pytest.raises(ValueError, match=(
+        r"Not saving to .*NaN or infinite values \(tensor pooling\.projection\.bias\)"
+    )):
+        encoder.save_pretrained(tmp_path / "diverged")
+    assert not (tmp_path / "diverged").exists()
+
+
+def test_save_pretrained_checks_its_arguments(tmp_path):
+    encoder = CRIA.from_pretrained("cria-small")
+    with pytest.raises(TypeError, match="overwrite must be True or False, got 'False'"):
+        encoder.save_pretrained(tmp_path / "encoder", overwrite="False")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(tmp_path / 'file'))} is a file"):
+        encoder.save_pretrained(tmp_path / "file")
