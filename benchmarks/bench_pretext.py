@@ -139,7 +139,7 @@ def run_variant(name, params, epochs, X, y, groups, sines, keep, score_random):
             done = epoch
         efficiency, identity, fidelity = score_encoder(net, X, y, groups, sines)
         folder = keep / f"{name}-epoch{epoch}"
-        net.save_pretrained(folder)
+        net.save_pretrained(folder, overwrite=True)  # rerun: scratch folders are rewritten
         results.append({"variant": name, "epoch": epoch, "efficiency": efficiency,
                         "identity": identity, "fidelity": fidelity, "folder": folder,
                         "loss": float(net.history[-1, "train_loss"]) if epoch else None})
@@ -262,7 +262,8 @@ def main():
     print("\n".join(text))
     if args.ship:
         target = SHIPPED_DIR / args.ship
-        ViewMaskPretrainer.from_pretrained(best["folder"]).save_pretrained(target)
+        # Replaces the shipped encoder on purpose.
+        ViewMaskPretrainer.from_pretrained(best["folder"]).save_pretrained(target, overwrite=True)
         train = np.isin(groups, PRETRAIN_SUBJECTS)
         card = model_card(best | {"folder": target}, results, int(train.sum()),
                           train.sum() * 5 / 3600, command, minutes)
