@@ -148,6 +148,7 @@ def save_pretrained(model, directory, overwrite=False):
         )
     weights = {name: tensor.detach().cpu().contiguous()
                for name, tensor in model.state_dict().items()}
+    # Non-finite first: the more telling cause when both apply.
     bad = _non_finite(weights)
     if bad:
         raise ValueError(
@@ -214,10 +215,12 @@ def load_pretrained(model_class, directory, overrides=None):
         ) from error
     config = CRIAConfig.from_dict({**saved.to_dict(), **(overrides or {})})
     weights, metadata = _read_weights(directory / WEIGHTS_NAME)
-    _check_same_config(directory, saved, metadata)
     model = model_class(config)
     if _shape_differences(model.state_dict(), weights):
         _raise_mismatch(model_class, directory, saved, overrides, model.state_dict(), weights)
+    # After the shapes, whose message says more; this catches the settings that
+    # keep shapes (files saved with their config inside).
+    _check_same_config(directory, saved, metadata)
     model.load_state_dict(weights, strict=True)
     return model.eval()
 
@@ -252,6 +255,15 @@ def _read_weights(path):
             weights = {name: file.get_tensor(name) for name in file.keys()}
     except SafetensorError as error:
         raise _unreadable(path, "a safetensors file", error) from error
+    # Non-finite first: the more telling cause when both apply.
+    bad = _non_finite(weights)
+    if bad:
+        raise ValueError(
+            f"{path} holds NaN or infinite weights ({_summary(bad)}), so every embedding "
+            "would be NaN: the file is damaged or was saved from a diverged training. "
+            "Re-save the encoder with save_pretrained, copy or download it again, or "
+            "re-run the pre-training that wrote it."
+        )
     digests = json.loads(metadata.get(_DIGESTS, "{}"))
     damaged = sorted(name for name, tensor in weights.items()
                      if name in digests and digests[name] != _digest(tensor))
@@ -259,14 +271,6 @@ def _read_weights(path):
         raise ValueError(
             f"{path} is damaged: the bytes of {_summary(damaged)} differ from those "
             "save_pretrained wrote (a disk error, or an edited or partly copied file). "
-            "Re-save the encoder with save_pretrained, copy or download it again, or "
-            "re-run the pre-training that wrote it."
-        )
-    bad = _non_finite(weights)
-    if bad:
-        raise ValueError(
-            f"{path} holds NaN or infinite weights ({_summary(bad)}), so every embedding "
-            "would be NaN: the file is damaged or was saved from a diverged training. "
             "Re-save the encoder with save_pretrained, copy or download it again, or "
             "re-run the pre-training that wrote it."
         )
