@@ -151,3 +151,41 @@ def warn_if_constant_within_groups(owner, y, groups):
             UserWarning,
             stacklevel=3,
         )
+
+def check_number(value, name, *, integer=False, low=None, high=None, low_open=False,
+                 high_open=False, allow_none=False, fix=""):
+    """Check one numeric parameter and return it as int or float.
+
+    Like :func:`sklearn.utils.check_scalar`, but NaN, infinity, booleans and
+    strings are refused too, and the message ends with ``fix``. An integer
+    parameter accepts a whole float (``4.0``) and returns an int.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number (or not None when ``allow_none``).
+    ValueError
+        ``value`` is not finite, not whole (``integer``) or out of range.
+    """
+    import numbers  # local: keeps this addition to the module self-contained
+
+    if value is None and allow_none:
+        return None
+    kind = "an integer" if integer else "a number"
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}")
+    wanted = f"{kind}{' ' + ' and '.join(bounds) if bounds else ''}{' or None' if allow_none else ''}"
+    message = f"{name} must be {wanted}, got {value!r}. {fix}".rstrip()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(message)
+    if not np.isfinite(value) or (integer and float(value) != int(value)):
+        raise ValueError(message)
+    value = int(value) if integer else float(value)
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(message)
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(message)
+    return value
