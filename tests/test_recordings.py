@@ -272,3 +272,21 @@ def test_window_longer_than_every_recording_is_an_error(files):
     with pytest.warns(UserWarning, match="shorter than one 1000 s window"), \
             pytest.raises(NoUsableDataError, match=r"Subject00_2\.edf: 62\.0 s long, shorter than one 1000 s window"):
         EEGWindowsDataset([files["task"]], window=1000, verbose=False)
+
+
+def test_find_recordings_refuses_bad_paths_and_takes_a_generator(data_path, files):
+    with pytest.raises(TypeError, match="paths must be a file or folder.*got None"):
+        find_recordings(None)
+    with pytest.raises(TypeError, match="paths must be a file or folder"):
+        find_recordings([files["task"], 3])
+    with pytest.raises(ValueError, match="paths is empty"):
+        EEGWindowsDataset([], verbose=False)
+    found = find_recordings((data_path / EEGMAT).glob("Subject00_*.edf"))
+    assert sorted(found) == sorted([files["rest"].resolve(), files["task"].resolve()])
+
+
+def test_window_index_must_be_an_integer(files):
+    ds = EEGWindowsDataset(files["task"], window=4, verbose=False)
+    with pytest.raises(TypeError, match="window index is an integer, got 2.5"):
+        ds[2.5]
+    np.testing.assert_array_equal(ds[np.int64(2)][0]["x"], ds[2][0]["x"])

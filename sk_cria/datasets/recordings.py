@@ -13,6 +13,7 @@ that share a montage.
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+import os
 from pathlib import Path
 import re
 import sys
@@ -110,8 +111,18 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
     FileNotFoundError
         If a path does not exist, or if the paths hold no recording.
     """
-    if isinstance(paths, (str, Path)):
+    message = ("paths must be a file or folder (str or path-like) or a list of them, "
+               f"got {paths!r}.")
+    if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    try:
+        paths = list(paths)  # also a generator, e.g. Path.glob's
+    except TypeError:
+        raise TypeError(message) from None
+    if not all(isinstance(path, (str, os.PathLike)) for path in paths):
+        raise TypeError(message)
+    if not paths:
+        raise ValueError("paths is empty; give files or folders of EEG recordings.")
     extensions = _check_extensions(extensions)
     files = []
     for path in map(Path, paths):
@@ -357,6 +368,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
 
     def _first_sample(self, index):
         """The recording of window ``index`` and its first sample in that file."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"A window index is an integer, got {index!r}.")
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"window {index} is out of range for {n} windows.")
