@@ -121,6 +121,11 @@ def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
     return estimator.ch_names_
 
 def check_groups(groups, n_samples):
+    """Return ``groups`` as a 1-D array, one group per row; None makes one group.
+
+    A missing group (None or NaN) is refused: NaN would make a group of each
+    row, and None cannot be sorted with the other groups.
+    """
     if groups is None:
         return np.zeros(n_samples, dtype=int)
     groups = np.asarray(groups)
@@ -129,6 +134,28 @@ def check_groups(groups, n_samples):
             f"groups must have shape ({n_samples},), one group per row of X; "
             f"got shape {groups.shape}."
         )
+    if groups.dtype.kind == "f":
+        missing = np.isnan(groups)
+    elif groups.dtype.kind == "O":
+        missing = np.array([g is None or (isinstance(g, (float, np.floating)) and np.isnan(g))
+                            for g in groups], dtype=bool)
+    else:
+        missing = np.zeros(n_samples, dtype=bool)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"groups has no group (None or NaN) for row(s) {rows[:5].tolist()}"
+            f"{' ...' if len(rows) > 5 else ''} of {n_samples}; give every row its group "
+            "(subject), or leave those rows out."
+        )
+    try:
+        np.unique(groups)
+    except TypeError as error:
+        kinds = sorted({type(g).__name__ for g in groups})
+        raise TypeError(
+            f"groups mixes values that cannot be compared ({', '.join(kinds)}); give "
+            "every group as the same type, e.g. all int or all str."
+        ) from error
     return groups
 
 def warn_if_constant_within_groups(owner, y, groups):
@@ -151,3 +178,41 @@ def warn_if_constant_within_groups(owner, y, groups):
             UserWarning,
             stacklevel=3,
         )
+
+def check_number(value, name, *, integer=False, low=None, high=None, low_open=False,
+                 high_open=False, allow_none=False, fix=""):
+    """Check one numeric parameter and return it as int or float.
+
+    Like :func:`sklearn.utils.check_scalar`, but NaN, infinity, booleans and
+    strings are refused too, and the message ends with ``fix``. An integer
+    parameter accepts a whole float (``4.0``) and returns an int.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number (or not None when ``allow_none``).
+    ValueError
+        ``value`` is not finite, not whole (``integer``) or out of range.
+    """
+    import numbers  # local: keeps this addition to the module self-contained
+
+    if value is None and allow_none:
+        return None
+    kind = "an integer" if integer else "a number"
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}")
+    wanted = f"{kind}{' ' + ' and '.join(bounds) if bounds else ''}{' or None' if allow_none else ''}"
+    message = f"{name} must be {wanted}, got {value!r}. {fix}".rstrip()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(message)
+    if not np.isfinite(value) or (integer and float(value) != int(value)):
+        raise ValueError(message)
+    value = int(value) if integer else float(value)
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(message)
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(message)
+    return value

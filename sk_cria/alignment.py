@@ -312,6 +312,7 @@ class RiemannianRecentering(_GroupAlignment):
                 f"{type(self).__name__} was fitted on {self.n_channels_} x "
                 f"{self.n_channels_} matrices."
             )
+        _check_spd(X)
         return X
 
     def _align(self, X):
@@ -460,13 +461,50 @@ class RiemannianAlignment(EuclideanAlignment):
                 f"metric must be one of {sorted(mean_functions)} or a callable; "
                 f"got {self.metric!r}."
             )
-        return super()._validate(X, reset)
+        X = super()._validate(X, reset)
+        self._check_samples(X)
+        return X
+
+    def _check_samples(self, X):
+        if X.shape[-1] < X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[-1]} samples per trial for {X.shape[1]} channels, so "
+                "every trial covariance is singular and their Riemannian mean is "
+                "undefined (the aligned trials would blow up). Give trials of at least "
+                f"{X.shape[1]} samples (longer windows), fewer channels, or use "
+                "EuclideanAlignment, which averages the covariances first."
+            )
 
     def _mean(self, covariances):
         # In float64: the ridge of a float32 flat channel would be near rounding.
         covariances = covariances.astype(np.float64)
         ridge = _ridge(covariances)[:, None, None] * np.eye(covariances.shape[-1])
         return gmean(covariances + ridge, metric=self.metric)
+
+
+def _check_spd(X):
+    """Refuse matrices that are not symmetric positive definite, naming the first one.
+
+    Singular up to rounding counts as not positive definite: the Riemannian
+    mean would take the logarithm of its rounding noise.
+    """
+    scale = np.abs(X).max(initial=0.0)
+    asymmetric = ~np.isclose(X, X.transpose(0, 2, 1), rtol=1e-5, atol=1e-8 * scale).all(
+        axis=(1, 2))
+    eigenvalues = np.linalg.eigvalsh(X)  # ascending
+    tolerance = X.shape[-1] * np.finfo(X.dtype).eps * eigenvalues[:, -1]
+    bad = asymmetric | (eigenvalues[:, 0] <= tolerance)
+    if bad.any():
+        which = int(np.flatnonzero(bad)[0])
+        why = ("it is not symmetric" if asymmetric[which] else
+               f"eigenvalues from {eigenvalues[which, 0]:.3g} to {eigenvalues[which, -1]:.3g}")
+        raise ValueError(
+            f"X[{which}] is not a symmetric positive definite matrix ({why}); "
+            "covariances of windows with fewer samples than channels, or with a flat or "
+            "duplicated channel, are singular. Regularise them, e.g. with "
+            "pyriemann.estimation.Covariances(estimator='oas') or "
+            "pyriemann.estimation.Shrinkage."
+        )
 
 
 def _ridge(covariances):

@@ -14,7 +14,7 @@ from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._check import as_three_d, check_n_features
+from ._check import as_three_d, check_n_features, check_number
 
 __all__ = ["EEGArray", "EEGPreprocessor"]
 
@@ -92,9 +92,12 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         Sampling frequency of array input in Hz. Required for arrays (a rate is
         never assumed); ignored for :class:`mne.Epochs`, whose ``info`` gives it.
     ch_names : list of str or None, default=None
-        Channel names of array input, in the order of axis 1. They are passed
-        on to the next pipeline step so that a pre-trained encoder can look its
-        channel embeddings up by name. Ignored for :class:`mne.Epochs`.
+        Channel names of array input, in the order of axis 1 (distinct). They
+        are passed on to the next pipeline step so that a pre-trained encoder
+        can look its channel embeddings up by name. Ignored for
+        :class:`mne.Epochs`, whose EEG channels are used: channels of other
+        types (stim, EOG, ECG, ...) and those in ``info["bads"]`` are left
+        out, with a warning at ``fit`` naming them.
     l_freq : float or None, default=0.5
         High-pass edge of the band-pass in Hz; None disables the high-pass.
     h_freq : float or None, default=None
@@ -129,7 +132,8 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         channels for 3-D input; for 2-D single-channel input, the number of
         samples).
     ch_names_ : list of str or None
-        Channel names seen at ``fit``.
+        Channel names seen at ``fit`` (for :class:`mne.Epochs`, the EEG
+        channels kept).
     sfreq_in_ : float
         Input sampling frequency used at ``fit``.
 
@@ -186,7 +190,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         self : EEGPreprocessor
         """
         self._check_params()
-        data, sfreq, ch_names, n_features = self._read_input(X)
+        data, sfreq, ch_names, n_features = self._read_input(X, warn_dropped=True)
         self.sfreq_in_ = sfreq
         self.n_channels_in_ = data.shape[1]
         check_n_features(self, n_features, reset=True)
@@ -209,20 +213,33 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         data, sfreq, ch_names, n_features = self._read_input(X)
+        # Names first: for mne.Epochs they say which channel (or bad) changed.
+        if ch_names is not None and self.ch_names_ is not None and ch_names != self.ch_names_:
+            extra = [n for n in ch_names if n not in self.ch_names_]
+            missing = [n for n in self.ch_names_ if n not in ch_names]
+            raise ValueError(
+                f"X has channels {ch_names} but EEGPreprocessor was fitted with "
+                f"{self.ch_names_} (not seen at fit: {extra}; missing: {missing}; "
+                "for mne.Epochs, the good EEG channels count); give the channels "
+                "of fit, in that order, or fit again."
+            )
         check_n_features(self, n_features, reset=False)
         if sfreq != self.sfreq_in_:
             raise ValueError(
                 f"X is sampled at {sfreq} Hz but EEGPreprocessor was fitted at "
                 f"{self.sfreq_in_} Hz; resample it or fit again."
             )
-        if ch_names is not None and self.ch_names_ is not None and ch_names != self.ch_names_:
-            raise ValueError(
-                f"X has channels {ch_names} but EEGPreprocessor was fitted with "
-                f"{self.ch_names_}; reorder the channels or fit again."
+        flat = _flat_channels(data)
+        if flat.all(axis=1).any():
+            warnings.warn(
+                f"{int(flat.all(axis=1).sum())} of {len(data)} example(s) of X have no "
+                "signal at all (every channel constant, e.g. all zeros); they come out "
+                "as zeros. Check that the right data (and units) were given.",
+                UserWarning,
             )
         out = self._filter(data, sfreq)
         out = _resample(out, sfreq, TARGET_SFREQ)
-        out = _scale(out, self.scale_quantile, flat=_flat_channels(data))
+        out = _scale(out, self.scale_quantile, flat=flat)
         out, n_valid = self._to_patches(out)
         return EEGArray(out, ch_names=ch_names, sfreq=TARGET_SFREQ, n_valid_times=n_valid)
 
@@ -237,30 +254,39 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ internals
     def _check_params(self):
-        if self.partial_patch not in ("pad", "drop"):
+        if not (isinstance(self.partial_patch, str) and self.partial_patch in ("pad", "drop")):
             raise ValueError(
                 f"partial_patch must be 'pad' or 'drop', got {self.partial_patch!r}."
             )
-        if not 0 < self.scale_quantile <= 100:
-            raise ValueError(
-                f"scale_quantile must be in (0, 100], got {self.scale_quantile}."
-            )
-        if self.l_freq is not None and self.l_freq <= 0:
-            raise ValueError(f"l_freq must be positive or None, got {self.l_freq}.")
-        if (
-            self.l_freq is not None
-            and self.h_freq is not None
-            and self.l_freq >= self.h_freq
-        ):
+        check_number(self.sfreq, "sfreq", low=0, low_open=True, allow_none=True,
+                     fix="Give the sampling rate of the array in Hz, e.g. sfreq=500.")
+        if self.ch_names is not None:
+            _check_ch_names(self.ch_names)
+        hz = "Give a frequency in Hz, or None to disable it."
+        l_freq = check_number(self.l_freq, "l_freq", low=0, low_open=True,
+                              allow_none=True, fix=hz)
+        h_freq = check_number(self.h_freq, "h_freq", low=0, low_open=True,
+                              allow_none=True, fix=hz)
+        check_number(self.line_freq, "line_freq", low=0, low_open=True, allow_none=True,
+                     fix="Give the mains frequency (50 or 60 Hz), or None for no notch.")
+        check_number(self.filter_order, "filter_order", integer=True, low=1,
+                     fix="Give the Butterworth order, e.g. 4 (the default).")
+        check_number(self.notch_quality, "notch_quality", low=0, low_open=True,
+                     fix="Give the notch's quality factor, e.g. 10 (the default).")
+        check_number(self.scale_quantile, "scale_quantile", low=0, high=100, low_open=True,
+                     fix="Give a percentile, e.g. 95 (the default).")
+        if l_freq is not None and h_freq is not None and l_freq >= h_freq:
             raise ValueError(
                 f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})."
             )
 
-    def _read_input(self, X):
+    def _read_input(self, X, warn_dropped=False):
         """Return data (n, c, t) float64 in uV, sfreq, ch_names and n_features."""
         if _is_mne_epochs(X):
-            data = X.get_data(units="uV")
-            sfreq, ch_names = float(X.info["sfreq"]), list(X.ch_names)
+            picks = _eeg_picks(X, warn_dropped)
+            data = X.get_data(picks=picks, units="uV")
+            sfreq = float(X.info["sfreq"])
+            ch_names = [X.ch_names[i] for i in picks]
         else:
             if self.sfreq is None:
                 raise ValueError(
@@ -268,8 +294,6 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
                     "EEGPreprocessor(sfreq=<rate in Hz>), or give mne.Epochs, "
                     "whose info holds the rate. No rate is ever assumed."
                 )
-            if not self.sfreq > 0:
-                raise ValueError(f"sfreq must be a positive number, got {self.sfreq}.")
             # check_array gives scikit-learn's standard messages for sparse,
             # complex, object and 1-D input; finiteness is checked below with
             # an EEG-specific hint.
@@ -365,6 +389,52 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         padded = np.zeros(data.shape[:-1] + (total,), dtype=data.dtype)
         padded[..., :n_times] = data
         return padded, n_times
+
+
+def _check_ch_names(ch_names):
+    """Refuse a bare string (it would be split into letters), non-strings and repeats."""
+    if isinstance(ch_names, str):
+        raise TypeError(
+            f"ch_names must be a list of channel names, got the string {ch_names!r} "
+            f"(its letters would be taken as names); write ch_names=[{ch_names!r}]."
+        )
+    if not all(isinstance(name, str) for name in ch_names):
+        raise TypeError(f"ch_names must be a list of channel names (str), got {ch_names!r}.")
+    repeated = sorted({n for n in ch_names if list(ch_names).count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"ch_names repeats {repeated}; give each channel of axis 1 its own name."
+        )
+
+
+def _eeg_picks(epochs, warn_dropped):
+    """Indices of the good EEG channels of ``epochs``, chosen by MNE's picking.
+
+    Stim, EOG, ECG and other non-EEG channels must not be filtered and
+    embedded as EEG, and channels marked bad are left out, as MNE does.
+    """
+    import mne
+
+    picks = mne.pick_types(epochs.info, meg=False, eeg=True, exclude="bads")
+    if len(picks) == 0:
+        raise ValueError(
+            "The mne.Epochs hold no good EEG channel (channel types: "
+            f"{sorted(set(epochs.get_channel_types()))}, bads: {epochs.info['bads']}); "
+            "set the EEG channels' type with epochs.set_channel_types({name: 'eeg'}) "
+            "or clear info['bads']."
+        )
+    if warn_dropped and len(picks) < len(epochs.ch_names):
+        kinds = epochs.get_channel_types()
+        dropped = [
+            f"{name} ({'bad' if name in epochs.info['bads'] else kind})"
+            for i, (name, kind) in enumerate(zip(epochs.ch_names, kinds)) if i not in picks
+        ]
+        warnings.warn(
+            f"EEGPreprocessor uses the {len(picks)} good EEG channels of the mne.Epochs "
+            f"and leaves out {len(dropped)}: {', '.join(dropped)}.",
+            UserWarning,
+        )
+    return picks
 
 
 def _is_mne_epochs(X):

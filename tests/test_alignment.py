@@ -357,3 +357,59 @@ def test_riemannian_alignment_resists_an_artefact_window(eegmat_small):
 def _covariances(X):
     X = np.asarray(X, dtype=np.float64)
     return X @ X.transpose(0, 2, 1) / X.shape[-1]
+
+
+def _short_real_windows(eegmat_small, n_times):
+    """Ten real eegmat windows of subject 0 (20 channels), cut to n_times samples."""
+    return eegmat_small.data[eegmat_small.groups == 0][:10, :, :n_times].astype(np.float64)
+
+
+@pytest.mark.parametrize("estimator", [GroupStandardScaler(), RiemannianRecentering(),
+                                       EuclideanAlignment(), RiemannianAlignment()])
+@pytest.mark.parametrize("bad", [None, np.nan])
+def test_groups_with_a_missing_value_are_refused(eegmat_small, estimator, bad):
+    X = _short_real_windows(eegmat_small, 500)
+    if isinstance(estimator, RiemannianRecentering):
+        X = _covariances(X) + 1e-3 * np.eye(20)  # eegmat's 20 channels are near rank 18
+    elif isinstance(estimator, GroupStandardScaler):
+        X = X.var(axis=-1)
+    groups = np.array([0, 0, 0, 1, 1, bad, 2, 2, 2, 2], dtype=object if bad is None else float)
+    match = r"groups has no group \(None or NaN\) for row\(s\) \[5\] of 10"
+    with pytest.raises(ValueError, match=match):
+        clone(estimator).fit(X, groups=groups)
+    fitted = clone(estimator).fit(X, groups=np.repeat([0, 1], 5))
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(X, groups=groups)
+
+
+def test_riemannian_alignment_refuses_fewer_samples_than_channels(eegmat_small):
+    X = _short_real_windows(eegmat_small, 10)
+    with pytest.raises(ValueError, match=r"10 samples per trial for 20 channels.*"
+                                         r"at least 20 samples.*EuclideanAlignment"):
+        RiemannianAlignment().fit(X)
+    fitted = RiemannianAlignment().fit(_short_real_windows(eegmat_small, 500))
+    with pytest.raises(ValueError, match="10 samples per trial for 20 channels"):
+        fitted.transform(X)
+
+
+def test_euclidean_alignment_of_fewer_samples_than_channels_stays_whitened(eegmat_small):
+    # The arithmetic mean of ten 10-sample covariances has rank 20 again, and a
+    # single trial is whitened within its own span: no blow-up either way.
+    X = _short_real_windows(eegmat_small, 10)
+    with pytest.warns(UserWarning, match="single row"):
+        one = EuclideanAlignment().fit_transform(X[:1])
+    for out in (EuclideanAlignment().fit_transform(X), one):
+        assert np.isfinite(out).all()
+        assert 0.5 < np.sqrt(np.mean(out ** 2)) <= 1.0 + 1e-6
+        assert np.abs(out).max() < 10
+
+
+def test_recentering_refuses_singular_covariances(eegmat_small):
+    covs = _covariances(_short_real_windows(eegmat_small, 10))  # rank 10 of 20
+    with pytest.raises(ValueError, match=r"X\[0\] is not a symmetric positive definite.*"
+                                         r"Covariances\(estimator='oas'\)"):
+        RiemannianRecentering().fit(covs)
+    asymmetric = np.tile(np.eye(3), (4, 1, 1))
+    asymmetric[2, 0, 1] = 0.5
+    with pytest.raises(ValueError, match=r"X\[2\] .*it is not symmetric"):
+        RiemannianRecentering().fit(asymmetric)

@@ -57,3 +57,45 @@ def test_eegbci_imagery(data_path):
 def test_eegbci_refuses_non_imagery_runs(data_path):
     with pytest.raises(ValueError, match="not left/right fist imagery"):
         load_eegbci_imagery(runs=(3,), path=data_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"subjects": [0.7]}, ValueError, r"numbered 0 to 35 \(integers\); got \[0\.7\]"),
+        ({"subjects": "3"}, ValueError, r"numbered 0 to 35 \(integers\); got \['3'\]"),
+        ({"subjects": [True]}, ValueError, r"numbered 0 to 35 \(integers\); got \[True\]"),
+        ({"subjects": []}, ValueError, r"numbered 0 to 35 \(integers\); got none"),
+        ({"subjects": [2, 2]}, ValueError, r"subjects lists a subject more than once"),
+        ({"subjects": 2, "window": 0}, ValueError, r"window must be a number > 0, got 0"),
+        ({"subjects": 2, "window": "5"}, TypeError, r"window must be a number > 0, got '5'"),
+        ({"subjects": 2, "sfreq": -200}, ValueError, r"sfreq must be a number > 0 or None"),
+        ({"subjects": 2, "channels": "EEG Fz"}, TypeError, r"channels=\['EEG Fz'\]"),
+        ({"subjects": 2, "download": "no"}, TypeError, r"download must be True or False"),
+        ({"subjects": 2, "window": 1000}, ValueError,
+         r"window=1000\.0 s is longer than .*Subject02_1\.edf \(182\.0 s\).*shorter window"),
+    ],
+)
+def test_eegmat_refuses_bad_arguments(data_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        load_eegmat(path=data_path, **{"download": False, **kwargs})
+
+
+def test_eegmat_takes_numpy_subject_numbers(data_path):
+    b = load_eegmat(subjects=np.array([3]), path=data_path, window=30.0, download=False)
+    assert set(b.groups) == {3} and b.data.shape == (6 + 2, 20, 15000)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"subject": 0}, ValueError, r"subject must be an integer >= 1 and <= 109, got 0"),
+        ({"subject": 1.5}, ValueError, r"subject must be an integer >= 1 and <= 109"),
+        ({"runs": [4.5]}, ValueError, r"Runs \[4\.5\] are not left/right fist imagery"),
+        ({"tmin": 1.0, "tmax": 0.5}, ValueError, r"tmax must be a number > 1\.0, got 0\.5"),
+        ({"sfreq": "100"}, TypeError, r"sfreq must be a number > 0 or None"),
+    ],
+)
+def test_eegbci_refuses_bad_arguments(data_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        load_eegbci_imagery(path=data_path, **kwargs)

@@ -176,3 +176,91 @@ def test_eeg_array_survives_slicing_pickle_joblib_and_pipelines(tmp_path):
         assert obj.ch_names == ["C3", "C4"] and obj.n_valid_times == 400
     joblib.dump(Xt, tmp_path / "x.joblib")
     assert joblib.load(tmp_path / "x.joblib").ch_names == ["C3", "C4"]
+
+
+@pytest.fixture(scope="module")
+def epochs_with_non_eeg(data_path):
+    """Real eegmmidb epochs with a stim channel, an EOG channel and a bad channel."""
+    file = data_path / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001/S001R04.edf"
+    raw = mne.io.read_raw_edf(file, preload=True, verbose="error")
+    mne.datasets.eegbci.standardize(raw)
+    events, _ = mne.events_from_annotations(raw, event_id={"T1": 1, "T2": 2}, verbose="error")
+    stim = mne.io.RawArray(np.zeros((1, raw.n_times)),
+                           mne.create_info(["STI"], raw.info["sfreq"], "stim"), verbose="error")
+    raw.add_channels([stim], force_update_info=True)
+    raw.add_events(events, stim_channel="STI")
+    raw.set_channel_types({"Fp1": "eog"})
+    raw.info["bads"] = ["T7"]
+    return mne.Epochs(raw, mne.find_events(raw, "STI", verbose="error"), tmin=0.0,
+                      tmax=2.0 - 1.0 / raw.info["sfreq"], baseline=None, preload=True,
+                      verbose="error")
+
+
+def test_epochs_keep_good_eeg_channels_only(epochs_with_non_eeg):
+    epochs = epochs_with_non_eeg
+    pre = EEGPreprocessor(line_freq=60.0)
+    with pytest.warns(UserWarning, match=r"62 good EEG channels.*leaves out 3: "
+                                         r"Fp1 \(eog\), T7 \(bad\), STI \(stim\)"):
+        Xt = pre.fit_transform(epochs)
+    kept = [n for n in epochs.ch_names if n not in ("Fp1", "T7", "STI")]
+    assert pre.ch_names_ == kept and Xt.ch_names == kept and pre.n_channels_in_ == 62
+    # The kept channels are preprocessed exactly as the same channels given as an array.
+    array = epochs.get_data(picks=kept, units="uV")
+    expected = EEGPreprocessor(sfreq=epochs.info["sfreq"], ch_names=kept).fit_transform(array)
+    np.testing.assert_allclose(Xt, expected, rtol=1e-5, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, at fit
+        pre.transform(epochs)
+    other = epochs.copy()
+    other.info["bads"] = []
+    with pytest.raises(ValueError, match=r"not seen at fit: \['T7'\]"):
+        pre.transform(other)
+
+
+def test_epochs_without_good_eeg_are_refused(epochs_with_non_eeg):
+    epochs = epochs_with_non_eeg.copy().pick(["Fp1", "T7", "STI"])
+    with pytest.raises(ValueError, match="no good EEG channel.*set_channel_types"):
+        EEGPreprocessor().fit(epochs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"sfreq": "500"}, TypeError, r"sfreq must be a number > 0.*got '500'"),
+        ({"sfreq": np.inf}, ValueError, r"sfreq must be a number > 0.*got inf"),
+        ({"sfreq": np.nan}, ValueError, r"sfreq must be a number > 0.*got nan"),
+        ({"sfreq": -200}, ValueError, r"sfreq must be a number > 0.*got -200"),
+        ({"line_freq": 0}, ValueError, r"line_freq must be a number > 0 or None.*50 or 60"),
+        ({"line_freq": -50}, ValueError, r"line_freq must be a number > 0 or None"),
+        ({"h_freq": -40}, ValueError, r"h_freq must be a number > 0 or None"),
+        ({"h_freq": "40"}, TypeError, r"h_freq must be a number > 0 or None"),
+        ({"l_freq": "1"}, TypeError, r"l_freq must be a number > 0 or None"),
+        ({"notch_quality": 0}, ValueError, r"notch_quality must be a number > 0"),
+        ({"notch_quality": -1}, ValueError, r"notch_quality must be a number > 0"),
+        ({"filter_order": 2.5}, ValueError, r"filter_order must be an integer >= 1"),
+        ({"filter_order": 0}, ValueError, r"filter_order must be an integer >= 1"),
+        ({"filter_order": -4}, ValueError, r"filter_order must be an integer >= 1"),
+        ({"scale_quantile": "95"}, TypeError, r"scale_quantile must be a number > 0 and <= 100"),
+        ({"scale_quantile": 150}, ValueError, r"scale_quantile must be a number > 0 and <= 100"),
+        ({"partial_patch": ["pad"]}, ValueError, r"partial_patch must be 'pad' or 'drop'"),
+        ({"partial_patch": "Pad"}, ValueError, r"partial_patch must be 'pad' or 'drop'"),
+        ({"ch_names": "Fz"}, TypeError, r"got the string 'Fz'.*ch_names=\['Fz'\]"),
+        ({"ch_names": ["Fz", 3]}, TypeError, r"list of channel names \(str\)"),
+        ({"ch_names": ["Fz", "Cz", "Fz"]}, ValueError, r"ch_names repeats \['Fz'\]"),
+    ],
+)
+def test_bad_parameters_are_refused_at_fit(eegmat_small, kwargs, error, match):
+    X = eegmat_small.data[:2, :3]
+    params = {"sfreq": 500.0, "ch_names": ["Fz", "Cz", "Pz"], **kwargs}
+    pre = EEGPreprocessor(**params)  # stored as given, checked at fit
+    assert pre.get_params()[next(iter(kwargs))] is kwargs[next(iter(kwargs))]
+    with pytest.raises(error, match=match):
+        pre.fit(X)
+
+
+def test_all_zero_examples_warn_that_they_become_zeros(eegmat_small):
+    X = eegmat_small.data[:3].astype(np.float64)
+    X[1] = 0.0
+    with pytest.warns(UserWarning, match="1 of 3 example.*no signal at all"):
+        Xt = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
+    assert np.all(Xt[1] == 0) and np.abs(Xt[0]).max() > 0

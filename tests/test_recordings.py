@@ -180,3 +180,113 @@ def test_bids_root_uses_the_sidecars_channel_types(tmp_path, files):
     assert len(ds.montages[0]) == 19
     assert ds.dropped_channels[("EEG Pz", "misc")] == 2
     assert ds.dropped_channels[("ECG ECG", "ecg")] == 2
+
+
+@pytest.fixture
+def nan_recording(tmp_path, files):
+    """20 s of a real eegmat recording with NaN on three channels from 9.0 to 9.5 s, as FIF."""
+    raw = mne.io.read_raw_edf(files["task"], preload=True, verbose="error")
+    raw.crop(0, 20, include_tmax=False)
+    data = raw.get_data()
+    data[:3, int(9.0 * raw.info["sfreq"]):int(9.5 * raw.info["sfreq"])] = np.nan
+    raw = mne.io.RawArray(data, raw.info, verbose="error")
+    path = tmp_path / "nan_raw.fif"
+    raw.save(path, verbose="error")
+    return path
+
+
+def test_nan_stretch_names_file_window_and_span(nan_recording):
+    ds = EEGWindowsDataset(nan_recording, window=4, verbose=False)
+    assert len(ds) == 5
+    assert np.isfinite(ds[1][0]["x"].numpy()).all()  # windows around the stretch are fine
+    match = r"Window 2 of the dataset \(.*nan_raw\.fif, 8\.000-12\.000 s\) holds NaN.*leave the file out"
+    with pytest.raises(ValueError, match=match):
+        ds[2]
+    # Training stops where the window is read, with the same message.
+    with pytest.raises(ValueError, match=match):
+        ViewMaskPretrainer().fit(ds)
+
+
+@pytest.mark.parametrize("stride", [0.01, 0.1, 0.00625, 1.6])
+def test_fractional_stride_gives_every_window(files, stride):
+    ds = EEGWindowsDataset(files["mi"], window=4, stride=stride, verbose=False)  # 125 s, 160 Hz
+    n_times = ds.recordings[0].n_times
+    assert len(ds) == 1 + int(np.floor((n_times / 160 - 4) / stride + 1e-9))
+    assert len(ds) > 1
+    # Starts are k strides from 0, each rounded to a sample, and the last window fits.
+    np.testing.assert_allclose(ds.locate(7)[1], round(7 * stride * 160) / 160)
+    last_start = ds.locate(len(ds) - 1)[1]
+    assert last_start + 4 <= n_times / 160
+    assert ds[len(ds) - 1][0]["x"].shape == (64, 800)
+
+
+def test_stride_shorter_than_one_sample_is_refused(files):
+    with pytest.raises(ValueError, match=r"stride=0\.001 s is shorter than one sample at "
+                                         r"500 Hz.*stride >= 0\.002 s"):
+        EEGWindowsDataset([files["mi"], files["task"]], window=4, stride=0.001, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"window": 0}, ValueError, r"window must be an integer >= 1, got 0.*whole number of seconds"),
+        ({"window": -4}, ValueError, r"window must be an integer >= 1"),
+        ({"window": "4"}, TypeError, r"window must be an integer >= 1, got '4'"),
+        ({"stride": 0}, ValueError, r"stride must be a number > 0 or None, got 0"),
+        ({"stride": -2}, ValueError, r"stride must be a number > 0 or None"),
+        ({"stride": np.nan}, ValueError, r"stride must be a number > 0 or None"),
+        ({"stride": "2"}, TypeError, r"stride must be a number > 0 or None"),
+        ({"cache_size": -1}, ValueError, r"cache_size must be an integer >= 0, got -1"),
+        ({"cache_size": 2.5}, ValueError, r"cache_size must be an integer >= 0"),
+        ({"extensions": 5}, TypeError, r"extensions must be a file ending such as '\.edf'"),
+        ({"extensions": []}, ValueError, r"extensions must be a file ending"),
+        ({"unknown_channels": ["drop"]}, ValueError, r"unknown_channels must be 'drop' or 'keep'"),
+        ({"preprocessor": EEGPreprocessor(line_freq=0)}, ValueError,
+         r"line_freq must be a number > 0 or None"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_file_is_read(files, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        EEGWindowsDataset(files["task"], verbose=False, **kwargs)
+
+
+def test_a_single_extension_string_is_one_extension(tmp_path, files):
+    (tmp_path / "rec.edf").symlink_to(files["task"])
+    (tmp_path / "notes.pdf").write_text("not EEG")  # would match 'f' if '.edf' were split
+    (tmp_path / "data.fif").write_text("not EEG either")
+    assert find_recordings(tmp_path, extensions=".edf") == [(tmp_path / "rec.edf").resolve()]
+    assert find_recordings(tmp_path, extensions=".EDF") == [(tmp_path / "rec.edf").resolve()]
+    ds = EEGWindowsDataset(tmp_path, window=4, extensions=".edf", verbose=False)
+    assert len(ds.recordings) == 1 and not ds.skipped
+
+
+def test_cache_size_zero_keeps_no_file_open(files):
+    ds = EEGWindowsDataset(files["task"], window=4, cache_size=0, verbose=False)
+    np.testing.assert_array_equal(
+        ds[3][0]["x"].numpy(),
+        EEGWindowsDataset(files["task"], window=4, verbose=False)[3][0]["x"].numpy())
+    assert len(ds._cache) == 0
+
+
+def test_window_longer_than_every_recording_is_an_error(files):
+    with pytest.warns(UserWarning, match="shorter than one 1000 s window"), \
+            pytest.raises(NoUsableDataError, match=r"Subject00_2\.edf: 62\.0 s long, shorter than one 1000 s window"):
+        EEGWindowsDataset([files["task"]], window=1000, verbose=False)
+
+
+def test_find_recordings_refuses_bad_paths_and_takes_a_generator(data_path, files):
+    with pytest.raises(TypeError, match="paths must be a file or folder.*got None"):
+        find_recordings(None)
+    with pytest.raises(TypeError, match="paths must be a file or folder"):
+        find_recordings([files["task"], 3])
+    with pytest.raises(ValueError, match="paths is empty"):
+        EEGWindowsDataset([], verbose=False)
+    found = find_recordings((data_path / EEGMAT).glob("Subject00_*.edf"))
+    assert sorted(found) == sorted([files["rest"].resolve(), files["task"].resolve()])
+
+
+def test_window_index_must_be_an_integer(files):
+    ds = EEGWindowsDataset(files["task"], window=4, verbose=False)
+    with pytest.raises(TypeError, match="window index is an integer, got 2.5"):
+        ds[2.5]
+    np.testing.assert_array_equal(ds[np.int64(2)][0]["x"], ds[2][0]["x"])

@@ -26,5 +26,10 @@ def read_edf_windows(file, channels, window, sfreq=None):
         raise ValueError(f"window={window} s is shorter than one sample at {rate} Hz.")
     signal = raw.get_data(units="uV").astype(np.float32)
     n_windows = signal.shape[1] // n_window
+    if n_windows == 0:
+        raise ValueError(
+            f"window={window} s is longer than {file} ({signal.shape[1] / rate:.1f} s), "
+            "so it holds no window; give a shorter window."
+        )
     windows = signal[:, : n_windows * n_window].reshape(len(channels), n_windows, n_window)
     return np.ascontiguousarray(windows.transpose(1, 0, 2)), rate

@@ -4,6 +4,7 @@ import mne
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._check import check_number
 from ._paths import get_data_home, missing_file_error
 
 IMAGERY_RUNS = (4, 8, 12)
@@ -49,12 +50,23 @@ def load_eegbci_imagery(
         left / 1 right, ``groups`` (the run of each trial), ``sfreq``,
         ``ch_names``, ``DESCR`` (and ``epochs`` if asked).
     """
-    runs = [int(r) for r in runs]
-    bad = [r for r in runs if r not in IMAGERY_RUNS]
-    if bad:
+    subject = check_number(subject, "subject", integer=True, low=1, high=109,
+                           fix="eegmmidb subjects are numbered 1 to 109.")
+    runs = np.atleast_1d(np.asarray(runs, dtype=object)).tolist()
+    # A run is an integer: int(4.5) would silently load run 4.
+    bad = [r for r in runs if isinstance(r, bool) or not isinstance(r, (int, np.integer))
+           or r not in IMAGERY_RUNS]
+    if bad or not runs:
         raise ValueError(
-            f"Runs {bad} are not left/right fist imagery; use runs from {IMAGERY_RUNS}."
+            f"Runs {bad or 'none'} are not left/right fist imagery; use runs from "
+            f"{IMAGERY_RUNS}."
         )
+    runs = [int(r) for r in runs]
+    tmin = check_number(tmin, "tmin", fix="Give the trial start in seconds from the cue.")
+    tmax = check_number(tmax, "tmax", low=tmin, low_open=True,
+                        fix="Give the trial end in seconds from the cue, after tmin.")
+    sfreq = check_number(sfreq, "sfreq", low=0, low_open=True, allow_none=True,
+                         fix="Give a rate in Hz, or None to keep 160 Hz.")
     home = get_data_home(path)
     try:
         files = mne.datasets.eegbci.load_data(

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._check import check_number
 from ._paths import get_data_home, missing_file_error
 from ._windows import read_edf_windows
 
@@ -69,6 +70,17 @@ def load_eegmat(
     (96, 20, 2500)
     """
     subjects = _check_subjects(subjects)
+    window = check_number(window, "window", low=0, low_open=True,
+                          fix="Give the window length in seconds, e.g. 5.0.")
+    sfreq = check_number(sfreq, "sfreq", low=0, low_open=True, allow_none=True,
+                         fix="Give a rate in Hz, or None to keep 500 Hz.")
+    if isinstance(channels, str):
+        raise TypeError(
+            f"channels must be a list of channel names, got the string {channels!r}; "
+            f"write channels=[{channels!r}]."
+        )
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}.")
     folder = get_data_home(path).joinpath(*_FOLDER)
     data, target, groups = [], [], []
     rate = None
@@ -93,13 +105,21 @@ def load_eegmat(
 def _check_subjects(subjects):
     if subjects is None:
         return list(range(N_SUBJECTS))
-    subjects = [int(s) for s in np.atleast_1d(subjects)]
-    bad = [s for s in subjects if not 0 <= s < N_SUBJECTS]
-    if bad or not subjects:
+    given = np.atleast_1d(np.asarray(subjects, dtype=object)).tolist()
+    # A subject number is an integer: int(0.7) would silently load subject 0.
+    bad = [s for s in given if isinstance(s, bool) or not isinstance(s, (int, np.integer))
+           or not 0 <= s < N_SUBJECTS]
+    if bad or not given:
         raise ValueError(
-            f"eegmat subjects are numbered 0 to {N_SUBJECTS - 1}; got {bad or 'none'}."
+            f"eegmat subjects are numbered 0 to {N_SUBJECTS - 1} (integers); got "
+            f"{bad or 'none'}."
         )
-    return subjects
+    if len(set(given)) < len(given):
+        raise ValueError(
+            f"subjects lists a subject more than once ({given}); each would be loaded "
+            "twice. Give each subject once."
+        )
+    return [int(s) for s in given]
 
 
 def _ensure_file(folder, name, download):

@@ -13,6 +13,7 @@ that share a montage.
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+import os
 from pathlib import Path
 import re
 import sys
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
+from .._check import check_number
 from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
@@ -42,6 +44,8 @@ _NON_EEG_NAME = re.compile(
 )
 # Folders of a BIDS root that do not hold its raw recordings.
 _BIDS_NOT_RAW = ("sourcedata", "derivatives")
+# Tolerance on counts of samples computed in floating point (0.1 s * 160 Hz).
+_EPS = 1e-9
 # A reader warning that means the file on disk is shorter than its header says.
 _TRUNCATED = re.compile(r"does not match the file size|file is truncated|unexpected end",
                         re.IGNORECASE)
@@ -93,9 +97,10 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
         Files, folders (searched recursively) or BIDS roots (folders holding
         ``dataset_description.json``: their ``sourcedata/`` and
         ``derivatives/`` are left out).
-    extensions : sequence of str, default=EEG_EXTENSIONS
-        Which files of a folder count as recordings (case-insensitive).
-        Files given explicitly are always taken.
+    extensions : str or sequence of str, default=EEG_EXTENSIONS
+        Which files of a folder count as recordings (case-insensitive); a
+        single string is one extension. Files given explicitly are always
+        taken.
 
     Returns
     -------
@@ -106,9 +111,19 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
     FileNotFoundError
         If a path does not exist, or if the paths hold no recording.
     """
-    if isinstance(paths, (str, Path)):
+    message = ("paths must be a file or folder (str or path-like) or a list of them, "
+               f"got {paths!r}.")
+    if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    extensions = tuple(ext.lower() for ext in extensions)
+    try:
+        paths = list(paths)  # also a generator, e.g. Path.glob's
+    except TypeError:
+        raise TypeError(message) from None
+    if not all(isinstance(path, (str, os.PathLike)) for path in paths):
+        raise TypeError(message)
+    if not paths:
+        raise ValueError("paths is empty; give files or folders of EEG recordings.")
+    extensions = _check_extensions(extensions)
     files = []
     for path in map(Path, paths):
         if not path.exists():
@@ -159,12 +174,13 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         one second long.
     stride : float or None, default=None
         Seconds between the starts of consecutive windows; None means
-        ``window`` (no overlap).
+        ``window`` (no overlap). At least one sample at the fastest rate of
+        the recordings; window starts are rounded to the nearest sample.
     preprocessor : EEGPreprocessor or None, default=None
         Settings of the preprocessing (its ``sfreq`` and ``ch_names`` are set
         per recording). None is ``EEGPreprocessor()``; pass
         ``EEGPreprocessor(line_freq=50)`` for recordings made on 50 Hz mains.
-    extensions : sequence of str, default=EEG_EXTENSIONS
+    extensions : str or sequence of str, default=EEG_EXTENSIONS
         File endings that count as recordings when searching folders.
     unknown_channels : {"drop", "keep"}, default="drop"
         EEG channels whose names are not 10-05 electrodes: dropped (the model
@@ -175,7 +191,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         Open recordings (headers only, well under a megabyte each) kept per
         process: opening an EDF costs about as much as preprocessing a
         window, so a batch drawn from many recordings should find them open.
-        Memory does not grow with the number of recordings beyond it.
+        Memory does not grow with the number of recordings beyond it; 0
+        opens the recording again for every window.
     verbose : bool, default=True
         Print the summary (files and hours used and skipped, channels
         dropped) to stderr.
@@ -205,14 +222,14 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def __init__(self, paths, window=10, stride=None, preprocessor=None,
                  extensions=EEG_EXTENSIONS, unknown_channels="drop", cache_size=64,
                  verbose=True):
-        if float(window) != int(window) or int(window) < 1:
-            raise ValueError(
-                f"window must be a whole number of seconds >= 1 (CRIA's patches are "
-                f"1 s long); got {window!r}."
-            )
-        if stride is not None and not float(stride) > 0:
-            raise ValueError(f"stride must be a positive number of seconds, got {stride!r}.")
-        if unknown_channels not in ("drop", "keep"):
+        # A dataset is not an estimator: it reads the files here, so its
+        # arguments are checked here, before any file is opened.
+        window = check_number(window, "window", integer=True, low=1,
+                              fix="Give a whole number of seconds (CRIA's patches are 1 s long).")
+        stride = check_number(stride, "stride", low=0, low_open=True, allow_none=True,
+                              fix="Give the seconds between window starts, or None for "
+                                  "non-overlapping windows.")
+        if not (isinstance(unknown_channels, str) and unknown_channels in ("drop", "keep")):
             raise ValueError(
                 f"unknown_channels must be 'drop' or 'keep', got {unknown_channels!r}."
             )
@@ -221,17 +238,22 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 "preprocessor must be an EEGPreprocessor (its settings are applied to "
                 f"every recording), got {type(preprocessor).__name__}."
             )
-        self.window = int(window)
+        self.window = window
         self.stride = float(window if stride is None else stride)
         self.preprocessor = EEGPreprocessor() if preprocessor is None else preprocessor
+        # Its settings would otherwise be checked at the first window read.
+        clone(self.preprocessor)._check_params()
         self.unknown_channels = unknown_channels
-        self.cache_size = int(cache_size)
+        self.cache_size = check_number(
+            cache_size, "cache_size", integer=True, low=0,
+            fix="Give how many recordings to keep open per process (0 keeps none).")
         self.files = find_recordings(paths, extensions)
         self.recordings, self.skipped = [], []
         self.dropped_channels = Counter()
         self.montages = []
         for path in self.files:
             self._index(path)
+        self._check_stride()
         # Each window carries its channels as vocabulary index pairs, the way
         # the estimators send arrays to the model.
         self._channel_pairs = [torch.from_numpy(channel_pairs(names)) for names in self.montages]
@@ -268,7 +290,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         if not picks:
             return self._skip(path, "no EEG channel with a 10-05 name")
         sfreq = float(raw.info["sfreq"])
-        size, step = int(round(self.window * sfreq)), int(round(self.stride * sfreq))
+        size = int(round(self.window * sfreq))
         if n_times < size:
             return self._skip(
                 path, f"{n_times / sfreq:.1f} s long, shorter than one {self.window} s window"
@@ -278,8 +300,21 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             self.montages.append(names)
         self.recordings.append(Recording(
             path=path, picks=picks, ch_names=names, sfreq=sfreq, n_times=n_times,
-            n_windows=int(1 + (n_times - size) // step), montage=self.montages.index(names),
+            n_windows=1 + int(np.floor((n_times - size) / (self.stride * sfreq) + _EPS)),
+            montage=self.montages.index(names),
         ))
+
+    def _check_stride(self):
+        """Refuse a stride shorter than one sample: its windows would repeat."""
+        if not self.recordings:
+            return
+        fastest = max(rec.sfreq for rec in self.recordings)
+        if self.stride * fastest < 1 - _EPS:
+            raise ValueError(
+                f"stride={self.stride!r} s is shorter than one sample at {fastest:g} Hz, "
+                f"the fastest rate of the recordings, so windows would repeat; give "
+                f"stride >= {1 / fastest:g} s (one sample)."
+            )
 
     def _select_channels(self, raw):
         """Indices and canonical names of the EEG channels kept; (name, why) dropped."""
@@ -307,26 +342,44 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         return int(self._offsets[-1])
 
     def __getitem__(self, index):
-        recording, start = self.locate(index)
+        recording, first = self._first_sample(index)
         raw = self._raw(recording)
-        first = int(round(start * recording.sfreq))
-        data = raw.get_data(picks=list(recording.picks), start=first,
-                            stop=first + int(round(self.window * recording.sfreq)),
+        size = int(round(self.window * recording.sfreq))
+        data = raw.get_data(picks=list(recording.picks), start=first, stop=first + size,
                             units="uV")
+        if not np.isfinite(data).all():
+            # Said here, with the file and the time span, not deep in the model.
+            start = first / recording.sfreq
+            raise ValueError(
+                f"Window {index} of the dataset ({recording.path}, "
+                f"{start:.3f}-{start + self.window:.3f} s) holds NaN or infinite "
+                "samples. Replace that stretch of the recording (interpolate it, or "
+                "crop it out with mne and save the parts as separate files), or leave "
+                "the file out."
+            )
         window = self._preprocessor(recording).transform(data[np.newaxis])
         x = torch.from_numpy(np.ascontiguousarray(window[0], dtype=np.float32))
         return {"x": x, "channels": self._channel_pairs[recording.montage]}, 0
 
     def locate(self, index):
         """Return the recording of window ``index`` and its start in seconds."""
+        recording, first = self._first_sample(index)
+        return recording, first / recording.sfreq
+
+    def _first_sample(self, index):
+        """The recording of window ``index`` and its first sample in that file."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"A window index is an integer, got {index!r}.")
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"window {index} is out of range for {n} windows.")
         index %= n
         which = int(np.searchsorted(self._offsets, index, side="right")) - 1
         recording = self.recordings[which]
-        step = int(round(self.stride * recording.sfreq))
-        return recording, (index - self._offsets[which]) * step / recording.sfreq
+        # The k-th start is k strides from the first, rounded once: a stride
+        # that is not a whole number of samples does not accumulate rounding.
+        k = int(index - self._offsets[which])
+        return recording, int(round(k * self.stride * recording.sfreq))
 
     def _raw(self, recording):
         raw = self._cache.pop(recording.path, None)
@@ -387,6 +440,19 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def __repr__(self):
         return (f"EEGWindowsDataset({len(self.recordings)} recordings, {len(self)} windows "
                 f"of {self.window} s, {len(self.montages)} montage(s))")
+
+
+def _check_extensions(extensions):
+    """A tuple of lower-case extensions; a single string is one extension."""
+    message = f"extensions must be a file ending such as '.edf' or a list of them, got {extensions!r}."
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    if not isinstance(extensions, (list, tuple)) or not all(
+            isinstance(ext, str) for ext in extensions):
+        raise TypeError(message)
+    if not extensions or not all(extensions):
+        raise ValueError(message)
+    return tuple(ext.lower() for ext in extensions)
 
 
 def _open_raw(path):
