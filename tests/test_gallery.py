@@ -41,8 +41,8 @@ def run_example(monkeypatch, data_path):
 
 
 def test_linear_probing_claims_hold_and_can_fail(run_example):
-    # Six training subjects: pre-training and probing in seconds, the same recipe.
-    page = run_example("plot_linear_probing.py", subjects=6)  # raises if a claim breaks
+    # Four training subjects: pre-training and probing in seconds, the same recipe.
+    page = run_example("plot_linear_probing.py", subjects=4)  # raises if a claim breaks
     scores, floor = page["scores"], page["floor"]
     assert set(scores.index) == {*page["PROBES"], *page["FLOORS"]}
     assert floor in page["FLOORS"]
@@ -70,3 +70,13 @@ def test_purification_claims_hold_and_a_constant_map_fails(run_example):
     with pytest.raises(RuntimeError, match="varies from channel to channel"):
         page["check_claims"](everything, {0: everything.mean(axis=0),
                                           1: everything.mean(axis=0)})
+
+
+def test_moabb_style_claims_hold_and_can_fail(run_example):
+    page = run_example("plot_moabb_style_pipelines.py", subjects=3)  # 3 folds
+    scores = page["scores"]
+    assert all(len(values) == 3 for values in scores.values())
+
+    cria_wins = dict(scores, **{"CRIA+LR": scores["LogVar+LR"] + 0.01})
+    with pytest.raises(RuntimeError, match="highest AUROC in every held-out subject"):
+        page["check_claims"](cria_wins)
