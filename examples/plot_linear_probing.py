@@ -16,8 +16,8 @@ features (CRIA embeddings, log powers, tangent vectors) z-scored per subject
 (:class:`~sk_cria.GroupStandardScaler`) before a class-balanced logistic regression.
 Without that, a comparison measures the recipe rather than the model.
 
-On these test subjects the floors with no model are perfect, and CRIA does not beat
-them. To stay within a minute on a laptop CPU, the encoder is the ``small`` preset
+On these test subjects the best floor with no model is perfect, and CRIA does not
+beat it. To stay within a minute on a laptop CPU, the encoder is the ``small`` preset
 pre-trained for one epoch; ``sk-cria benchmark`` runs more epochs and seeds.
 """
 

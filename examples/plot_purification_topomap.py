@@ -99,7 +99,7 @@ for ax, (label, title) in zip(axes, [(0, "rest"), (1, "mental arithmetic")]):
                                     vlim=(0.5 - spread, 0.5 + spread), cmap="RdBu_r")
     ax.set_title(title)
 fig.suptitle("Share of windows in which purification (k_c=0.5) keeps each channel")
-fig.colorbar(image, ax=axes, shrink=0.7)
+fig.colorbar(image, ax=axes, shrink=0.7, label="share of windows (0.5: at random)")
 plt.show()
 
 # %%
