@@ -8,6 +8,7 @@ embeddings of the encoder.
 """
 
 import hashlib
+import numbers
 import warnings
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _net, ddp
+from . import _check, _net, ddp
 from ._check import check_groups
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
@@ -185,12 +186,31 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
 
+    #: Constructor parameters checked by fit (sk_cria._check.check_params).
+    _param_checks = {
+        **_net.PARAM_CHECKS,
+        "masking": _check.one_of(MASKINGS),
+        "mask_ratio": _check.number(numbers.Real, 0, 1),
+        "temperature": _check.number(
+            numbers.Real, 0, None, "neither",
+            hint="(the InfoNCE logits are divided by it; 0.05-0.5 is usual)"),
+        "negatives": _check.one_of(NEGATIVES),
+        "projection_dim": _check.number(numbers.Integral, 1),
+        "checkpoint_dir": _check.optional_path,
+        "checkpoint_every": _check.number(numbers.Integral, 1, none=True),
+        # A window's negatives are the other windows of its batch: a batch of
+        # one trains nothing.
+        "batch_size": _check.number(
+            numbers.Integral, 2, also=(-1,),
+            hint="ViewMaskPretrainer contrasts each window with the other windows "
+                 "of its batch, so a batch needs at least 2 (-1: all windows in one "
+                 "batch)."),
+    }
+    # What else than lr makes the loss diverge (named by the error that stops it).
+    _divergence_causes = {"temperature": "a temperature too small"}
+
     # ----------------------------------------------------------- skorch hooks
     def initialize_module(self):
-        if self.masking not in MASKINGS:
-            raise ValueError(f"masking must be one of {MASKINGS}, got {self.masking!r}.")
-        if self.negatives not in NEGATIVES:
-            raise ValueError(f"negatives must be one of {NEGATIVES}, got {self.negatives!r}.")
         if self.encoder is not None:
             encoder = _net.load_encoder(self.encoder)
         else:
@@ -255,6 +275,15 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             num_replicas=ddp.world_size() if training else 1,
             rank=ddp.rank() if training else 0,
         )
+        if training and len(sampler) == 0 and len(dataset):
+            raise ValueError(
+                f"ViewMaskPretrainer has no batch to train on: it contrasts each window "
+                f"with the other windows of its batch, so a batch needs at least 2 "
+                f"windows of one montage{' and one group' if batch_groups is not None else ''}"
+                f"{f' on each of {ddp.world_size()} processes' if ddp.world_size() > 1 else ''}; "
+                f"got {len(dataset)} window(s) with batch_size={batch_size}. Give more "
+                "windows (or more per montage or group)."
+            )
         if training:
             # skorch builds the training iterator once per fit: it starts at
             # the first epoch not yet in the history (ResumeTraining skips
@@ -319,14 +348,23 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         -------
         self : ViewMaskPretrainer
         """
+        self._check_params()
         ddp.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
+        if self.max_epochs == 0 and self.encoder is None:
+            warnings.warn(
+                "ViewMaskPretrainer: max_epochs=0 trains nothing; the encoder keeps "
+                "its random initial weights. Set max_epochs >= 1 to pre-train, or "
+                "start from a trained encoder (ViewMaskPretrainer.from_pretrained).",
+                UserWarning, stacklevel=2,
+            )
         return self._train_on(X, groups, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
         """Continue pre-training on X for ``max_epochs`` more epochs (``groups`` as in fit)."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, groups=groups, **fit_params)
+        self._check_params()
         X = self._check_input(X, reset=False)
         return self._train_on(X, groups, reset=False, **fit_params)
 
@@ -488,6 +526,11 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             done = next((callback.epochs_done_ for _, callback in self.callbacks_
                          if isinstance(callback, ResumeTraining)), 0)
             epochs = self.max_epochs - done
+        if epochs <= 0:
+            # Nothing to train (from_pretrained, or a resumed run already
+            # finished): no training iterator is built, so fit records the
+            # channels of any data, even a single window.
+            return self
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
 
@@ -501,4 +544,4 @@ def embed(net, embed_fn, X):
             Xi = _net.to_device_async(Xi, net.device)
             out = embed_fn(**Xi) if isinstance(Xi, dict) else embed_fn(Xi)
             outputs.append(out.float().cpu())
-    return torch.cat(outputs).numpy()
+    return _net.check_finite_output(net, torch.cat(outputs).numpy(), "embeddings")
