@@ -359,14 +359,14 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         if len(counts) < 2:
             raise ValueError(
                 f"CRIAClassifier needs samples of at least 2 classes in y, but y holds "
-                f"only one class: {self.classes_[0]!r}. Give windows of every class."
+                f"only one class: {self.classes_.tolist()[0]!r}. Give windows of every class."
             )
         if not (self.early_stopping and self.train_split is None):
             return
         # The stratified hold-out of early stopping (ValidSplit, as sklearn's
         # StratifiedShuffleSplit): every class in both parts.
         n_valid = math.ceil(self.validation_fraction * len(y_enc))
-        rare = [self.classes_[i] for i in np.flatnonzero(counts < 2)]
+        rare = self.classes_[counts < 2].tolist()
         if rare or min(n_valid, len(y_enc) - n_valid) < len(counts):
             problem = (f"class(es) {rare} hold a single window" if rare else
                        f"{len(y_enc)} windows with validation_fraction="
