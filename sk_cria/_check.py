@@ -212,7 +212,8 @@ def check_ch_names(name, value, *, none=True):
     duplicates = sorted(ch for ch, count in Counter(value).items() if count > 1)
     if duplicates:
         raise ValueError(
-            f"{name}: channel name(s) {duplicates} appear more than once; each "
+            f"{name}: channel name(s) {duplicates} appear more than once in "
+            f"{list(value)}; each "
             "channel needs a name of its own (a repeated name would give two channels one "
             "channel embedding). Rename or drop the duplicates."
         )

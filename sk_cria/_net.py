@@ -331,9 +331,12 @@ def check_finite_output(net, values, what):
     bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
     if not bad.any():
         return values
-    weights_finite = all(bool(torch.isfinite(p).all()) for p in net.module_.parameters())
-    cause = ("its weights are finite, so the windows that gave them hold extreme values "
-             "(unscaled EEG: put an EEGPreprocessor before this step)" if weights_finite
+    # NaN-aware: a NaN weight makes the largest NaN (Python's max would skip it).
+    largest = float(torch.stack([p.detach().abs().max().float()
+                                 for p in net.module_.parameters()]).max())
+    cause = (f"its weights are finite (the largest {largest:.3g}): training that "
+             "diverged (lr too high) or windows with extreme values (unscaled EEG: put "
+             "an EEGPreprocessor before this step)" if np.isfinite(largest)
              else "its weights hold NaN or infinite values: training diverged (lower lr) "
              "or the encoder was loaded from a damaged file")
     raise FloatingPointError(
