@@ -87,12 +87,30 @@ def check_config(name, value):
         raise ValueError(f"{name}={value!r}: {error}") from None
 
 
+def check_encoder(name, value):
+    """Check of the ``encoder`` parameter's kind (its weights are read at initialisation)."""
+    if value is None or isinstance(value, (str, os.PathLike, CRIA)) or hasattr(value, "encoder_"):
+        return
+    if hasattr(type(value), "encoder_"):  # a ViewMaskPretrainer, not fitted
+        raise ValueError(
+            f"{name} is an unfitted {type(value).__name__}; fit it first, or give "
+            "the folder of an encoder (written by save_pretrained or sk-cria "
+            "pretrain, or a shipped name such as 'cria-small')."
+        )
+    raise TypeError(
+        f"{name} must be None, an encoder folder (str or path-like, such as "
+        "'cria-small'), a fitted ViewMaskPretrainer or a CRIA module; got "
+        f"{value!r} ({type(value).__name__})."
+    )
+
+
 Integral, Real = numbers.Integral, numbers.Real
 
 #: The parameters both estimators share and how fit checks them
 #: (:func:`sk_cria._check.check_params`); each estimator adds its own.
 PARAM_CHECKS = {
     "config": check_config,
+    "encoder": check_encoder,
     "ch_names": _check.check_ch_names,
     "random_state": _check.random_state,
     "optimizer": _check.check_optimizer,
@@ -119,6 +137,7 @@ def load_encoder(source, **overrides):
     elif hasattr(source, "encoder_"):
         encoder = copy.deepcopy(source.encoder_)
     else:
+        check_encoder("encoder", source)  # says what is wrong with it
         raise TypeError(
             "encoder must be None, an encoder directory written by save_pretrained, "
             f"a fitted ViewMaskPretrainer or a CRIA module; got {type(source).__name__}. "

@@ -42,6 +42,7 @@ SHARED = [
     ("config", {"widht": 3}, ValueError),
     ("config", {"d_model": 0}, ValueError),
     ("config", 3, TypeError),
+    ("encoder", 3, TypeError),
     ("ch_names", "Fz", TypeError),
     ("ch_names", ["Fz", "Cz", "Fz"], ValueError),
     ("random_state", "0", TypeError),
@@ -122,6 +123,12 @@ def test_parameters_set_later_are_checked_too(eegmat):
     assert net.get_params()["temperature"] == 0.1
 
 
+def test_an_unfitted_pretrainer_as_encoder_is_explained(eegmat):
+    X, y = eegmat
+    with pytest.raises(ValueError, match="encoder is an unfitted ViewMaskPretrainer; fit it first"):
+        CRIAClassifier(encoder=ViewMaskPretrainer(), max_epochs=10, random_state=0).fit(X[:8], y[:8])
+
+
 # ------------------------------------------------------ training that trains nothing
 def test_pretrainer_with_no_trainable_batch_is_refused(eegmat):
     X, _ = eegmat
@@ -189,7 +196,7 @@ def test_diverging_pretraining_stops_naming_epoch_batch_and_causes(eegmat):
     net = ViewMaskPretrainer(config="small", max_epochs=3, random_state=0, lr=1e6)
     with pytest.raises(FloatingPointError, match=r"training loss is nan at epoch \d+, batch \d+.*"
                                                  r"lr=1000000.0.*temperature"):
-        net.fit(X[:32])
+        net.fit(X[:16])
 
 
 def test_diverging_fine_tuning_stops_and_keeps_the_last_finite_weights(eegmat):
