@@ -94,7 +94,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         information bottleneck; 0 turns it off, None keeps the encoder's).
     head_hidden : int, default=128
         Width of the hidden layer of the head.
-    head_dropout : float, default=0.3
+    head_dropout : float in [0, 1), default=0.3
     class_weight : "balanced", dict or None, default="balanced"
         Weight the loss by inverse class frequency (eegmat has 3 rest windows
         per arithmetic window), or by ``{label: weight}``.
@@ -102,14 +102,17 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Hold out ``validation_fraction`` of the training data (stratified) and
         stop when its loss has not improved for ``n_iter_no_change`` epochs,
         restoring the best weights.
-    validation_fraction : float, default=0.2
-    n_iter_no_change : int, default=5
+    validation_fraction : float in (0, 1), default=0.2
+        With ``early_stopping``: each class needs at least 2 windows, so that
+        it is on both sides of the stratified hold-out.
+    n_iter_no_change : int >= 1, default=5
     ch_names : list of str or None, default=None
         Channel names when X carries none.
     random_state : int or None, default=None
         Seeds the head, the validation split, dropout, masking and batch order.
-    lr : float, default=3e-4
-    max_epochs : int, default=30
+    lr : float > 0, default=3e-4
+    max_epochs : int >= 0, default=30
+        0 trains nothing (the head keeps random weights; warned about).
     batch_size : int, default=32
     optimizer : torch optimizer class, default=torch.optim.AdamW
     device : str, default="auto"
@@ -288,6 +291,16 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Returns
         -------
         self : CRIAClassifier
+
+        Raises
+        ------
+        TypeError, ValueError
+            A constructor parameter of the wrong type or value (the message
+            names it, its value and what is valid); a y of one class; a class
+            too small for early stopping's stratified hold-out.
+        FloatingPointError
+            The loss became NaN or infinite: training stops at that batch,
+            naming the epoch, the batch and the likely causes.
         """
         if y is None:
             raise ValueError(
@@ -343,6 +356,13 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_examples, n_classes)
+
+        Raises
+        ------
+        FloatingPointError
+            The model gave NaN or infinite probabilities (non-finite or huge
+            weights, or windows with extreme values), which would otherwise
+            predict the first class for every window.
         """
         check_is_fitted(self, "montages_")
         if not isinstance(X, torch.utils.data.Dataset):

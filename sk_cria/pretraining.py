@@ -62,10 +62,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     masking : {"view", "token", "spatial_block"}, default="view"
         What is hidden from the encoder: a whole view (CRIA), random tokens,
         or S-JEPA's block of neighbouring channels.
-    mask_ratio : float, default=0.5
+    mask_ratio : float in [0, 1], default=0.5
         Fraction hidden by "token" and "spatial_block" masking.
-    temperature : float, default=0.1
-        InfoNCE temperature.
+    temperature : float > 0, default=0.1
+        InfoNCE temperature (the similarities are divided by it).
     negatives : {"batch", "group"}, default="batch"
         Where each window's contrastive negatives come from. "batch": the
         other windows of its batch, drawn from any subject or recording (the
@@ -76,7 +76,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         groups are ``fit``'s ``groups`` (subject or recording ids); for an
         :class:`~sk_cria.datasets.EEGWindowsDataset` without ``groups``,
         its recordings.
-    projection_dim : int, default=128
+    projection_dim : int >= 1, default=128
         Width of the contrastive projection head (dropped after training).
     ch_names : list of str or None, default=None
         Channel names when X carries none (an EEGPreprocessor before this step
@@ -94,8 +94,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     random_state : int or None, default=None
         Seeds weight initialisation, masking and batch order (reproducible on
         the CPU).
-    lr : float, default=1e-3
-    max_epochs : int, default=10
+    lr : float > 0, default=1e-3
+    max_epochs : int >= 0, default=10
+        0 trains nothing (with a warning unless ``encoder`` is given): the
+        encoder is used as it is (see :meth:`from_pretrained`).
     batch_size : int, default=64
         Windows per batch (per process in a distributed run). Batches never
         mix montages, and a batch of one window (no negatives) is left out.
@@ -281,7 +283,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
                 f"with the other windows of its batch, so a batch needs at least 2 "
                 f"windows of one montage{' and one group' if batch_groups is not None else ''}"
                 f"{f' on each of {ddp.world_size()} processes' if ddp.world_size() > 1 else ''}; "
-                f"got {len(dataset)} window(s) with batch_size={batch_size}. Give more "
+                f"got {len(dataset)} window(s) (n_samples={len(dataset)}) with "
+                f"batch_size={batch_size}. Give more "
                 "windows (or more per montage or group)."
             )
         if training:
@@ -347,6 +350,17 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Returns
         -------
         self : ViewMaskPretrainer
+
+        Raises
+        ------
+        TypeError, ValueError
+            A constructor parameter of the wrong type or value (the message
+            names it, its value and what is valid), or data with no batch
+            of at least 2 windows of one montage to train on.
+        FloatingPointError
+            The loss became NaN or infinite: training stops at that batch
+            and the message names the epoch, the batch and the likely
+            causes (``lr`` too high, ``temperature`` too small, bad input).
         """
         self._check_params()
         ddp.init_from_env(_net.resolve_device(self.device))
@@ -414,6 +428,12 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Returns
         -------
         embeddings : ndarray of shape (n_examples, embed_dim), float32
+
+        Raises
+        ------
+        FloatingPointError
+            The encoder gave NaN or infinite embeddings (non-finite or huge
+            weights, or windows with extreme values).
         """
         check_is_fitted(self, "montages_")
         X, _ = _net.model_input(self, X, reset=False)
