@@ -3,13 +3,221 @@
 Each check names the problem and the fix in its error message.
 """
 
+from collections import Counter
+import math
+import numbers
+import os
 import warnings
 
 import numpy as np
+import torch
+from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array
 
-__all__ = ["as_three_d", "check_eeg_array", "check_groups", "check_n_features",
-           "get_ch_names", "resolve_ch_names", "warn_if_constant_within_groups"]
+__all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg_array",
+           "check_groups", "check_n_features", "check_optimizer", "check_params",
+           "check_params_of",
+           "get_ch_names", "number", "one_of", "optional_path", "random_state",
+           "resolve_ch_names", "warn_if_constant_within_groups"]
+
+
+# ------------------------------------------------------ constructor parameters
+# The one mechanism by which the estimators check their parameters in fit:
+# each estimator lists ``{name: check}`` and calls :func:`check_params`. A
+# check takes ``(name, value)`` and raises TypeError for a wrong type,
+# ValueError for a wrong value, naming the parameter, the value and what is
+# valid; check_params puts the estimator's name in front.
+
+def check_params(estimator, checks):
+    """Check the constructor parameters of ``estimator`` named in ``checks``.
+
+    Parameters
+    ----------
+    estimator : object
+        Its attributes hold the parameters (scikit-learn's contract).
+    checks : dict of str to callable
+        Parameter name -> check, built with :func:`number`, :func:`boolean`,
+        :func:`one_of`, ... A check is called as ``check(name, value)``.
+    """
+    for name, check in checks.items():
+        check_params_of(estimator, check, name, getattr(estimator, name))
+
+
+def check_params_of(estimator, check, name, value):
+    """Run ``check(name, value)``; its error names the estimator in front."""
+    owner = type(estimator).__name__
+    try:
+        check(name, value)
+    except TypeError as error:
+        raise TypeError(f"{owner}: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"{owner}: {error}") from None
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def _interval(low, high, closed):
+    left = closed in ("both", "left")
+    right = closed in ("both", "right")
+    if high is None:
+        return f"{'>=' if left else '>'} {low}"
+    if low is None:
+        return f"{'<=' if right else '<'} {high}"
+    return f"in {'[' if left else '('}{low}, {high}{']' if right else ')'}"
+
+
+def number(kind, low=None, high=None, closed="both", *, none=False, also=(), hint=""):
+    """Check of a number parameter: an int (``kind=numbers.Integral``) or a real.
+
+    The range is checked by :func:`sklearn.utils.check_scalar`; booleans and,
+    for reals, NaN and infinities are refused.
+
+    Parameters
+    ----------
+    kind : numbers.Integral or numbers.Real
+    low, high : number or None
+        Bounds of the valid range (None: unbounded).
+    closed : {"both", "left", "right", "neither"}
+        Which bounds are valid values.
+    none : bool
+        Whether None is valid.
+    also : tuple of int
+        Further valid values outside the range (``-1`` for batch_size).
+    hint : str
+        Appended to the message: why the range is what it is, or the fix.
+    """
+    word = "an int" if kind is numbers.Integral else "a number"
+    valid = f"{word} {_interval(low, high, closed)}" if low is not None or high is not None else word
+    valid += "".join(f" or {v}" for v in also) + (" or None" if none else "")
+    hint = f" {hint}" if hint else ""
+
+    def check(name, value):
+        if value is None and none:
+            return
+        if _is_bool(value) or not isinstance(value, kind):
+            raise TypeError(f"{name} must be {valid}, got {value!r} "
+                            f"({type(value).__name__}).{hint}")
+        if value in also:
+            return
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be {valid}, got {value!r}.{hint}")
+        try:
+            check_scalar(value, name, kind, min_val=low, max_val=high,
+                         include_boundaries=closed)
+        except ValueError as error:
+            raise ValueError(f"{error} Valid: {valid}.{hint}") from None
+
+    return check
+
+
+def boolean(name, value):
+    """Check of a True/False parameter (a truthy string such as "no" is refused)."""
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be True or False, got {value!r} "
+                        f"({type(value).__name__}).")
+
+
+def one_of(choices, *, none=False, types=()):
+    """Check of a parameter that takes one of ``choices`` (strings), or a value of ``types``."""
+    valid = f"one of {choices}" + "".join(f" or a {t.__name__}" for t in types)
+    valid += " or None" if none else ""
+
+    def check(name, value):
+        if (value is None and none) or (types and isinstance(value, types)):
+            return
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be {valid}, got {value!r} "
+                            f"({type(value).__name__}).")
+        if value not in choices:
+            raise ValueError(f"{name} must be {valid}, got {value!r}.")
+
+    return check
+
+
+def optional_path(name, value):
+    """Check of a folder parameter: None, a str or a path-like."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be None, a str or a path-like, got {value!r} "
+                        f"({type(value).__name__}).")
+
+
+def random_state(name, value):
+    """Check of ``random_state``: None, an int or a numpy RandomState (as scikit-learn)."""
+    if value is None or isinstance(value, np.random.RandomState):
+        return
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be None, an int or a numpy RandomState, got "
+                        f"{value!r} ({type(value).__name__}).")
+    if not 0 <= value < 2**32:
+        raise ValueError(f"{name} must be an int in [0, 2**32), got {value!r}.")
+
+
+def check_optimizer(name, value):
+    """Check of ``optimizer``: a torch optimizer class (or a factory such as a partial)."""
+    if isinstance(value, type):
+        if issubclass(value, torch.optim.Optimizer):
+            return
+    elif callable(value):  # functools.partial(torch.optim.SGD, momentum=0.9)
+        return
+    raise TypeError(
+        f"{name} must be a torch optimizer class such as torch.optim.AdamW (the "
+        f"class, not an instance or a name), got {value!r}; its settings go as "
+        f"{name}__<setting>=..., e.g. {name}__weight_decay=0.01."
+    )
+
+
+def check_device(name, value):
+    """Check of ``device``: "auto", None, or a torch device that this machine has."""
+    if value is None or value == "auto":
+        return
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:<index>' or a "
+                        f"torch.device, got {value!r} ({type(value).__name__}).")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a torch device; use 'auto', 'cpu', "
+                         "'cuda' or 'cuda:<index>'.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={value!r}, but CUDA is not available on this "
+                             "machine (or this torch build has no CUDA); use "
+                             f"{name}='auto' (CUDA when present, else the CPU) or 'cpu'.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}={value!r}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s); use "
+                             f"{name}='auto' or a device index below that.")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name}={value!r}, but MPS is not available on this machine; "
+                         f"use {name}='auto' or 'cpu'.")
+
+
+def check_ch_names(name, value, *, none=True):
+    """Check of a list of channel names: strings, each name once (None if ``none``).
+
+    A name given twice would make two channels share one channel embedding
+    without a word, so duplicates are refused, named.
+    """
+    if value is None and none:
+        return
+    if isinstance(value, str) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name} must be a list of channel names (one str per channel)"
+                        f"{' or None' if none else ''}, got {value!r}.")
+    bad = [ch for ch in value if not isinstance(ch, str)]
+    if bad:
+        raise TypeError(f"{name} must hold str channel names, got {bad[0]!r} "
+                        f"({type(bad[0]).__name__}) among them.")
+    duplicates = sorted(ch for ch, count in Counter(value).items() if count > 1)
+    if duplicates:
+        raise ValueError(
+            f"{name}: channel name(s) {duplicates} appear more than once in "
+            f"{list(value)}; each "
+            "channel needs a name of its own (a repeated name would give two channels one "
+            "channel embedding). Rename or drop the duplicates."
+        )
+
 
 
 def get_ch_names(X):
@@ -87,6 +295,8 @@ def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
     name = type(estimator).__name__
     names = X_ch_names if X_ch_names is not None else estimator.ch_names
     if names is not None:
+        source = "the channel names of X" if X_ch_names is not None else "ch_names"
+        check_params_of(estimator, check_ch_names, source, names)
         names = list(names)
         if len(names) != n_channels:
             raise ValueError(

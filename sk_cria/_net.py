@@ -10,7 +10,9 @@ pre-trained source, and seeding.
 from contextlib import contextmanager
 import copy
 import dataclasses
+import numbers
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from skorch.callbacks import ProgressBar
 
-from . import ddp
+from . import _check, ddp
 from ._check import check_eeg_array, resolve_ch_names
 from .channels import lookup_channels, warn_unknown_channels
 from .model import CRIA, CRIAConfig
@@ -53,21 +55,71 @@ def build_encoder_config(config, **overrides):
     **overrides
         Fields to set on top (None values are ignored).
     """
+    valid = "None, 'default', 'small', a dict of CRIAConfig fields or a CRIAConfig"
     if config is None or config == "default":
         cfg = CRIAConfig()
     elif config == "small":
         cfg = CRIAConfig.small()
     elif isinstance(config, dict):
+        known = {field.name for field in dataclasses.fields(CRIAConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"config has unknown CRIAConfig field(s) {unknown}; "
+                             f"known: {sorted(known)}.")
         cfg = CRIAConfig(**config)
     elif isinstance(config, CRIAConfig):
         cfg = config
+    elif isinstance(config, str):
+        raise ValueError(f"config must be {valid}; got {config!r}.")
     else:
-        raise ValueError(
-            f"config must be None, 'default', 'small', a dict of CRIAConfig fields "
-            f"or a CRIAConfig; got {config!r}."
-        )
+        raise TypeError(f"config must be {valid}; got {config!r} ({type(config).__name__}).")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+
+def check_config(name, value):
+    """Check of the ``config`` parameter (:func:`sk_cria._check.check_params`)."""
+    try:
+        build_encoder_config(value)
+    except TypeError as error:
+        raise TypeError(f"{name}={value!r}: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"{name}={value!r}: {error}") from None
+
+
+def check_encoder(name, value):
+    """Check of the ``encoder`` parameter's kind (its weights are read at initialisation)."""
+    if value is None or isinstance(value, (str, os.PathLike, CRIA)) or hasattr(value, "encoder_"):
+        return
+    if hasattr(type(value), "encoder_"):  # a ViewMaskPretrainer, not fitted
+        raise ValueError(
+            f"{name} is an unfitted {type(value).__name__}; fit it first, or give "
+            "the folder of an encoder (written by save_pretrained or sk-cria "
+            "pretrain, or a shipped name such as 'cria-small')."
+        )
+    raise TypeError(
+        f"{name} must be None, an encoder folder (str or path-like, such as "
+        "'cria-small'), a fitted ViewMaskPretrainer or a CRIA module; got "
+        f"{value!r} ({type(value).__name__})."
+    )
+
+
+Integral, Real = numbers.Integral, numbers.Real
+
+#: The parameters both estimators share and how fit checks them
+#: (:func:`sk_cria._check.check_params`); each estimator adds its own.
+PARAM_CHECKS = {
+    "config": check_config,
+    "encoder": check_encoder,
+    "ch_names": _check.check_ch_names,
+    "random_state": _check.random_state,
+    "optimizer": _check.check_optimizer,
+    "lr": _check.number(Real, 0, None, "neither"),
+    "max_epochs": _check.number(Integral, 0),
+    "batch_size": _check.number(Integral, 1, also=(-1,),
+                                hint="(-1 puts all windows in one batch)"),
+    "device": _check.check_device,
+}
 
 
 def load_encoder(source, **overrides):
@@ -85,7 +137,8 @@ def load_encoder(source, **overrides):
     elif hasattr(source, "encoder_"):
         encoder = copy.deepcopy(source.encoder_)
     else:
-        raise ValueError(
+        check_encoder("encoder", source)  # says what is wrong with it
+        raise TypeError(
             "encoder must be None, an encoder directory written by save_pretrained, "
             f"a fitted ViewMaskPretrainer or a CRIA module; got {type(source).__name__}. "
             "If it is a ViewMaskPretrainer, fit it first."
@@ -136,8 +189,16 @@ def model_input(estimator, X, reset):
     if reset or hasattr(estimator, "n_features_in_"):
         X, names = check_eeg_array(estimator, X, reset, PATCH_SIZE)
         names = resolve_ch_names(estimator, names, X.shape[1], reset=reset)
+        if reset and not X.any():
+            warnings.warn(
+                f"{type(estimator).__name__}: X is all zeros at fit, so there is "
+                "nothing to learn from it; check the data (a flat or unplugged "
+                "recording, a wrong unit or scaling).",
+                UserWarning, stacklevel=_outside_caller_level(),
+            )
         return as_batches(X, names), [names]
     X, names = check_eeg_array(estimator, X, None, PATCH_SIZE)
+    source = "the channel names of X" if names is not None else "ch_names"
     names = names if names is not None else estimator.ch_names
     seen = getattr(estimator, "montages_", [])
     if names is None and len(seen) == 1:
@@ -148,6 +209,7 @@ def model_input(estimator, X, reset):
             "of X to look up their embeddings: put an EEGPreprocessor(ch_names=...) "
             "before it or set ch_names=... (one name per channel)."
         )
+    _check.check_params_of(estimator, _check.check_ch_names, source, names)
     names = list(names)
     return as_batches(X, names), [names]
 
@@ -259,11 +321,61 @@ def autocast(device):
     return torch.autocast("cpu", enabled=False)
 
 
+def check_finite_loss(net, loss, stage):
+    """Stop training at a NaN or infinite loss, naming the epoch, the batch and the causes.
+
+    Called on every batch before the optimizer steps, so the weights keep
+    the values of the last finite step. In a distributed run the loss is
+    averaged over the processes first, so that every process stops together.
+    """
+    loss = ddp.mean_over_processes(loss.detach())
+    if bool(torch.isfinite(loss)):
+        return
+    where = f"epoch {len(net.history)}"
+    if stage == "training" and len(net.history):
+        where += f", batch {len(net.history[-1]['batches'])}"
+    causes = [f"a learning rate too high (lr={net.lr!r}: try it 10 times lower)"]
+    causes += [f"{cause} ({name}={getattr(net, name)!r})"
+               for name, cause in getattr(net, "_divergence_causes", {}).items()]
+    causes.append("bad input: windows with huge values (unscaled EEG: put an "
+                  "EEGPreprocessor before this step) or NaN in a dataset's windows")
+    raise FloatingPointError(
+        f"{type(net).__name__}: the {stage} loss is {loss.item()} at {where}; training stopped (the weights are those before this batch). "
+        f"Likely causes: {'; '.join(causes)}."
+    )
+
+
+def check_finite_output(net, values, what):
+    """Refuse NaN or infinite outputs (embeddings, probabilities) instead of returning them."""
+    bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+    if not bad.any():
+        return values
+    # NaN-aware: a NaN weight makes the largest NaN (Python's max would skip it).
+    largest = float(torch.stack([p.detach().abs().max().float()
+                                 for p in net.module_.parameters()]).max())
+    cause = (f"its weights are finite (the largest {largest:.3g}): training that "
+             "diverged (lr too high) or windows with extreme values (unscaled EEG: put "
+             "an EEGPreprocessor before this step)" if np.isfinite(largest)
+             else "its weights hold NaN or infinite values: training diverged (lower lr) "
+             "or the encoder was loaded from a damaged file")
+    raise FloatingPointError(
+        f"{type(net).__name__}: the model gave non-finite {what} for {int(bad.sum())} of "
+        f"{len(values)} windows (the first: window {int(np.argmax(bad))}); {cause}."
+    )
+
+
 class CRIANetMixin:
     """skorch behaviour shared by ViewMaskPretrainer and CRIAClassifier.
 
     Put before the skorch base class: ``class X(CRIANetMixin, NeuralNet)``.
     """
+
+    #: Constructor parameters checked by fit and initialize (name -> check).
+    _param_checks = PARAM_CHECKS
+
+    def _check_params(self):
+        """Check the constructor parameters, as scikit-learn does at fit."""
+        _check.check_params(self, self._param_checks)
 
     def __sklearn_clone__(self):
         # A fitted ViewMaskPretrainer given as ``encoder`` is a read-only source
@@ -287,8 +399,19 @@ class CRIANetMixin:
         self.device = requested
 
     def initialize(self):
+        self._check_params()
         with concrete_device(self), seeded(self.random_state):
             return super().initialize()
+
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        check_finite_loss(self, step["loss"], "training")
+        return step
+
+    def validation_step(self, batch, **fit_params):
+        step = super().validation_step(batch, **fit_params)
+        check_finite_loss(self, step["loss"], "validation")
+        return step
 
     def infer(self, x, **fit_params):
         x = to_device_async(x, self.device)

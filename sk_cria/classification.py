@@ -1,5 +1,9 @@
 """CRIAClassifier: fine-tune a (pre-trained) CRIA encoder with skorch."""
 
+import math
+import numbers
+import warnings
+
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score
@@ -12,7 +16,7 @@ from skorch.callbacks import EarlyStopping, EpochScoring
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from . import _net
+from . import _check, _net
 from .model import CRIA
 from .sampling import MontageBatchSampler
 
@@ -90,7 +94,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         information bottleneck; 0 turns it off, None keeps the encoder's).
     head_hidden : int, default=128
         Width of the hidden layer of the head.
-    head_dropout : float, default=0.3
+    head_dropout : float in [0, 1), default=0.3
     class_weight : "balanced", dict or None, default="balanced"
         Weight the loss by inverse class frequency (eegmat has 3 rest windows
         per arithmetic window), or by ``{label: weight}``.
@@ -98,14 +102,17 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Hold out ``validation_fraction`` of the training data (stratified) and
         stop when its loss has not improved for ``n_iter_no_change`` epochs,
         restoring the best weights.
-    validation_fraction : float, default=0.2
-    n_iter_no_change : int, default=5
+    validation_fraction : float in (0, 1), default=0.2
+        With ``early_stopping``: each class needs at least 2 windows, so that
+        it is on both sides of the stratified hold-out.
+    n_iter_no_change : int >= 1, default=5
     ch_names : list of str or None, default=None
         Channel names when X carries none.
     random_state : int or None, default=None
         Seeds the head, the validation split, dropout, masking and batch order.
-    lr : float, default=3e-4
-    max_epochs : int, default=30
+    lr : float > 0, default=3e-4
+    max_epochs : int >= 0, default=30
+        0 trains nothing (the head keeps random weights; warned about).
     batch_size : int, default=32
     optimizer : torch optimizer class, default=torch.optim.AdamW
     device : str, default="auto"
@@ -199,6 +206,23 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.random_state = random_state
         self.n_threads = n_threads
 
+    #: Constructor parameters checked by fit (sk_cria._check.check_params).
+    _param_checks = {
+        **_net.PARAM_CHECKS,
+        "freeze_encoder": _check.boolean,
+        "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
+        "head_hidden": _check.number(numbers.Integral, 1),
+        "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
+        "class_weight": _check.one_of(("balanced",), none=True, types=(dict,)),
+        "early_stopping": _check.boolean,
+        "validation_fraction": _check.number(
+            numbers.Real, 0, 1, "neither",
+            hint="It is the fraction of the training windows that early stopping "
+                 "holds out."),
+        "n_iter_no_change": _check.number(numbers.Integral, 1),
+        "n_threads": _check.number(numbers.Integral, 1, none=True),
+    }
+
     # ----------------------------------------------------------- skorch hooks
     def initialize_module(self):
         if self.encoder is None:
@@ -267,12 +291,23 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Returns
         -------
         self : CRIAClassifier
+
+        Raises
+        ------
+        TypeError, ValueError
+            A constructor parameter of the wrong type or value (the message
+            names it, its value and what is valid); a y of one class; a class
+            too small for early stopping's stratified hold-out.
+        FloatingPointError
+            The loss became NaN or infinite: training stops at that batch,
+            naming the epoch, the batch and the likely causes.
         """
         if y is None:
             raise ValueError(
                 "CRIAClassifier requires y to be passed, but the target y is None; "
                 "for training without labels use ViewMaskPretrainer."
             )
+        self._check_params()
         X, montages = _net.model_input(self, X, reset=True)
         _net.record_montages(self, montages, reset=True)
         n_windows = _net.n_windows(X)
@@ -285,6 +320,13 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         check_classification_targets(y)
         self.label_encoder_ = LabelEncoder().fit(y)
         y_enc = self.label_encoder_.transform(y).astype(np.int64)
+        self._check_classes(y_enc)
+        if self.max_epochs == 0:
+            warnings.warn(
+                "CRIAClassifier: max_epochs=0 trains nothing; the classification head "
+                "keeps its random initial weights, so predictions are random. Set "
+                "max_epochs >= 1.", UserWarning, stacklevel=2,
+            )
         if self.class_weight is not None:
             # On the user's labels: a dict class_weight is keyed by them.
             self.class_weight_ = compute_class_weight(
@@ -296,6 +338,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         """Continue training for ``max_epochs`` more epochs (or fit if new)."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, **fit_params)
+        self._check_params()
         X, montages = _net.model_input(self, X, reset=False)
         _net.record_montages(self, montages, reset=False)
         y_enc = self.label_encoder_.transform(column_or_1d(y)).astype(np.int64)
@@ -313,6 +356,13 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_examples, n_classes)
+
+        Raises
+        ------
+        FloatingPointError
+            The model gave NaN or infinite probabilities (non-finite or huge
+            weights, or windows with extreme values), which would otherwise
+            predict the first class for every window.
         """
         check_is_fitted(self, "montages_")
         if not isinstance(X, torch.utils.data.Dataset):
@@ -320,7 +370,34 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             # and skorch's scoring callbacks pass the validation split.
             X, _ = _net.model_input(self, X, reset=False)
         with _net.concrete_device(self):
-            return super().predict_proba(X).astype(np.float64)
+            proba = super().predict_proba(X).astype(np.float64)
+        return _net.check_finite_output(self, proba, "probabilities")
+
+    def _check_classes(self, y_enc):
+        """Refuse labels that cannot be learnt, or split, before training starts."""
+        counts = np.bincount(y_enc)
+        if len(counts) < 2:
+            raise ValueError(
+                f"CRIAClassifier needs samples of at least 2 classes in y, but y holds "
+                f"only one class: {self.classes_.tolist()[0]!r}. Give windows of every class."
+            )
+        if not (self.early_stopping and self.train_split is None):
+            return
+        # The stratified hold-out of early stopping (ValidSplit, as sklearn's
+        # StratifiedShuffleSplit): every class in both parts.
+        n_valid = math.ceil(self.validation_fraction * len(y_enc))
+        rare = self.classes_[counts < 2].tolist()
+        if rare or min(n_valid, len(y_enc) - n_valid) < len(counts):
+            problem = (f"class(es) {rare} hold a single window" if rare else
+                       f"{len(y_enc)} windows with validation_fraction="
+                       f"{self.validation_fraction} give {n_valid} held-out and "
+                       f"{len(y_enc) - n_valid} training windows for {len(counts)} classes")
+            raise ValueError(
+                f"CRIAClassifier: early stopping holds out validation_fraction="
+                f"{self.validation_fraction} of the windows, stratified by class, so each "
+                f"class needs windows on both sides; but {problem}. Give more windows "
+                "of each class, or set early_stopping=False."
+            )
 
     def get_iterator(self, dataset, training=False):
         """skorch's loader; windows of several montages go in batches of one montage each."""

@@ -8,6 +8,7 @@ embeddings of the encoder.
 """
 
 import hashlib
+import numbers
 import warnings
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _net, ddp
+from . import _check, _net, ddp
 from ._check import check_groups
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
@@ -61,10 +62,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     masking : {"view", "token", "spatial_block"}, default="view"
         What is hidden from the encoder: a whole view (CRIA), random tokens,
         or S-JEPA's block of neighbouring channels.
-    mask_ratio : float, default=0.5
+    mask_ratio : float in [0, 1], default=0.5
         Fraction hidden by "token" and "spatial_block" masking.
-    temperature : float, default=0.1
-        InfoNCE temperature.
+    temperature : float > 0, default=0.1
+        InfoNCE temperature (the similarities are divided by it).
     negatives : {"batch", "group"}, default="batch"
         Where each window's contrastive negatives come from. "batch": the
         other windows of its batch, drawn from any subject or recording (the
@@ -75,7 +76,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         groups are ``fit``'s ``groups`` (subject or recording ids); for an
         :class:`~sk_cria.datasets.EEGWindowsDataset` without ``groups``,
         its recordings.
-    projection_dim : int, default=128
+    projection_dim : int >= 1, default=128
         Width of the contrastive projection head (dropped after training).
     ch_names : list of str or None, default=None
         Channel names when X carries none (an EEGPreprocessor before this step
@@ -93,8 +94,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     random_state : int or None, default=None
         Seeds weight initialisation, masking and batch order (reproducible on
         the CPU).
-    lr : float, default=1e-3
-    max_epochs : int, default=10
+    lr : float > 0, default=1e-3
+    max_epochs : int >= 0, default=10
+        0 trains nothing (with a warning unless ``encoder`` is given): the
+        encoder is used as it is (see :meth:`from_pretrained`).
     batch_size : int, default=64
         Windows per batch (per process in a distributed run). Batches never
         mix montages, and a batch of one window (no negatives) is left out.
@@ -185,12 +188,31 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
 
+    #: Constructor parameters checked by fit (sk_cria._check.check_params).
+    _param_checks = {
+        **_net.PARAM_CHECKS,
+        "masking": _check.one_of(MASKINGS),
+        "mask_ratio": _check.number(numbers.Real, 0, 1),
+        "temperature": _check.number(
+            numbers.Real, 0, None, "neither",
+            hint="(the InfoNCE logits are divided by it; 0.05-0.5 is usual)"),
+        "negatives": _check.one_of(NEGATIVES),
+        "projection_dim": _check.number(numbers.Integral, 1),
+        "checkpoint_dir": _check.optional_path,
+        "checkpoint_every": _check.number(numbers.Integral, 1, none=True),
+        # A window's negatives are the other windows of its batch: a batch of
+        # one trains nothing.
+        "batch_size": _check.number(
+            numbers.Integral, 2, also=(-1,),
+            hint="ViewMaskPretrainer contrasts each window with the other windows "
+                 "of its batch, so a batch needs at least 2 (-1: all windows in one "
+                 "batch)."),
+    }
+    # What else than lr makes the loss diverge (named by the error that stops it).
+    _divergence_causes = {"temperature": "a temperature too small"}
+
     # ----------------------------------------------------------- skorch hooks
     def initialize_module(self):
-        if self.masking not in MASKINGS:
-            raise ValueError(f"masking must be one of {MASKINGS}, got {self.masking!r}.")
-        if self.negatives not in NEGATIVES:
-            raise ValueError(f"negatives must be one of {NEGATIVES}, got {self.negatives!r}.")
         if self.encoder is not None:
             encoder = _net.load_encoder(self.encoder)
         else:
@@ -255,6 +277,16 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             num_replicas=ddp.world_size() if training else 1,
             rank=ddp.rank() if training else 0,
         )
+        if training and len(sampler) == 0 and len(dataset):
+            raise ValueError(
+                f"ViewMaskPretrainer has no batch to train on: it contrasts each window "
+                f"with the other windows of its batch, so a batch needs at least 2 "
+                f"windows of one montage{' and one group' if batch_groups is not None else ''}"
+                f"{f' on each of {ddp.world_size()} processes' if ddp.world_size() > 1 else ''}; "
+                f"got {len(dataset)} window(s) (n_samples={len(dataset)}) with "
+                f"batch_size={batch_size}. Give more "
+                "windows (or more per montage or group)."
+            )
         if training:
             # skorch builds the training iterator once per fit: it starts at
             # the first epoch not yet in the history (ResumeTraining skips
@@ -318,15 +350,35 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Returns
         -------
         self : ViewMaskPretrainer
+
+        Raises
+        ------
+        TypeError, ValueError
+            A constructor parameter of the wrong type or value (the message
+            names it, its value and what is valid), or data with no batch
+            of at least 2 windows of one montage to train on.
+        FloatingPointError
+            The loss became NaN or infinite: training stops at that batch
+            and the message names the epoch, the batch and the likely
+            causes (``lr`` too high, ``temperature`` too small, bad input).
         """
+        self._check_params()
         ddp.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
+        if self.max_epochs == 0 and self.encoder is None:
+            warnings.warn(
+                "ViewMaskPretrainer: max_epochs=0 trains nothing; the encoder keeps "
+                "its random initial weights. Set max_epochs >= 1 to pre-train, or "
+                "start from a trained encoder (ViewMaskPretrainer.from_pretrained).",
+                UserWarning, stacklevel=2,
+            )
         return self._train_on(X, groups, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
         """Continue pre-training on X for ``max_epochs`` more epochs (``groups`` as in fit)."""
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, groups=groups, **fit_params)
+        self._check_params()
         X = self._check_input(X, reset=False)
         return self._train_on(X, groups, reset=False, **fit_params)
 
@@ -376,6 +428,12 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Returns
         -------
         embeddings : ndarray of shape (n_examples, embed_dim), float32
+
+        Raises
+        ------
+        FloatingPointError
+            The encoder gave NaN or infinite embeddings (non-finite or huge
+            weights, or windows with extreme values).
         """
         check_is_fitted(self, "montages_")
         X, _ = _net.model_input(self, X, reset=False)
@@ -497,6 +555,11 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             done = next((callback.epochs_done_ for _, callback in self.callbacks_
                          if isinstance(callback, ResumeTraining)), 0)
             epochs = self.max_epochs - done
+        if epochs <= 0:
+            # Nothing to train (from_pretrained, or a resumed run already
+            # finished): no training iterator is built, so fit records the
+            # channels of any data, even a single window.
+            return self
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
 
@@ -510,4 +573,4 @@ def embed(net, embed_fn, X):
             Xi = _net.to_device_async(Xi, net.device)
             out = embed_fn(**Xi) if isinstance(Xi, dict) else embed_fn(Xi)
             outputs.append(out.float().cpu())
-    return torch.cat(outputs).numpy()
+    return _net.check_finite_output(net, torch.cat(outputs).numpy(), "embeddings")
