@@ -47,7 +47,8 @@ def _add_pretrain(commands):
         description="Pre-train a CRIA encoder by view masking on EEG recordings "
         "(EDF/BDF/GDF/BrainVision/EEGLAB/FIF files, folders searched recursively, BIDS "
         "roots), read lazily from disk. Writes checkpoints while training: running the "
-        "same command again on the same --out resumes an interrupted run. At the end --out "
+        "same command again on the same --out resumes a run stopped by a kill or Ctrl-C (which "
+        "exits with code 130). At the end --out "
         "holds the encoder (config.json + model.safetensors) for "
         "ViewMaskPretrainer.from_pretrained and CRIAClassifier(encoder=...), a model "
         "card (README.md), train_log.csv and files.csv.",

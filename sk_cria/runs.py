@@ -6,7 +6,9 @@ whether the run finished), ``checkpoints/`` (resumable training state) and
 (``config.json`` + ``model.safetensors``, loadable by
 ``ViewMaskPretrainer.from_pretrained`` and ``CRIAClassifier(encoder=...)``),
 a model card ``README.md`` and ``files.csv`` (each file used or skipped).
-Running the same command on a folder with an unfinished run resumes it.
+Running the same command on a folder with an unfinished run (killed, or
+stopped by Ctrl-C: then ``run.json`` says "interrupted") resumes it; a run
+that stopped before its first checkpoint is started afresh.
 """
 
 import csv
