@@ -31,13 +31,13 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from . import __version__, ddp
-from ._net import resolve_device
+from ._net import build_encoder_config, resolve_device
 from .callbacks import EpochLog
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
 from .datasets.recordings import EEGWindowsDataset
 from .preprocessing import EEGPreprocessor
-from .pretraining import ViewMaskPretrainer
+from .pretraining import NEGATIVES, ViewMaskPretrainer
 from .sampling import MontageBatchSampler
 
 __all__ = ["RunDirError", "pretrain"]
@@ -106,8 +106,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     Raises
     ------
     ValueError
-        A bad number (checked before anything is written), or data that give
-        no training batch.
+        A bad number or option (checked before anything is written), or data
+        that give no training batch.
     RunDirError
         ``out`` holds a finished run, a run of other settings, or files that
         are not sk-cria's under the names it writes; or cannot be written.
@@ -117,6 +117,11 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     _check_numbers(window=window, stride=stride, max_epochs=max_epochs,
                    batch_size=batch_size, lr=lr, line_freq=line_freq, seed=seed,
                    num_workers=num_workers, checkpoint_every=checkpoint_every)
+    if lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
+    if negatives not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {NEGATIVES}, got {negatives!r}.")
+    build_encoder_config(config)  # a config that names nothing is refused here too
     out = Path(out)
     settings = {
         "paths": [str(Path(p).resolve()) for p in paths], "window": window,
@@ -192,8 +197,6 @@ def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
                                         num_replicas=ddp.world_size()))
         callbacks.append(("lr_scheduler", LRScheduler(
             CosineAnnealingLR, T_max=max(1, steps * max_epochs), step_every="batch")))
-    elif lr_schedule != "constant":
-        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
     return callbacks
 
 

@@ -420,6 +420,9 @@ def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp
     ("checkpoint_every", 0, ValueError, "checkpoint_every == 0, must be >= 1"),
     ("num_workers", -1, ValueError, "num_workers == -1, must be >= 0"),
     ("max_epochs", "3", TypeError, "max_epochs must be an instance of"),
+    ("lr_schedule", "linear", ValueError, "lr_schedule must be 'cosine' or 'constant'"),
+    ("negatives", "subject", ValueError, "negatives must be one of"),
+    ("config", "huge", ValueError, "config must be None, 'default', 'small'"),
 ])
 def test_pretrain_refuses_bad_numbers_before_anything_is_written(task_files, tmp_path, name,
                                                                  value, error, message):
