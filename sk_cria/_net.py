@@ -326,7 +326,8 @@ class CRIANetMixin:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
             self.interrupted_ = True
-            steps = sum(len(row["batches"]) for row in self.history)
+            steps = sum("train_loss" in batch for row in self.history
+                        for batch in row["batches"])  # validation batches left out
             resume = (" Fit again with the same data and parameters to resume from "
                       f"the last checkpoint in {str(self.checkpoint_dir)!r}."
                       if getattr(self, "checkpoint_dir", None) is not None else "")

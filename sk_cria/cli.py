@@ -110,7 +110,7 @@ def _run_pretrain(args):
         print(f"sk-cria pretrain: error: {error}", file=sys.stderr)
         return 2
     if getattr(net, "interrupted_", False):
-        steps = sum(len(row["batches"]) for row in net.history)
+        steps = sum("train_loss" in batch for row in net.history for batch in row["batches"])
         _interrupted(args.out, f" in epoch {len(net.history)} after {steps} batch(es)")
         return INTERRUPTED
     return 0

@@ -344,7 +344,8 @@ class InterruptAt(Callback):
         self.step = step
 
     def on_batch_end(self, net, training=False, **kwargs):
-        if training and sum(len(e["batches"]) for e in net.history) == self.step:
+        trained = sum("train_loss" in b for e in net.history for b in e["batches"])
+        if training and trained == self.step:
             raise KeyboardInterrupt
 
 
@@ -443,3 +444,17 @@ def test_data_that_give_no_batch_train_nothing_and_are_refused(task_files, tmp_p
     assert "error: No batch of batch_size=4 (or at least 2) windows of one montage can be " \
         "formed from the 1 window(s)" in err and "Traceback" not in err
     assert not any(out.iterdir())  # no run.json: nothing to protect or to resume
+
+
+def test_ctrl_c_in_a_classifier_fit_warns_and_returns(dataset):
+    X = np.stack([dataset[i][0]["x"].numpy() for i in range(8)])
+    clf = CRIAClassifier(config="small", max_epochs=3, batch_size=4, random_state=0,
+                         ch_names=list(dataset.montages[0]),
+                         callbacks=[("ctrl_c", InterruptAt(3))])
+    with pytest.warns(UserWarning, match=r"CRIAClassifier: training was interrupted .* "
+                      r"in epoch 2, after 3 training batch\(es\) in all; the model is only "
+                      r"partly trained\.$"):
+        clf.fit(X, [0, 1] * 4)
+    assert clf.interrupted_ and len(clf.history) == 2
+    clf.set_params(callbacks=None).fit(X, [0, 1] * 4)  # a new fit clears the flag
+    assert not clf.interrupted_
