@@ -118,10 +118,10 @@ def _run_pretrain(args):
 
 def _interrupted(out, where=""):
     checkpoints = find_checkpoints(Path(out) / CHECKPOINTS)
-    kept = (f"the last checkpoint ({checkpoints[0].name}) is kept" if checkpoints
-            else "no checkpoint had been written yet")
-    print(f"sk-cria pretrain: interrupted{where}; {kept}: rerun the same command to "
-          "resume the run.", file=sys.stderr)
+    then = (f"the last checkpoint ({checkpoints[0].name}) is kept: rerun the same command "
+            "to resume the run" if checkpoints else
+            "no checkpoint had been written yet: rerun the same command to start it again")
+    print(f"sk-cria pretrain: interrupted{where}; {then}.", file=sys.stderr)
 
 
 def _add_benchmark(commands):

@@ -139,8 +139,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     # Under torchrun only rank 0 prepares and writes the folder; all read the data.
     writer = ddp.is_main_process()
     verbose = verbose if writer else 0
-    resuming = (_prepare(out, settings, resume=resume, overwrite=overwrite, verbose=verbose)
-                if writer else True)
+    resuming, clear = (_prepare(out, settings, resume=resume, overwrite=overwrite,
+                                verbose=verbose) if writer else (True, False))
     dataset = EEGWindowsDataset(
         paths, window=window, stride=stride,
         preprocessor=EEGPreprocessor(line_freq=line_freq), verbose=bool(verbose),
@@ -154,6 +154,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
             "more or longer recordings, or a shorter window or stride."
         )
     if writer:
+        if clear:  # only now that the data are known to train: nothing lost on an error
+            _remove_outputs(out)
         if resuming:
             run = json.loads((out / RUN_FILE).read_text())
             run.update(status="running", resumed=_now())
@@ -255,7 +257,12 @@ def _remove_outputs(out):
 
 
 def _prepare(out, settings, *, resume, overwrite, verbose=1):
-    """Check that ``out`` can take this run; return whether it resumes one."""
+    """Check that ``out`` can take this run.
+
+    Returns whether it resumes one, and whether the outputs of a previous
+    run are to be removed first (left to the caller, once the data are read).
+    """
+    clear = False
     previous = _read_run(out / RUN_FILE)
     if previous is None:
         # Files named as sk-cria's outputs, in a folder without an sk-cria run,
@@ -275,8 +282,7 @@ def _prepare(out, settings, *, resume, overwrite, verbose=1):
                 "to the files there (which are kept)."
             )
     elif overwrite:
-        _remove_outputs(out)
-        previous = None
+        previous, clear = None, True
     elif previous["status"] == "finished":
         raise RunDirError(
             f"{out} holds a finished run (finished {previous.get('finished')}); "
@@ -288,8 +294,7 @@ def _prepare(out, settings, *, resume, overwrite, verbose=1):
         if verbose:
             print(f"{out} holds a run that stopped before its first checkpoint; "
                   "starting afresh.", file=sys.stderr)
-        _remove_outputs(out)
-        previous = None
+        previous, clear = None, True
     else:
         details = settings_differences(previous["settings"], settings, ignore=_FREE)
         if details:
@@ -309,7 +314,7 @@ def _prepare(out, settings, *, resume, overwrite, verbose=1):
     except OSError as error:
         raise RunDirError(f"Cannot write to {out} ({error}); choose a writable --out.") \
             from error
-    return previous is not None
+    return previous is not None, clear
 
 
 def model_card(net, dataset, settings, seconds):

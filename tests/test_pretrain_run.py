@@ -458,3 +458,15 @@ def test_ctrl_c_in_a_classifier_fit_warns_and_returns(dataset):
     assert clf.interrupted_ and len(clf.history) == 2
     clf.set_params(callbacks=None).fit(X, [0, 1] * 4)  # a new fit clears the flag
     assert not clf.interrupted_
+
+
+def test_overwrite_removes_nothing_when_the_new_run_is_refused(task_files, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"status": "finished", "settings": {}}))
+    (out / "model.safetensors").write_text("an earlier encoder")
+    command = _command(task_files[:1], out, "--overwrite")[3:]
+    command[command.index("--window") + 1] = "40"  # one window: no batch to train
+    assert main(command) == 2
+    assert "nothing would be trained" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_text() == "an earlier encoder"
