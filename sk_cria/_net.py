@@ -434,3 +434,29 @@ class CRIANetMixin:
             if reset and (not self.warm_start or not self.initialized_):
                 super().initialize()
             return super().partial_fit(X, y, **fit_params)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop; a Ctrl-C stops it with a warning and sets ``interrupted_``.
+
+        skorch's ``partial_fit`` swallows the KeyboardInterrupt and returns
+        the net as it is; the warning says that it is only partly trained, and
+        ``interrupted_`` lets callers (``sk-cria pretrain``) tell an
+        interrupted fit from a finished one and never publish it as finished.
+        """
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+            steps = sum("train_loss" in batch for row in self.history
+                        for batch in row["batches"])  # validation batches left out
+            resume = (" Fit again with the same data and parameters to resume from "
+                      f"the last checkpoint in {str(self.checkpoint_dir)!r}."
+                      if getattr(self, "checkpoint_dir", None) is not None else "")
+            warnings.warn(
+                f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) in "
+                f"epoch {len(self.history)}, after {steps} training batch(es) in all; the "
+                f"model is only partly trained.{resume}",
+                UserWarning, stacklevel=2,
+            )
+            raise  # skorch's partial_fit catches it, ends the fit and returns

@@ -189,6 +189,11 @@ class TrainingCheckpoint(Callback):
     def on_epoch_end(self, net, **kwargs):
         self.save(net, in_epoch=False)
 
+    # Deliberately no on_train_end: skorch ends a fit stopped by Ctrl-C through
+    # on_train_end, possibly in the middle of a batch; a checkpoint taken there
+    # would not be a state the uninterrupted run passes through, and resuming
+    # from it would not give its weights.
+
     def save(self, net, in_epoch):
         """Checkpoint the net; ``in_epoch``: the last history row is an epoch in progress.
 

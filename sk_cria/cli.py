@@ -2,11 +2,13 @@
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 import sys
 import time
 
 import pandas as pd
+import torch
 
 from .benchmark import (
     ALIGNMENTS,
@@ -20,8 +22,13 @@ from .benchmark import (
     run_benchmark,
 )
 from .atomic import open_atomic
+from .checkpointing import find_checkpoints
+from .datasets.eegmat import N_SUBJECTS
 from .datasets.recordings import NoUsableDataError
-from .runs import RunDirError, pretrain
+from .runs import CHECKPOINTS, RunDirError, pretrain
+
+#: Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 
 def main(argv=None):
@@ -40,29 +47,33 @@ def _add_pretrain(commands):
         description="Pre-train a CRIA encoder by view masking on EEG recordings "
         "(EDF/BDF/GDF/BrainVision/EEGLAB/FIF files, folders searched recursively, BIDS "
         "roots), read lazily from disk. Writes checkpoints while training: running the "
-        "same command again on the same --out resumes an interrupted run. At the end --out "
+        "same command again on the same --out resumes a run stopped by a kill or Ctrl-C (which "
+        "exits with code 130). At the end --out "
         "holds the encoder (config.json + model.safetensors) for "
         "ViewMaskPretrainer.from_pretrained and CRIAClassifier(encoder=...), a model "
         "card (README.md), train_log.csv and files.csv.",
     )
     cmd.add_argument("paths", nargs="+", metavar="PATH", help="recording, folder or BIDS root")
     cmd.add_argument("--out", required=True, help="output folder")
-    cmd.add_argument("--window", type=int, default=10, help="window length in seconds")
-    cmd.add_argument("--stride", type=float, default=None,
+    cmd.add_argument("--window", type=positive_int, default=10,
+                     help="window length in seconds")
+    cmd.add_argument("--stride", type=positive_float, default=None,
                      help="seconds between window starts (default: the window length)")
     cmd.add_argument("--config", choices=["default", "small"], default="default",
                      help="encoder preset")
-    cmd.add_argument("--max-epochs", type=int, default=10)
-    cmd.add_argument("--batch-size", type=int, default=64)
-    cmd.add_argument("--lr", type=float, default=1e-3)
+    cmd.add_argument("--max-epochs", type=positive_int, default=10)
+    cmd.add_argument("--batch-size", type=batch_size, default=64,
+                     help="windows per batch, at least 2 (the others of a batch are each "
+                     "window's negatives)")
+    cmd.add_argument("--lr", type=positive_float, default=1e-3)
     cmd.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine")
     cmd.add_argument("--line-freq", type=_line_freq, default=60.0,
                      help="mains frequency to notch: 60, 50 or none")
-    cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    cmd.add_argument("--seed", type=int, default=0)
-    cmd.add_argument("--num-workers", type=int, default=0,
+    cmd.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
+    cmd.add_argument("--seed", type=non_negative_int, default=0)
+    cmd.add_argument("--num-workers", type=non_negative_int, default=0,
                      help="DataLoader processes reading windows")
-    cmd.add_argument("--checkpoint-every", type=int, default=200,
+    cmd.add_argument("--checkpoint-every", type=positive_int, default=200,
                      help="batches between checkpoints (also at every epoch end)")
     cmd.add_argument("--negatives", choices=["batch", "group"], default="batch",
                      help="contrastive negatives: any window of the batch, or batches drawn "
@@ -70,17 +81,21 @@ def _add_pretrain(commands):
     cmd.add_argument("--resume", action="store_true",
                      help="require an unfinished run in --out and continue it")
     cmd.add_argument("--overwrite", action="store_true",
-                     help="replace a finished or different run in --out")
+                     help="replace a finished or different run in --out (removes only "
+                     "the files sk-cria wrote there)")
     cmd.set_defaults(run=_run_pretrain)
 
 
 def _line_freq(text):
-    return None if text.lower() == "none" else float(text)
+    if text.lower() == "none":
+        return None
+    return _number(text, float, 0, "a frequency in Hz above 0 (60, 50) or none",
+                   exclusive=True)
 
 
 def _run_pretrain(args):
     try:
-        pretrain(
+        net = pretrain(
             args.paths, args.out, window=args.window, stride=args.stride,
             config=args.config, max_epochs=args.max_epochs, batch_size=args.batch_size,
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
@@ -88,10 +103,25 @@ def _run_pretrain(args):
             checkpoint_every=args.checkpoint_every, resume=args.resume,
             overwrite=args.overwrite, negatives=args.negatives,
         )
-    except (RunDirError, FileNotFoundError, NoUsableDataError) as error:
+    except KeyboardInterrupt:  # before training (reading the data, resuming)
+        _interrupted(args.out)
+        return INTERRUPTED
+    except (RunDirError, FileNotFoundError, NoUsableDataError, ValueError) as error:
         print(f"sk-cria pretrain: error: {error}", file=sys.stderr)
         return 2
+    if getattr(net, "interrupted_", False):
+        steps = sum("train_loss" in batch for row in net.history for batch in row["batches"])
+        _interrupted(args.out, f" in epoch {len(net.history)} after {steps} batch(es)")
+        return INTERRUPTED
     return 0
+
+
+def _interrupted(out, where=""):
+    checkpoints = find_checkpoints(Path(out) / CHECKPOINTS)
+    then = (f"the last checkpoint ({checkpoints[0].name}) is kept: rerun the same command "
+            "to resume the run" if checkpoints else
+            "no checkpoint had been written yet: rerun the same command to start it again")
+    print(f"sk-cria pretrain: interrupted{where}; {then}.", file=sys.stderr)
 
 
 def _add_benchmark(commands):
@@ -107,16 +137,17 @@ def _add_benchmark(commands):
         "(and label_efficiency.png with --train-subjects).",
     )
     cmd.add_argument("--out", default="benchmark-results", help="output folder")
-    cmd.add_argument("--data", default=None,
+    cmd.add_argument("--data", type=eegmat_folder, default=None,
                      help="folder holding eegmat/ (default: SK_CRIA_DATA, then MNE's data folder)")
     cmd.add_argument("--quick", action="store_true",
                      help="protocol (a), one seed, small encoder, few epochs: minutes on 2 cores")
     cmd.add_argument("--protocol", choices=["a", "b", "both"], default=None)
-    cmd.add_argument("--seeds", type=int, default=None, help=f"default {default.seeds}")
-    cmd.add_argument("--folds", type=int, default=None, help=f"default {default.folds}")
+    cmd.add_argument("--seeds", type=positive_int, default=None,
+                     help=f"default {default.seeds}")
+    cmd.add_argument("--folds", type=folds, default=None, help=f"default {default.folds}")
     cmd.add_argument("--encoder", choices=["small", "default"], default=None)
-    cmd.add_argument("--pretrain-epochs", type=int, default=None)
-    cmd.add_argument("--finetune-epochs", type=int, default=None)
+    cmd.add_argument("--pretrain-epochs", type=non_negative_int, default=None)
+    cmd.add_argument("--finetune-epochs", type=non_negative_int, default=None)
     cmd.add_argument("--fusion", choices=["asymmetric", "symmetric", "serial"], default=None,
                      help="ablation of the cross-view fusion")
     cmd.add_argument("--masking", choices=["view", "token", "spatial_block"], default=None,
@@ -141,11 +172,11 @@ def _add_benchmark(commands):
                      help="label efficiency: fit each pipeline with the labels of only N "
                      "training subjects (a seeded random draw per seed), e.g. 1 2 4 8 all; "
                      "pre-training and alignment still see every unlabelled window")
-    cmd.add_argument("--input-band", nargs=2, type=float, default=None,
+    cmd.add_argument("--input-band", nargs=2, type=positive_float, default=None,
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
                      "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
-    cmd.add_argument("--subjects", default=None,
+    cmd.add_argument("--subjects", type=subjects, default=None,
                      help="subjects to load, e.g. 0-11 (default all 36; protocol (a) needs 0-27 "
                      "and 32-35)")
     cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
@@ -155,7 +186,8 @@ def _add_benchmark(commands):
 
 def _count(text):
     """'all' -> None, '4' -> 4 (--train-subjects)."""
-    return None if text == "all" else int(text)
+    return None if text == "all" else _number(text, int, 1, "a whole number of 1 or more, "
+                                               "or all")
 
 
 def _run_benchmark(args):
@@ -172,15 +204,25 @@ def _run_benchmark(args):
         "input_band": None if args.input_band is None else tuple(args.input_band),
         "pipelines": _unique(args.pipelines),
         "data": args.data,
-        "subjects": None if args.subjects is None else _span(args.subjects),
+        "subjects": args.subjects,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config = BenchmarkConfig.quick(**overrides) if args.quick else BenchmarkConfig(**overrides)
+    if config.input_band is not None and config.input_band[0] >= config.input_band[1]:
+        return _error("benchmark", f"--input-band: the low edge ({config.input_band[0]:g} Hz) "
+                      f"must be below the high one ({config.input_band[1]:g} Hz).")
+    try:
+        config.check()
+    except ValueError as error:
+        return _error("benchmark", error)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"sk-cria benchmark: {dataclasses.asdict(config)}", file=sys.stderr)
     start = time.perf_counter()
-    rows = run_benchmark(config)
+    try:
+        rows = run_benchmark(config)
+    except FileNotFoundError as error:  # an eegmat file missing from --data
+        return _error("benchmark", error)
     seconds = time.perf_counter() - start
     with open_atomic(out / "results.csv") as file:
         pd.DataFrame(rows).to_csv(file, index=False)
@@ -203,13 +245,96 @@ def _unique(values):
     return None if values is None else tuple(dict.fromkeys(values))
 
 
-def _span(text):
+def _error(command, message):
+    print(f"sk-cria {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+# ----------------------------------------------- argument types (argparse type=)
+# Each refuses a bad value at parsing: argparse then prints one line naming the
+# option and exits with code 2, before anything is read, trained or written.
+def _number(text, kind, minimum, what, exclusive=False):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum or (
+            exclusive and value == minimum):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """A whole number of 1 or more."""
+    return _number(text, int, 1, "a whole number of 1 or more")
+
+
+def non_negative_int(text):
+    """A whole number of 0 or more."""
+    return _number(text, int, 0, "a whole number of 0 or more")
+
+
+def positive_float(text):
+    """A finite number above 0."""
+    return _number(text, float, 0, "a finite number above 0", exclusive=True)
+
+
+def batch_size(text):
+    """At least 2 windows: a batch of one has no negatives."""
+    return _number(text, int, 2, "a whole number of 2 or more (a batch of one window "
+                   "has no contrastive negatives)")
+
+
+def folds(text):
+    """Grouped K-fold needs 2 folds or more."""
+    return _number(text, int, 2, "a whole number of 2 or more")
+
+
+def device(text):
+    """auto, cpu, cuda or cuda:N, where the device exists."""
+    if text == "auto":
+        return text
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: no CUDA GPU is available to torch here; use --device cpu "
+                "(or auto, which takes a GPU when there is one)")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: torch sees {torch.cuda.device_count()} GPU(s), numbered from 0")
+    return text
+
+
+def subjects(text):
     """'0-11' -> (0, ..., 11); '3' -> (3,); '0-3,8' -> (0, 1, 2, 3, 8)."""
-    subjects = []
+    chosen = []
     for part in text.split(","):
         first, _, last = part.partition("-")
-        subjects.extend(range(int(first), int(last or first) + 1))
-    return tuple(subjects)
+        try:
+            first, last = int(first), int(last or first)
+        except ValueError:
+            first = last = None
+        if first is None or not 0 <= first <= last < N_SUBJECTS:
+            raise argparse.ArgumentTypeError(
+                f"must be subject numbers 0 to {N_SUBJECTS - 1} as N, N-M (N <= M) or a "
+                f"comma-separated list of them, e.g. 0-11,32; got {text!r}")
+        chosen.extend(range(first, last + 1))
+    return tuple(chosen)
+
+
+def eegmat_folder(text):
+    """A folder that holds eegmat/ (the loader never downloads in a benchmark)."""
+    if not (Path(text).expanduser() / "eegmat").is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} holds no eegmat/ folder; give the folder that holds "
+            "eegmat/files/eegmat/1.0.0/ (SK_CRIA_DATA's layout)")
+    return text
 
 
 if __name__ == "__main__":

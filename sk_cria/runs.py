@@ -6,31 +6,38 @@ whether the run finished), ``checkpoints/`` (resumable training state) and
 (``config.json`` + ``model.safetensors``, loadable by
 ``ViewMaskPretrainer.from_pretrained`` and ``CRIAClassifier(encoder=...)``),
 a model card ``README.md`` and ``files.csv`` (each file used or skipped).
-Running the same command on a folder with an unfinished run resumes it.
+Running the same command on a folder with an unfinished run (killed, or
+stopped by Ctrl-C: then ``run.json`` says "interrupted") resumes it; a run
+that stopped before its first checkpoint is started afresh.
 """
 
 import csv
 from datetime import datetime, timezone
 import json
+import math
+from numbers import Integral, Real
 from pathlib import Path
 import platform
 import shutil
+import sys
 import time
 
 import mne
+import numpy as np
+from sklearn.utils import check_scalar
 import skorch
 from skorch.callbacks import LRScheduler
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from . import __version__, ddp
-from ._net import resolve_device
+from ._net import build_encoder_config, resolve_device
 from .callbacks import EpochLog
 from .atomic import open_atomic
-from .checkpointing import settings_differences
+from .checkpointing import find_checkpoints, settings_differences
 from .datasets.recordings import EEGWindowsDataset
 from .preprocessing import EEGPreprocessor
-from .pretraining import ViewMaskPretrainer
+from .pretraining import NEGATIVES, ViewMaskPretrainer
 from .sampling import MontageBatchSampler
 
 __all__ = ["RunDirError", "pretrain"]
@@ -38,7 +45,9 @@ __all__ = ["RunDirError", "pretrain"]
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "train_log.csv"
-# Everything a run writes; --overwrite removes these and nothing else.
+# Everything a run writes. --overwrite removes these, and only from a folder
+# that holds an sk-cria run.json: the same names in any other folder are
+# the user's (a README.md, a config.json) and are never touched.
 _OUTPUTS = (RUN_FILE, CHECKPOINTS, LOG_FILE, "config.json", "model.safetensors",
             "README.md", "files.csv")
 # Settings that may differ when a run is resumed: they change where and how
@@ -78,7 +87,9 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         Require an unfinished run in ``out`` to continue (without it, one is
         continued when found, and a new run is started otherwise).
     overwrite : bool, default=False
-        Remove the outputs of a finished or different run in ``out`` first.
+        Remove the outputs of a finished or different run in ``out`` first
+        (only the files sk-cria writes, and only from a folder holding an
+        sk-cria ``run.json``; other files are kept).
     negatives : {"batch", "group"}, default="batch"
         See :class:`~sk_cria.ViewMaskPretrainer`; "group" draws each batch
         from the windows of one recording.
@@ -87,7 +98,30 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     Returns
     -------
     pretrainer : ViewMaskPretrainer
+        Its ``interrupted_`` is True when a Ctrl-C stopped training (with a
+        warning): the run is then left resumable (its checkpoints kept,
+        ``run.json`` marked "interrupted", no encoder written), and calling
+        ``pretrain`` again with the same arguments resumes it.
+
+    Raises
+    ------
+    ValueError
+        A bad number or option (checked before anything is written), or data
+        that give no training batch.
+    RunDirError
+        ``out`` holds a finished run, a run of other settings, or files that
+        are not sk-cria's under the names it writes; or cannot be written.
+    FileNotFoundError, sk_cria.datasets.recordings.NoUsableDataError
+        Missing paths, or paths that hold no usable recording.
     """
+    _check_numbers(window=window, stride=stride, max_epochs=max_epochs,
+                   batch_size=batch_size, lr=lr, line_freq=line_freq, seed=seed,
+                   num_workers=num_workers, checkpoint_every=checkpoint_every)
+    if lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
+    if negatives not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {NEGATIVES}, got {negatives!r}.")
+    build_encoder_config(config)  # a config that names nothing is refused here too
     out = Path(out)
     settings = {
         "paths": [str(Path(p).resolve()) for p in paths], "window": window,
@@ -105,14 +139,30 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     # Under torchrun only rank 0 prepares and writes the folder; all read the data.
     writer = ddp.is_main_process()
     verbose = verbose if writer else 0
-    resuming = _prepare(out, settings, resume=resume, overwrite=overwrite) if writer else True
+    resuming, clear = (_prepare(out, settings, resume=resume, overwrite=overwrite,
+                                verbose=verbose) if writer else (True, False))
     dataset = EEGWindowsDataset(
         paths, window=window, stride=stride,
         preprocessor=EEGPreprocessor(line_freq=line_freq), verbose=bool(verbose),
     )
-    if not resuming:
-        _write_json(out / RUN_FILE, {"status": "running", "settings": settings,
-                                     "started": _now(), "sk_cria": __version__})
+    steps = _steps_per_epoch(dataset, batch_size, negatives)
+    if steps == 0:  # before run.json: a run that would train nothing is refused
+        raise ValueError(
+            f"No batch of batch_size={batch_size} (or at least 2) windows of one montage"
+            f"{' and one recording' if negatives == 'group' else ''} can be formed from "
+            f"the {len(dataset)} window(s) of the data, so nothing would be trained; give "
+            "more or longer recordings, or a shorter window or stride."
+        )
+    if writer:
+        if clear:  # only now that the data are known to train: nothing lost on an error
+            _remove_outputs(out)
+        if resuming:
+            run = json.loads((out / RUN_FILE).read_text())
+            run.update(status="running", resumed=_now())
+        else:
+            run = {"status": "running", "settings": settings, "started": _now(),
+                   "sk_cria": __version__}
+        _write_json(out / RUN_FILE, run)
     net = ViewMaskPretrainer(
         config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
         random_state=seed, device=device, verbose=verbose, negatives=negatives,
@@ -121,12 +171,16 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
     )
     start = time.perf_counter()
-    net.fit(dataset)
+    net.fit(dataset)  # a Ctrl-C stops it with a warning and sets interrupted_
     if not writer:
+        return net
+    if net.interrupted_:
+        # Resumable: the checkpoints stay, and nothing is published as finished.
+        run.update(status="interrupted", interrupted=_now())
+        _write_json(out / RUN_FILE, run)
         return net
     net.save_pretrained(out)
     _write_files_csv(out / "files.csv", dataset)
-    run = json.loads((out / RUN_FILE).read_text())
     run.update(status="finished", finished=_now())
     _write_json(out / RUN_FILE, run)
     with open_atomic(out / "README.md") as file:
@@ -145,44 +199,113 @@ def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
                                         num_replicas=ddp.world_size()))
         callbacks.append(("lr_scheduler", LRScheduler(
             CosineAnnealingLR, T_max=max(1, steps * max_epochs), step_every="batch")))
-    elif lr_schedule != "constant":
-        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
     return callbacks
 
 
-def _prepare(out, settings, *, resume, overwrite):
-    """Check that ``out`` can take this run; return whether it resumes one."""
-    run_file = out / RUN_FILE
-    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
-    if overwrite:
-        for name in _OUTPUTS:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-        previous = None
-    elif previous is not None:
-        details = settings_differences(previous["settings"], settings, ignore=_FREE)
-        if previous["status"] == "finished":
+def _check_numbers(**numbers):
+    """Refuse bad numbers before anything is written (the CLI refuses them at parsing)."""
+    for name, value in numbers.items():
+        if value is None and name in ("stride", "line_freq"):
+            continue
+        integral = name not in ("stride", "lr", "line_freq")
+        minimum, exclusive = _LIMITS[name]
+        check_scalar(value, name, Integral if integral else Real, min_val=minimum,
+                     include_boundaries="neither" if exclusive else "left")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}.")
+
+
+# name: (smallest value, whether it is excluded)
+_LIMITS = {"window": (0, True), "stride": (0, True), "max_epochs": (1, False),
+           "batch_size": (2, False), "lr": (0, True), "line_freq": (0, True),
+           "seed": (0, False), "num_workers": (0, False), "checkpoint_every": (1, False)}
+
+
+def _steps_per_epoch(dataset, batch_size, negatives):
+    """Training batches of one epoch of one process (0: the run would train nothing)."""
+    ids = dataset.montage_ids
+    if negatives == "group":  # batches of one montage and one recording
+        ids = np.unique(np.stack([ids, dataset.recording_ids]), axis=1,
+                        return_inverse=True)[1].reshape(-1)
+    return len(MontageBatchSampler(ids, batch_size, min_batch_size=2,
+                                   num_replicas=ddp.world_size()))
+
+
+def _read_run(run_file):
+    """The run.json of an sk-cria run, None when absent; refuse anyone else's."""
+    if not run_file.is_file():
+        return None
+    try:
+        run = json.loads(run_file.read_text())
+    except (OSError, ValueError) as error:
+        raise RunDirError(f"{run_file} cannot be read ({error}); it is not an sk-cria run "
+                          "file: choose another --out.") from error
+    if not (isinstance(run, dict) and isinstance(run.get("settings"), dict)
+            and "status" in run):
+        raise RunDirError(f"{run_file} is not an sk-cria run file; choose another --out "
+                          "(--overwrite never removes files sk-cria did not write).")
+    return run
+
+
+def _remove_outputs(out):
+    for name in _OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def _prepare(out, settings, *, resume, overwrite, verbose=1):
+    """Check that ``out`` can take this run.
+
+    Returns whether it resumes one, and whether the outputs of a previous
+    run are to be removed first (left to the caller, once the data are read).
+    """
+    clear = False
+    previous = _read_run(out / RUN_FILE)
+    if previous is None:
+        # Files named as sk-cria's outputs, in a folder without an sk-cria run,
+        # are the user's: never removed, and never written over at the end.
+        theirs = [name for name in _OUTPUTS if (out / name).exists()]
+        if theirs:
             raise RunDirError(
-                f"{out} holds a finished run (finished {previous.get('finished')}); "
-                "choose another --out, or pass --overwrite to replace it."
+                f"{out} holds no sk-cria run ({RUN_FILE} is missing) but holds "
+                f"{', '.join(theirs)}, which sk-cria would write; these are not sk-cria's "
+                "and are never removed, even with --overwrite: move them away or choose "
+                "another --out."
             )
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise RunDirError(
+                f"{out} is not empty and holds no sk-cria run ({RUN_FILE} is missing); "
+                "choose an empty or new folder, or pass --overwrite to write the run next "
+                "to the files there (which are kept)."
+            )
+    elif overwrite:
+        previous, clear = None, True
+    elif previous["status"] == "finished":
+        raise RunDirError(
+            f"{out} holds a finished run (finished {previous.get('finished')}); "
+            "choose another --out, or pass --overwrite to replace it."
+        )
+    elif not find_checkpoints(out / CHECKPOINTS):
+        # Stopped before its first checkpoint (bad settings, an error, a Ctrl-C):
+        # nothing was trained that a new start would lose.
+        if verbose:
+            print(f"{out} holds a run that stopped before its first checkpoint; "
+                  "starting afresh.", file=sys.stderr)
+        previous, clear = None, True
+    else:
+        details = settings_differences(previous["settings"], settings, ignore=_FREE)
         if details:
             raise RunDirError(
                 f"{out} holds an unfinished run with other settings ({details}); "
                 "rerun with the same settings to resume it, choose another --out, or "
                 "pass --overwrite to replace it."
             )
-    elif out.is_dir() and any(out.iterdir()):
-        raise RunDirError(
-            f"{out} is not empty and holds no sk-cria run ({RUN_FILE} is missing); "
-            "choose an empty or new folder, or pass --overwrite (which removes only "
-            "the files sk-cria writes)."
-        )
     if resume and previous is None:
-        raise RunDirError(f"--resume: {out} holds no unfinished run to resume.")
+        raise RunDirError(f"--resume: {out} holds no unfinished run with a checkpoint to "
+                          "resume; rerun without --resume to start one.")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -191,7 +314,7 @@ def _prepare(out, settings, *, resume, overwrite):
     except OSError as error:
         raise RunDirError(f"Cannot write to {out} ({error}); choose a writable --out.") \
             from error
-    return previous is not None
+    return previous is not None, clear
 
 
 def model_card(net, dataset, settings, seconds):

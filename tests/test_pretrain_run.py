@@ -202,21 +202,36 @@ def _weights(out):
     return load_file(out / "model.safetensors")
 
 
+@pytest.fixture(scope="module")
+def whole(task_files, tmp_path_factory):
+    """The output folder of an uninterrupted `sk-cria pretrain` (3 epochs of 8 batches)."""
+    out = tmp_path_factory.mktemp("whole") / "run"
+    subprocess.run(_command(task_files, out), check=True, capture_output=True)
+    return out
+
+
+def _signal_mid_second_epoch(command, out, signum):
+    """Start ``command``; send ``signum`` once a checkpoint inside epoch 2 exists."""
+    log = out.with_name(out.name + ".stderr")  # a file: a full pipe would stall the run
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            steps = [int(p.stem.split("-")[1]) for p in find_checkpoints(out / "checkpoints")]
+            if any(9 <= step < 16 for step in steps):
+                proc.send_signal(signum)
+                break
+            time.sleep(0.01)
+        code = proc.wait()
+    return code, log.read_text()
+
+
 @pytest.mark.slow
-def test_kill_and_resume_ends_with_the_uninterrupted_weights(task_files, tmp_path):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run(_command(task_files, whole), check=True, capture_output=True)
-    proc = subprocess.Popen(_command(task_files, killed, "--checkpoint-every", "1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # SIGKILL as soon as a checkpoint in the middle of the second epoch exists.
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        steps = [int(p.stem.split("-")[1]) for p in find_checkpoints(killed / "checkpoints")]
-        if any(9 <= step < 16 for step in steps):
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+def test_kill_and_resume_ends_with_the_uninterrupted_weights(task_files, whole, tmp_path):
+    killed = tmp_path / "killed"
+    code, _ = _signal_mid_second_epoch(_command(task_files, killed, "--checkpoint-every", "1"),
+                                       killed, signal.SIGKILL)
+    assert code == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (killed / "model.safetensors").exists()
     done = subprocess.run(_command(task_files, killed, "--checkpoint-every", "1"),
                           capture_output=True, text=True)
@@ -296,3 +311,162 @@ def test_command_draws_negatives_within_recordings(task_files, tmp_path):
     assert main(command) == 0
     assert json.loads((out / "run.json").read_text())["settings"]["negatives"] == "group"
     assert "(negatives: group)" in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_a_run_that_resumes_to_the_uninterrupted_weights(task_files, whole,
+                                                                       tmp_path):
+    out = tmp_path / "interrupted"
+    command = _command(task_files, out, "--checkpoint-every", "1")
+    code, err = _signal_mid_second_epoch(command, out, signal.SIGINT)
+    assert code == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("sk-cria pretrain: interrupted in epoch 2 after ") and (
+        "is kept: rerun the same command to resume the run." in last), err
+    assert "Traceback" not in err
+    # Resumable, and nothing published: no encoder, no model card, not finished.
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert find_checkpoints(out / "checkpoints")
+    for name in ("model.safetensors", "config.json", "README.md", "files.csv"):
+        assert not (out / name).exists(), name
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Resuming from" in done.stderr and "epoch 2" in done.stderr
+    a, b = _weights(whole), _weights(out)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+class InterruptAt(Callback):
+    """Stand-in for Ctrl-C: a KeyboardInterrupt after ``step`` training batches."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        trained = sum("train_loss" in b for e in net.history for b in e["batches"])
+        if training and trained == self.step:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_warns_publishes_nothing_and_resumes(task_files, tmp_path,
+                                                                monkeypatch, capsys):
+    from sk_cria import runs
+
+    out = tmp_path / "run"
+    # A run that failed before its first checkpoint, with other settings: nothing
+    # to protect, so it does not block this one.
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps(
+        {"status": "running", "settings": {"batch_size": 0}, "sk_cria": "0"}))
+    settings = dict(window=4, config="small", max_epochs=1, batch_size=4, line_freq=50,
+                    seed=1, checkpoint_every=2)
+    callbacks = runs._callbacks
+    monkeypatch.setattr(runs, "_callbacks", lambda *args: [*callbacks(*args),
+                                                           ("ctrl_c", InterruptAt(3))])
+    with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt\) in epoch 1, "
+                      r"after 3 training batch\(es\) in all; the model is only partly "
+                      r"trained\. Fit again .* resume from the last checkpoint"):
+        net = runs.pretrain(task_files[:1], out, **settings)
+    assert "stopped before its first checkpoint; starting afresh" in capsys.readouterr().err
+    assert net.interrupted_
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "interrupted" and run["settings"]["batch_size"] == 4
+    assert [p.name for p in find_checkpoints(out / "checkpoints")] == ["step-0000000002.pt"]
+    for name in ("model.safetensors", "config.json", "README.md", "files.csv"):
+        assert not (out / name).exists(), name
+    # The same call resumes the run and finishes it.
+    monkeypatch.setattr(runs, "_callbacks", callbacks)
+    net = runs.pretrain(task_files[:1], out, **settings)
+    assert not net.interrupted_ and "Resuming from" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+    assert (out / "model.safetensors").exists() and (out / "README.md").exists()
+    assert net.history[-1, "train_batch_count"] == 4 - 2
+
+
+def test_overwrite_never_removes_the_users_files(task_files, tmp_path, capsys):
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / "README.md").write_text("my notes")
+    (out / "config.json").write_text('{"mine": true}')
+    command = _command(task_files[:1], out)[3:]
+    for extra in ([], ["--overwrite"]):
+        assert main(command + extra) == 2
+        err = capsys.readouterr().err
+        assert "holds no sk-cria run (run.json is missing) but holds config.json, README.md" \
+            in err and "never removed, even with --overwrite" in err
+    # Nor does a run.json that is not sk-cria's make the folder sk-cria's.
+    (out / "run.json").write_text('{"name": "my experiment"}')
+    assert main(command + ["--overwrite"]) == 2
+    assert "run.json is not an sk-cria run file" in capsys.readouterr().err
+    assert (out / "README.md").read_text() == "my notes"
+    assert (out / "config.json").read_text() == '{"mine": true}'
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "run.json"]
+
+
+@pytest.mark.parametrize("max_epochs", [0, -1])
+def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp_path,
+                                                                 max_epochs):
+    from sk_cria.runs import pretrain
+
+    with pytest.raises(ValueError, match=f"max_epochs == {max_epochs}, must be >= 1"):
+        pretrain(task_files[:1], tmp_path / "out", max_epochs=max_epochs)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, value, error, message", [
+    ("batch_size", 1, ValueError, "batch_size == 1, must be >= 2"),
+    ("lr", float("nan"), ValueError, "lr must be a finite number, got nan"),
+    ("window", 0, ValueError, "window == 0, must be > 0"),
+    ("checkpoint_every", 0, ValueError, "checkpoint_every == 0, must be >= 1"),
+    ("num_workers", -1, ValueError, "num_workers == -1, must be >= 0"),
+    ("max_epochs", "3", TypeError, "max_epochs must be an instance of"),
+    ("lr_schedule", "linear", ValueError, "lr_schedule must be 'cosine' or 'constant'"),
+    ("negatives", "subject", ValueError, "negatives must be one of"),
+    ("config", "huge", ValueError, "config must be None, 'default', 'small'"),
+])
+def test_pretrain_refuses_bad_numbers_before_anything_is_written(task_files, tmp_path, name,
+                                                                 value, error, message):
+    from sk_cria.runs import pretrain
+
+    with pytest.raises(error, match=message):
+        pretrain(task_files[:1], tmp_path / "out", **{name: value})
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_that_give_no_batch_train_nothing_and_are_refused(task_files, tmp_path, capsys):
+    # One 40 s window per 60 s recording: no batch of two windows, nothing to train.
+    out = tmp_path / "out"
+    command = _command(task_files[:1], out)[3:]
+    command[command.index("--window") + 1] = "40"
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "error: No batch of batch_size=4 (or at least 2) windows of one montage can be " \
+        "formed from the 1 window(s)" in err and "Traceback" not in err
+    assert not any(out.iterdir())  # no run.json: nothing to protect or to resume
+
+
+def test_ctrl_c_in_a_classifier_fit_warns_and_returns(dataset):
+    X = np.stack([dataset[i][0]["x"].numpy() for i in range(8)])
+    clf = CRIAClassifier(config="small", max_epochs=3, batch_size=4, random_state=0,
+                         ch_names=list(dataset.montages[0]),
+                         callbacks=[("ctrl_c", InterruptAt(3))])
+    with pytest.warns(UserWarning, match=r"CRIAClassifier: training was interrupted .* "
+                      r"in epoch 2, after 3 training batch\(es\) in all; the model is only "
+                      r"partly trained\.$"):
+        clf.fit(X, [0, 1] * 4)
+    assert clf.interrupted_ and len(clf.history) == 2
+    clf.set_params(callbacks=None).fit(X, [0, 1] * 4)  # a new fit clears the flag
+    assert not clf.interrupted_
+
+
+def test_overwrite_removes_nothing_when_the_new_run_is_refused(task_files, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"status": "finished", "settings": {}}))
+    (out / "model.safetensors").write_text("an earlier encoder")
+    command = _command(task_files[:1], out, "--overwrite")[3:]
+    command[command.index("--window") + 1] = "40"  # one window: no batch to train
+    assert main(command) == 2
+    assert "nothing would be trained" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_text() == "an earlier encoder"
