@@ -15,7 +15,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array
 
 __all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg_array",
-           "check_groups", "check_n_features", "check_optimizer", "check_params",
+           "check_groups", "check_n_features", "check_number", "check_optimizer", "check_params",
            "check_params_of",
            "get_ch_names", "number", "one_of", "optional_path", "random_state",
            "resolve_ch_names", "warn_if_constant_within_groups"]
@@ -88,7 +88,12 @@ def number(kind, low=None, high=None, closed="both", *, none=False, also=(), hin
     hint : str
         Appended to the message: why the range is what it is, or the fix.
     """
-    word = "an int" if kind is numbers.Integral else "a number"
+    word = "an integer" if kind is numbers.Integral else "a number"
+    # check_scalar refuses a closed side without its bound: keep only the bounds given.
+    left = closed in ("both", "left") and low is not None
+    right = closed in ("both", "right") and high is not None
+    closed = {(True, True): "both", (True, False): "left", (False, True): "right",
+              (False, False): "neither"}[(left, right)]
     valid = f"{word} {_interval(low, high, closed)}" if low is not None or high is not None else word
     valid += "".join(f" or {v}" for v in also) + (" or None" if none else "")
     hint = f" {hint}" if hint else ""
@@ -106,10 +111,43 @@ def number(kind, low=None, high=None, closed="both", *, none=False, also=(), hin
         try:
             check_scalar(value, name, kind, min_val=low, max_val=high,
                          include_boundaries=closed)
-        except ValueError as error:
-            raise ValueError(f"{error} Valid: {valid}.{hint}") from None
+        except ValueError:
+            # One wording for every refusal: what is valid, then the value given.
+            raise ValueError(f"{name} must be {valid}, got {value!r}.{hint}") from None
 
     return check
+
+
+
+def check_number(value, name, *, integer=False, low=None, high=None, low_open=False,
+                 high_open=False, allow_none=False, fix=""):
+    """Check one numeric argument given to a function, and return it as int or float.
+
+    The function-call form of :func:`number` (the same rules and messages), for
+    loaders and other functions that take their arguments directly. An integer
+    argument also accepts a whole float (``4.0``) and returns an int.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number (or not None when ``allow_none``).
+    ValueError
+        ``value`` is not finite, not whole (``integer``) or out of range.
+    """
+    if value is None and allow_none:
+        return None
+    if integer and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    closed = {(False, False): "both", (False, True): "left", (True, False): "right",
+              (True, True): "neither"}[(low_open, high_open)]
+    kind = numbers.Integral if integer else numbers.Real
+    try:
+        number(kind, low, high, closed, none=allow_none, hint=fix)(name, value)
+    except TypeError as error:
+        if isinstance(value, (float, np.floating)):  # a number, only not a whole one
+            raise ValueError(str(error)) from None
+        raise
+    return int(value) if integer else float(value)
 
 
 def boolean(name, value):
@@ -202,7 +240,10 @@ def check_ch_names(name, value, *, none=True):
     """
     if value is None and none:
         return
-    if isinstance(value, str) or not isinstance(value, (list, tuple, np.ndarray)):
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of channel names, got the string {value!r} "
+                        f"(its letters would be taken as names); write {name}=[{value!r}].")
+    if not isinstance(value, (list, tuple, np.ndarray)):
         raise TypeError(f"{name} must be a list of channel names (one str per channel)"
                         f"{' or None' if none else ''}, got {value!r}.")
     bad = [ch for ch in value if not isinstance(ch, str)]
@@ -388,41 +429,3 @@ def warn_if_constant_within_groups(owner, y, groups):
             UserWarning,
             stacklevel=3,
         )
-
-def check_number(value, name, *, integer=False, low=None, high=None, low_open=False,
-                 high_open=False, allow_none=False, fix=""):
-    """Check one numeric parameter and return it as int or float.
-
-    Like :func:`sklearn.utils.check_scalar`, but NaN, infinity, booleans and
-    strings are refused too, and the message ends with ``fix``. An integer
-    parameter accepts a whole float (``4.0``) and returns an int.
-
-    Raises
-    ------
-    TypeError
-        ``value`` is not a real number (or not None when ``allow_none``).
-    ValueError
-        ``value`` is not finite, not whole (``integer``) or out of range.
-    """
-    import numbers  # local: keeps this addition to the module self-contained
-
-    if value is None and allow_none:
-        return None
-    kind = "an integer" if integer else "a number"
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low}")
-    if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high}")
-    wanted = f"{kind}{' ' + ' and '.join(bounds) if bounds else ''}{' or None' if allow_none else ''}"
-    message = f"{name} must be {wanted}, got {value!r}. {fix}".rstrip()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(message)
-    if not np.isfinite(value) or (integer and float(value) != int(value)):
-        raise ValueError(message)
-    value = int(value) if integer else float(value)
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(message)
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(message)
-    return value

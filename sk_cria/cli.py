@@ -8,7 +8,6 @@ import sys
 import time
 
 import pandas as pd
-import torch
 
 from .benchmark import (
     ALIGNMENTS,
@@ -21,6 +20,7 @@ from .benchmark import (
     plot_results,
     run_benchmark,
 )
+from ._check import check_device
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints
 from .datasets.eegmat import N_SUBJECTS
@@ -291,23 +291,11 @@ def folds(text):
 
 
 def device(text):
-    """auto, cpu, cuda or cuda:N, where the device exists."""
-    if text == "auto":
-        return text
+    """auto, cpu, cuda or cuda:N, where the device exists (the estimators' own check)."""
     try:
-        parsed = torch.device(text)
-    except (RuntimeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.type not in ("cpu", "cuda"):
-        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: no CUDA GPU is available to torch here; use --device cpu "
-                "(or auto, which takes a GPU when there is one)")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: torch sees {torch.cuda.device_count()} GPU(s), numbered from 0")
+        check_device("--device", text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 

@@ -7,6 +7,7 @@ and a mains notch at the input rate, polyphase resampling to 200 Hz, per-channel
 """
 
 from fractions import Fraction
+from numbers import Integral, Real
 import warnings
 
 import numpy as np
@@ -14,7 +15,7 @@ from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._check import as_three_d, check_n_features, check_number
+from ._check import as_three_d, check_ch_names, check_n_features, check_params, number, one_of
 
 __all__ = ["EEGArray", "EEGPreprocessor"]
 
@@ -27,6 +28,25 @@ DEFAULT_H_FREQ = 120.0
 # Cut-offs are kept this far below a Nyquist frequency: a Butterworth design at
 # exactly Nyquist is undefined, and close to it the filter is numerically fragile.
 _NYQUIST_MARGIN = 0.9
+
+
+_HZ = "Give a frequency in Hz, or None to disable it."
+#: What each parameter of EEGPreprocessor takes, checked at fit (_check.check_params).
+_PARAM_CHECKS = {
+    "partial_patch": one_of(("pad", "drop")),
+    "sfreq": number(Real, 0, None, "neither", none=True,
+                    hint="Give the sampling rate of the array in Hz, e.g. sfreq=500."),
+    "ch_names": check_ch_names,
+    "l_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
+    "h_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
+    "line_freq": number(Real, 0, None, "neither", none=True,
+                        hint="Give the mains frequency (50 or 60 Hz), or None for no notch."),
+    "filter_order": number(Integral, 1, hint="Give the Butterworth order, e.g. 4 (the default)."),
+    "notch_quality": number(Real, 0, None, "neither",
+                            hint="Give the notch's quality factor, e.g. 10 (the default)."),
+    "scale_quantile": number(Real, 0, 100, "right",
+                             hint="Give a percentile, e.g. 95 (the default)."),
+}
 
 
 class EEGArray(np.ndarray):
@@ -254,27 +274,8 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ internals
     def _check_params(self):
-        if not (isinstance(self.partial_patch, str) and self.partial_patch in ("pad", "drop")):
-            raise ValueError(
-                f"partial_patch must be 'pad' or 'drop', got {self.partial_patch!r}."
-            )
-        check_number(self.sfreq, "sfreq", low=0, low_open=True, allow_none=True,
-                     fix="Give the sampling rate of the array in Hz, e.g. sfreq=500.")
-        if self.ch_names is not None:
-            _check_ch_names(self.ch_names)
-        hz = "Give a frequency in Hz, or None to disable it."
-        l_freq = check_number(self.l_freq, "l_freq", low=0, low_open=True,
-                              allow_none=True, fix=hz)
-        h_freq = check_number(self.h_freq, "h_freq", low=0, low_open=True,
-                              allow_none=True, fix=hz)
-        check_number(self.line_freq, "line_freq", low=0, low_open=True, allow_none=True,
-                     fix="Give the mains frequency (50 or 60 Hz), or None for no notch.")
-        check_number(self.filter_order, "filter_order", integer=True, low=1,
-                     fix="Give the Butterworth order, e.g. 4 (the default).")
-        check_number(self.notch_quality, "notch_quality", low=0, low_open=True,
-                     fix="Give the notch's quality factor, e.g. 10 (the default).")
-        check_number(self.scale_quantile, "scale_quantile", low=0, high=100, low_open=True,
-                     fix="Give a percentile, e.g. 95 (the default).")
+        check_params(self, _PARAM_CHECKS)
+        l_freq, h_freq = self.l_freq, self.h_freq
         if l_freq is not None and h_freq is not None and l_freq >= h_freq:
             raise ValueError(
                 f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})."
@@ -389,22 +390,6 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         padded = np.zeros(data.shape[:-1] + (total,), dtype=data.dtype)
         padded[..., :n_times] = data
         return padded, n_times
-
-
-def _check_ch_names(ch_names):
-    """Refuse a bare string (it would be split into letters), non-strings and repeats."""
-    if isinstance(ch_names, str):
-        raise TypeError(
-            f"ch_names must be a list of channel names, got the string {ch_names!r} "
-            f"(its letters would be taken as names); write ch_names=[{ch_names!r}]."
-        )
-    if not all(isinstance(name, str) for name in ch_names):
-        raise TypeError(f"ch_names must be a list of channel names (str), got {ch_names!r}.")
-    repeated = sorted({n for n in ch_names if list(ch_names).count(n) > 1})
-    if repeated:
-        raise ValueError(
-            f"ch_names repeats {repeated}; give each channel of axis 1 its own name."
-        )
 
 
 def _eeg_picks(epochs, warn_dropped):

@@ -14,7 +14,6 @@ that stopped before its first checkpoint is started afresh.
 import csv
 from datetime import datetime, timezone
 import json
-import math
 from numbers import Integral, Real
 from pathlib import Path
 import platform
@@ -24,13 +23,13 @@ import time
 
 import mne
 import numpy as np
-from sklearn.utils import check_scalar
 import skorch
 from skorch.callbacks import LRScheduler
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from . import __version__, ddp
+from ._check import number
 from ._net import build_encoder_config, resolve_device
 from .callbacks import EpochLog
 from .atomic import open_atomic
@@ -202,23 +201,21 @@ def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
     return callbacks
 
 
-def _check_numbers(**numbers):
+def _check_numbers(**values):
     """Refuse bad numbers before anything is written (the CLI refuses them at parsing)."""
-    for name, value in numbers.items():
-        if value is None and name in ("stride", "line_freq"):
-            continue
-        integral = name not in ("stride", "lr", "line_freq")
-        minimum, exclusive = _LIMITS[name]
-        check_scalar(value, name, Integral if integral else Real, min_val=minimum,
-                     include_boundaries="neither" if exclusive else "left")
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    for name, value in values.items():
+        _NUMBER_CHECKS[name](name, value)
 
 
-# name: (smallest value, whether it is excluded)
-_LIMITS = {"window": (0, True), "stride": (0, True), "max_epochs": (1, False),
-           "batch_size": (2, False), "lr": (0, True), "line_freq": (0, True),
-           "seed": (0, False), "num_workers": (0, False), "checkpoint_every": (1, False)}
+_NUMBER_CHECKS = {
+    "window": number(Integral, 1), "stride": number(Real, 0, None, "neither", none=True),
+    "max_epochs": number(Integral, 1, hint="A run of no epoch would train nothing."),
+    "batch_size": number(Integral, 2, hint="A batch of one window has no negatives."),
+    "lr": number(Real, 0, None, "neither"),
+    "line_freq": number(Real, 0, None, "neither", none=True),
+    "seed": number(Integral, 0), "num_workers": number(Integral, 0),
+    "checkpoint_every": number(Integral, 1),
+}
 
 
 def _steps_per_epoch(dataset, batch_size, negatives):

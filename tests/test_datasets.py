@@ -89,8 +89,8 @@ def test_eegmat_takes_numpy_subject_numbers(data_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"subject": 0}, ValueError, r"subject must be an integer >= 1 and <= 109, got 0"),
-        ({"subject": 1.5}, ValueError, r"subject must be an integer >= 1 and <= 109"),
+        ({"subject": 0}, ValueError, r"subject must be an integer in \[1, 109\], got 0"),
+        ({"subject": 1.5}, ValueError, r"subject must be an integer in \[1, 109\]"),
         ({"runs": [4.5]}, ValueError, r"Runs \[4\.5\] are not left/right fist imagery"),
         ({"tmin": 1.0, "tmax": 0.5}, ValueError, r"tmax must be a number > 1\.0, got 0\.5"),
         ({"sfreq": "100"}, TypeError, r"sfreq must be a number > 0 or None"),

@@ -409,18 +409,18 @@ def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp
                                                                  max_epochs):
     from sk_cria.runs import pretrain
 
-    with pytest.raises(ValueError, match=f"max_epochs == {max_epochs}, must be >= 1"):
+    with pytest.raises(ValueError, match=f"max_epochs must be an integer >= 1, got {max_epochs}"):
         pretrain(task_files[:1], tmp_path / "out", max_epochs=max_epochs)
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name, value, error, message", [
-    ("batch_size", 1, ValueError, "batch_size == 1, must be >= 2"),
-    ("lr", float("nan"), ValueError, "lr must be a finite number, got nan"),
-    ("window", 0, ValueError, "window == 0, must be > 0"),
-    ("checkpoint_every", 0, ValueError, "checkpoint_every == 0, must be >= 1"),
-    ("num_workers", -1, ValueError, "num_workers == -1, must be >= 0"),
-    ("max_epochs", "3", TypeError, "max_epochs must be an instance of"),
+    ("batch_size", 1, ValueError, "batch_size must be an integer >= 2, got 1"),
+    ("lr", float("nan"), ValueError, "lr must be a number > 0, got nan"),
+    ("window", 0, ValueError, "window must be an integer >= 1, got 0"),
+    ("checkpoint_every", 0, ValueError, "checkpoint_every must be an integer >= 1, got 0"),
+    ("num_workers", -1, ValueError, "num_workers must be an integer >= 0, got -1"),
+    ("max_epochs", "3", TypeError, "max_epochs must be an integer >= 1, got '3'"),
     ("lr_schedule", "linear", ValueError, "lr_schedule must be 'cosine' or 'constant'"),
     ("negatives", "subject", ValueError, "negatives must be one of"),
     ("config", "huge", ValueError, "config must be None, 'default', 'small'"),
