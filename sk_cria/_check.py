@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_array
 
 __all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg_array",
            "check_groups", "check_n_features", "check_number", "check_optimizer", "check_params",
-           "check_params_of",
+           "check_params_of", "class_weight", "verbosity",
            "get_ch_names", "number", "one_of", "optional_path", "random_state",
            "resolve_ch_names", "warn_if_constant_within_groups"]
 
@@ -175,10 +175,30 @@ def one_of(choices, *, none=False, types=()):
 
 
 def optional_path(name, value):
-    """Check of a folder parameter: None, a str or a path-like."""
+    """Check of a folder parameter: None, a str or a path-like, not an existing file."""
     if value is not None and not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be None, a str or a path-like, got {value!r} "
                         f"({type(value).__name__}).")
+    if value is not None and os.path.isfile(value):
+        raise ValueError(f"{name}={str(value)!r} is a file; give a folder (created if "
+                         "missing).")
+
+
+def verbosity(name, value):
+    """Check of ``verbose``: a bool or an int >= 0 (a string such as "no" is refused)."""
+    if _is_bool(value):
+        return
+    number(numbers.Integral, 0, hint="(0 is silent; True or 1 prints progress)")(name, value)
+
+
+def class_weight(name, value):
+    """Check of ``class_weight``: "balanced", None or {label: finite weight >= 0}."""
+    one_of(("balanced",), none=True, types=(dict,))(name, value)
+    if isinstance(value, dict):
+        weight = number(numbers.Real, 0, hint="A class weight multiplies the loss of "
+                        "that class's windows.")
+        for label, w in value.items():
+            weight(f"the weight of class {label!r} in {name}={value!r}", w)
 
 
 def random_state(name, value):

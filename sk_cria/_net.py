@@ -119,6 +119,7 @@ PARAM_CHECKS = {
     "batch_size": _check.number(Integral, 1, also=(-1,),
                                 hint="(-1 puts all windows in one batch)"),
     "device": _check.check_device,
+    "verbose": _check.verbosity,
 }
 
 

@@ -213,7 +213,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
         "head_hidden": _check.number(numbers.Integral, 1),
         "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
-        "class_weight": _check.one_of(("balanced",), none=True, types=(dict,)),
+        "class_weight": _check.class_weight,
         "early_stopping": _check.boolean,
         "validation_fraction": _check.number(
             numbers.Real, 0, 1, "neither",

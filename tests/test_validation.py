@@ -48,6 +48,8 @@ SHARED = [
     ("random_state", "0", TypeError),
     ("device", "gpu", ValueError),
     ("device", "cuda:999", ValueError),
+    ("verbose", "yes", TypeError),
+    ("verbose", -1, ValueError),
 ]
 PRETRAINER = SHARED + [
     ("temperature", 0, ValueError),
@@ -60,6 +62,7 @@ PRETRAINER = SHARED + [
     ("masking", "random", ValueError),
     ("negatives", "subject", ValueError),
     ("checkpoint_every", 0, ValueError),
+    ("checkpoint_dir", __file__, ValueError),  # a file, not a folder
 ]
 CLASSIFIER = SHARED + [
     ("validation_fraction", 0, ValueError),
@@ -76,6 +79,8 @@ CLASSIFIER = SHARED + [
     ("attn_mask_ratio", -0.5, ValueError),
     ("class_weight", "bal", ValueError),
     ("class_weight", [1, 2], TypeError),
+    ("class_weight", {0: -1.0, 1: 1.0}, ValueError),
+    ("class_weight", {0: NAN, 1: 1.0}, ValueError),
     ("n_threads", 0, ValueError),
 ]
 
