@@ -20,6 +20,7 @@ from .benchmark import (
     run_benchmark,
 )
 from .atomic import open_atomic
+from .tasks import TASKS
 from .datasets.recordings import NoUsableDataError
 from .runs import RunDirError, pretrain
 
@@ -106,6 +107,10 @@ def _add_benchmark(commands):
         "floor of the same recipe; write results.csv, results.md and results.png "
         "(and label_efficiency.png with --train-subjects).",
     )
+    cmd.add_argument("--task", choices=list(TASKS), default=None,
+                     help="eegmat: rest vs mental arithmetic (default); eegmmidb-mi: imagined "
+                     "left vs right fist, subjects 1-11, grouped folds, motor-imagery floors "
+                     "(CSP + LDA, tangent space, MDM, filter bank on 8-30 Hz)")
     cmd.add_argument("--out", default="benchmark-results", help="output folder")
     cmd.add_argument("--data", default=None,
                      help="folder holding eegmat/ (default: SK_CRIA_DATA, then MNE's data folder)")
@@ -160,6 +165,7 @@ def _count(text):
 
 def _run_benchmark(args):
     overrides = {
+        "task": args.task,
         "protocols": None if args.protocol is None else
         (("a", "b") if args.protocol == "both" else (args.protocol,)),
         "seeds": args.seeds, "folds": args.folds, "encoder": args.encoder,
