@@ -5,9 +5,10 @@ These are the pipelines CRIA is compared with (design notes, sections 8 and
 bank, minimum distance to mean (MDM), common spatial patterns (CSP) + linear
 discriminant analysis (the motor-imagery classic), log band power + logistic
 regression and log-variance per channel + logistic regression (the simplest
-floor), each with an optional per-subject alignment for cross-subject work. Every factory returns a fresh,
-unfitted :class:`~sklearn.pipeline.Pipeline` that takes EEG windows of shape
-``(n_windows, n_channels, n_times)`` in microvolts.
+floor), each with an optional per-subject alignment for cross-subject work.
+Every factory returns a fresh, unfitted :class:`~sklearn.pipeline.Pipeline`
+that takes EEG windows of shape ``(n_windows, n_channels, n_times)`` in
+microvolts.
 
 The aligned variants need the subjects as ``groups``, through scikit-learn's
 metadata routing, for ``fit`` and for ``predict``::

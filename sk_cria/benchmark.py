@@ -128,8 +128,8 @@ def _registry():
 #: scaling. Any of them runs on any task (floors filter to that task's band).
 PIPELINES = _registry()
 
-COLUMNS = ("task", "protocol", "recipe", "pipeline", "family", "labelled_subjects", "seed",
-           "fold", "bacc", "auroc", "auprc", "fit_seconds", "predict_per_second",
+COLUMNS = ("task", "protocol", "recipe", "pipeline", "family", "budget", "labelled_subjects",
+           "seed", "fold", "bacc", "auroc", "auprc", "fit_seconds", "predict_per_second",
            "label_subjects")
 
 
@@ -344,8 +344,10 @@ def run_benchmark(config):
                                                      data, labelled, test)
                     subjects = np.unique(data.groups[labelled])
                     rows.append({
-                        "task": task.name, "protocol": protocol, "recipe": f"{alignment}/{scaling}",
+                        "task": task.name, "protocol": protocol,
+                        "recipe": f"{alignment}/{scaling}",
                         "pipeline": name, "family": entry.family,
+                        "budget": "all" if n is None else n,
                         "labelled_subjects": len(subjects), "seed": seed, "fold": fold,
                         **cache[key], "label_subjects": " ".join(str(g) for g in subjects),
                     })
@@ -479,7 +481,18 @@ _KEYS = ["protocol", "recipe", "labelled_subjects"]
 
 
 def _frame(rows):
-    return pd.DataFrame(rows, columns=COLUMNS)
+    """The rows as a table whose ``labelled_subjects`` is the key of a label budget.
+
+    With all labels, folds of unequal size (11 subjects in 6 folds: 9 or 10
+    training subjects) are one budget, keyed by the most training subjects of
+    any split of the protocol; rows without a ``budget`` keep their count.
+    """
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    full = frame.budget.astype(str) == "all"
+    if full.any():
+        most = frame[full].groupby("protocol").labelled_subjects.transform("max")
+        frame.loc[full, "labelled_subjects"] = most
+    return frame
 
 
 def summarize(rows):
@@ -584,7 +597,9 @@ def markdown_report(rows, config, seconds):
         "",
         "## CRIA's margin over the best non-CRIA pipeline of the same recipe",
         "",
-        "Paired differences (CRIA minus floor) over the same splits and seeds, mean ± sd.",
+        "Paired differences (CRIA minus floor) over the same splits and seeds, mean ± sd. "
+        "Labelled subjects: the label budget (with all labels, the most training subjects "
+        "of any split).",
         "",
         "| protocol | recipe | labelled subjects | CRIA pipeline | floor | pairs | CRIA BAcc "
         "| floor BAcc | ΔBAcc | ΔAUROC | ΔAUC-PR |",
@@ -712,7 +727,8 @@ def plot_label_efficiency(rows, path):
             ax.minorticks_off()
             ax.set_xlabel("training subjects with labels")
             ax.set_ylabel(metric.upper())
-            ax.set_title(f"{task.title} ({protocol}), recipe {recipe}: {metric.upper()}", fontsize=9)
+            ax.set_title(f"{task.title} ({protocol}), recipe {recipe}: {metric.upper()}",
+                         fontsize=9)
             ax.axhline(0.5, color="grey", lw=0.8)
         row[0].legend(fontsize=7)
     fig.tight_layout()

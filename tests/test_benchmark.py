@@ -125,6 +125,20 @@ def test_margin_is_computed_from_paired_rows():
     assert margin.d_bacc_sd == pytest.approx(0.0, abs=1e-12)  # paired, not the spread of means
 
 
+def test_folds_of_unequal_size_are_one_label_budget():
+    # 11 subjects in 6 folds: 9 or 10 training subjects; with all labels that is one budget.
+    rows = [dict(protocol="b", recipe="ra/subject", pipeline=pipeline, family=family,
+                 budget="all", labelled_subjects=9 if fold < 5 else 10, seed=0, fold=fold,
+                 bacc=bacc, auroc=bacc, auprc=bacc)
+            for fold in range(6)
+            for pipeline, family, bacc in (("cria_probe_pretrained", "cria", 0.55),
+                                           ("tangent_space_recentered", "floor", 0.6))]
+    table = margins(rows)
+    assert len(table) == 1 and table.iloc[0].pairs == 6
+    assert table.iloc[0].labelled_subjects == 10
+    assert table.iloc[0].d_bacc == pytest.approx(-0.05)
+
+
 def test_protocol_a_refuses_missing_subjects(data_path, tmp_path):
     with pytest.raises(ValueError, match="subjects 0-27 and 32-35"):
         main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "a",
