@@ -1,12 +1,14 @@
-"""Ready baseline pipelines for EEG classification: Riemannian, band power, log-variance.
+"""Ready baseline pipelines for EEG classification: Riemannian, CSP, band power, log-variance.
 
 These are the pipelines CRIA is compared with (design notes, sections 8 and
-9): covariances + tangent space + logistic regression, minimum distance to
-mean (MDM), log band power + logistic regression and log-variance per channel
-+ logistic regression (the simplest floor), each with an optional per-subject
-alignment for cross-subject work. Every factory returns a fresh,
-unfitted :class:`~sklearn.pipeline.Pipeline` that takes EEG windows of shape
-``(n_windows, n_channels, n_times)`` in microvolts.
+9): covariances + tangent space + logistic regression, the same over a filter
+bank, minimum distance to mean (MDM), common spatial patterns (CSP) + linear
+discriminant analysis (the motor-imagery classic), log band power + logistic
+regression and log-variance per channel + logistic regression (the simplest
+floor), each with an optional per-subject alignment for cross-subject work.
+Every factory returns a fresh, unfitted :class:`~sklearn.pipeline.Pipeline`
+that takes EEG windows of shape ``(n_windows, n_channels, n_times)`` in
+microvolts.
 
 The aligned variants need the subjects as ``groups``, through scikit-learn's
 metadata routing, for ``fit`` and for ``predict``::
@@ -27,11 +29,13 @@ import mne
 import numpy as np
 from pyriemann.classification import MDM
 from pyriemann.estimation import Covariances
+from pyriemann.spatialfilters import CSP
 from pyriemann.tangentspace import TangentSpace
 from scipy.signal import welch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 
@@ -42,9 +46,12 @@ __all__ = [
     "BandPassFilter",
     "DEFAULT_BANDS",
     "LogBandPower",
+    "MU_BETA_BANDS",
     "LogVariance",
     "get_baselines",
     "make_band_power_pipeline",
+    "make_csp_pipeline",
+    "make_filter_bank_tangent_space_pipeline",
     "make_log_variance_pipeline",
     "make_mdm_pipeline",
     "make_tangent_space_pipeline",
@@ -53,6 +60,9 @@ __all__ = [
 #: Frequency bands (Hz) of :class:`LogBandPower`: delta, theta, alpha, low
 #: beta, high beta and gamma up to the 40 Hz edge of the baselines' band-pass.
 DEFAULT_BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 20.0), (20.0, 30.0), (30.0, 40.0))
+#: Sub-bands (Hz) of :func:`make_filter_bank_tangent_space_pipeline`: 8-30 Hz,
+#: the mu and beta rhythms of motor imagery, in four pieces.
+MU_BETA_BANDS = ((8.0, 12.0), (12.0, 16.0), (16.0, 22.0), (22.0, 30.0))
 
 
 class _SignalTransformer(TransformerMixin, BaseEstimator):
@@ -354,6 +364,111 @@ def make_tangent_space_pipeline(
     )
 
 
+def make_filter_bank_tangent_space_pipeline(
+    sfreq=200.0, *, bands=MU_BETA_BANDS, recenter=False, align=False, C=1.0
+):
+    """Tangent space of each sub-band's covariances, concatenated, then logistic regression.
+
+    Each band gets its own band-pass, covariances, [re-centring] and tangent
+    space, so rhythms whose power changes in different directions (mu and
+    beta in motor imagery) are not summed into one covariance.
+
+    Parameters
+    ----------
+    sfreq : float, default=200.0
+        Sampling rate of the windows in Hz.
+    bands : sequence of (float, float), default=MU_BETA_BANDS
+        ``(l_freq, h_freq)`` of each sub-band in Hz; the default cuts 8-30 Hz
+        into 8-12, 12-16, 16-22 and 22-30 Hz.
+    recenter : bool, default=False
+        Whiten each subject's covariances by that subject's Riemannian mean,
+        band by band (:class:`~sk_cria.alignment.RiemannianRecentering`);
+        needs ``groups``.
+    align : bool, default=False
+        Z-score each subject's tangent vectors on that subject's own windows
+        (:class:`~sk_cria.alignment.GroupStandardScaler`, needs ``groups``)
+        instead of on the whole training set (:class:`~sklearn.preprocessing.StandardScaler`).
+    C : float, default=1.0
+        Inverse regularisation strength of the logistic regression.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Unfitted; steps ``filter_bank`` (a :class:`~sklearn.pipeline.FeatureUnion`
+        of one pipeline per band, named like ``"8-12Hz"``, each with the steps
+        of :func:`make_tangent_space_pipeline` up to ``tangent_space``),
+        ``scaler``, ``classifier`` (class-balanced logistic regression).
+
+    Examples
+    --------
+    >>> from sk_cria.baselines import make_filter_bank_tangent_space_pipeline
+    >>> pipe = make_filter_bank_tangent_space_pipeline(160.0, recenter=True)
+    >>> [name for name, _ in pipe["filter_bank"].transformer_list]
+    ['8-12Hz', '12-16Hz', '16-22Hz', '22-30Hz']
+    """
+    if len(bands) == 0:
+        raise ValueError("bands must hold at least one (l_freq, h_freq) pair; got none.")
+    per_band = [
+        (f"{low:g}-{high:g}Hz",
+         Pipeline(_covariance_steps(sfreq, recenter, low, high)
+                  + [("tangent_space", TangentSpace(metric="riemann"))]))
+        for low, high in bands
+    ]
+    return Pipeline([("filter_bank", FeatureUnion(per_band))] + _linear_steps(align, C))
+
+
+def make_csp_pipeline(
+    sfreq=200.0, *, n_filters=8, recenter=False, align=False, l_freq=8.0, h_freq=30.0
+):
+    """Band-pass, covariances, [re-centring], CSP log-variances, scaling, LDA.
+
+    Common spatial patterns + linear discriminant analysis: the classic
+    motor-imagery pipeline (MNE's and pyRiemann's examples). CSP finds the
+    spatial filters whose output power differs most between two classes; the
+    log-variance of each filtered signal is a feature of the LDA.
+
+    Parameters
+    ----------
+    sfreq : float, default=200.0
+        Sampling rate of the windows in Hz.
+    n_filters : int, default=8
+        Number of CSP filters (:class:`pyriemann.spatialfilters.CSP`'s
+        ``nfilter``), taken from both ends of the spectrum of eigenvalues.
+    recenter : bool, default=False
+        Whiten each subject's covariances by that subject's Riemannian mean
+        (:class:`~sk_cria.alignment.RiemannianRecentering`); needs ``groups``.
+    align : bool, default=False
+        Z-score each subject's CSP features on that subject's own windows
+        (:class:`~sk_cria.alignment.GroupStandardScaler`, needs ``groups``)
+        instead of on the whole training set (:class:`~sklearn.preprocessing.StandardScaler`,
+        which leaves the LDA's decisions unchanged).
+    l_freq, h_freq : float or None, default=8.0, 30.0
+        Band-pass edges in Hz (the mu and beta rhythms); both None for
+        windows that are already filtered.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Unfitted; steps ``bandpass``, ``covariances`` (OAS shrinkage),
+        [``recentering``], ``csp``, ``scaler``, ``classifier``
+        (:class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`).
+
+    Examples
+    --------
+    >>> from sk_cria.baselines import make_csp_pipeline
+    >>> list(make_csp_pipeline(160.0, recenter=True).named_steps)
+    ['bandpass', 'covariances', 'recentering', 'csp', 'scaler', 'classifier']
+    """
+    return Pipeline(
+        _covariance_steps(sfreq, recenter, l_freq, h_freq)
+        + [
+            ("csp", CSP(nfilter=n_filters, metric="euclid", log=True)),
+            ("scaler", GroupStandardScaler() if align else StandardScaler()),
+            ("classifier", LinearDiscriminantAnalysis()),
+        ]
+    )
+
+
 def make_mdm_pipeline(sfreq=200.0, *, recenter=False, l_freq=1.0, h_freq=40.0):
     """Band-pass, covariances, [re-centring], minimum distance to mean.
 
@@ -509,6 +624,12 @@ BASELINES = {
     "tangent_space_recentered_aligned": _factory(
         make_tangent_space_pipeline, recenter=True, align=True
     ),
+    "filter_bank_tangent_space": _factory(make_filter_bank_tangent_space_pipeline),
+    "filter_bank_tangent_space_recentered": _factory(
+        make_filter_bank_tangent_space_pipeline, recenter=True
+    ),
+    "csp_lda": _factory(make_csp_pipeline, recenter=False),
+    "csp_lda_recentered": _factory(make_csp_pipeline, recenter=True),
 }
 
 

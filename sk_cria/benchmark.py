@@ -1,13 +1,17 @@
-"""CRIA against feature floors and Riemannian baselines on eegmat: one recipe for all.
+"""CRIA against feature floors and Riemannian baselines, task by task: one recipe for all.
 
-Two protocols, both cross-subject:
+A task (:mod:`sk_cria.tasks`) is a loader, its protocols and its floors:
 
-(a) the field's: train on subjects 0-27, test on 32-35 (28-31 are the field's
-    validation subjects; CRIAClassifier early-stops on a stratified part of
-    its own training windows instead, and the other pipelines tune nothing);
-(b) leave-subjects-out: grouped K-fold over all 36 subjects;
+- ``eegmat`` (the default): rest vs mental arithmetic; protocol (a) is the
+  field's: train on subjects 0-27, test on 32-35 (28-31 are the field's
+  validation subjects; CRIAClassifier early-stops on a stratified part of its
+  own training windows instead, and the other pipelines tune nothing);
+- ``eegmmidb-mi``: imagined left vs right fist, subjects 1-11, with the
+  motor-imagery floors (CSP + LDA, tangent space, MDM on 8-30 Hz, each with
+  and without per-subject re-centring, and a filter bank);
 
-each run once per seed.
+every task has protocol (b), leave-subjects-out: grouped K-fold over the
+loaded subjects; each split is run once per seed.
 
 **One recipe for every pipeline.** A recipe is an input alignment and a
 feature scaling, and every pipeline that can take them gets them:
@@ -23,13 +27,15 @@ feature scaling, and every pipeline that can take them gets them:
   regression. Fine-tuning and MDM have no feature step to scale.
 
 CRIA reads the windows of :class:`~sk_cria.EEGPreprocessor`; the baselines
-read the microvolt windows band-passed to 1-40 Hz as they are designed to, and
-the ``*_cria_input`` floors read CRIA's own input (whose per-window channel
-scaling removes absolute power).
+read the microvolt windows band-passed to 1-40 Hz as they are designed to
+(a task may have its floors filter further, e.g. to 8-30 Hz for motor
+imagery, after the alignment), and the ``*_cria_input`` floors read CRIA's own
+input (whose per-window channel scaling removes absolute power).
 Both are per-window and label-free, and the alignment is per subject and
 label-free, so computing them once for all splits leaks nothing.
 
-Pipelines come from the registry :data:`PIPELINES`; the report gives, per
+Pipelines come from the registry :data:`PIPELINES` (CRIA's, then every
+task's floors); a run takes CRIA's and its task's by default. The report gives, per
 protocol and recipe, each CRIA pipeline's margin over the best non-CRIA
 pipeline of the same recipe, paired over the same splits and seeds
 (:func:`margins`).
@@ -40,10 +46,11 @@ pre-training and every alignment still see all windows of the training split
 (and alignment the test subjects' own windows), never a label.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import product
 import platform
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -60,32 +67,13 @@ from tqdm.auto import tqdm
 
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
 from .atomic import open_atomic
-from .baselines import (
-    BandPassFilter,
-    make_band_power_pipeline,
-    make_log_variance_pipeline,
-    make_mdm_pipeline,
-    make_tangent_space_pipeline,
-)
+from .baselines import BandPassFilter
 from .classification import CRIAClassifier
-from .datasets import load_eegmat
 from .model import CRIAConfig
-from .preprocessing import EEGPreprocessor
+from .preprocessing import TARGET_SFREQ, EEGPreprocessor
 from .pretraining import ViewMaskPretrainer
-
-PROTOCOL_A = {"train": range(0, 28), "valid": range(28, 32), "test": range(32, 36)}
-
-#: Protocol (a) as reported by the papers (BAcc, AUC-PR, AUROC), not measured here:
-#: fine-tuned foundation models (and EEGNet), each with its own preprocessing and no
-#: per-subject alignment.
-PUBLISHED = {
-    "CBraMod": (0.7256, 0.6267, 0.7905),
-    "REVE-Base": (0.7660, 0.7470, 0.8450),
-    "LaBraM-Base": (0.6909, 0.5999, 0.7721),
-    "BIOT": (0.6875, 0.6004, 0.7536),
-    "EEGNet": (0.6770, 0.5763, 0.7321),
-    "NeurIPT (own preprocessing)": (0.8646, 0.7827, 0.9111),
-}
+from .tasks import TASKS, Entry
+from .tasks.eegmat import PROTOCOL_A, PUBLISHED  # noqa: F401 (public, as before tasks)
 
 #: Input alignment of a recipe: per-subject whitening of the windows (None: as is).
 ALIGNMENTS = {"none": None, "ea": EuclideanAlignment, "ra": RiemannianAlignment}
@@ -93,30 +81,6 @@ ALIGNMENTS = {"none": None, "ea": EuclideanAlignment, "ra": RiemannianAlignment}
 SCALINGS = ("subject", "global")
 #: Band of the baselines' input (Hz), as in the design notes' measurements.
 BASELINE_BAND = (1.0, 40.0)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One pipeline of the registry.
-
-    Attributes
-    ----------
-    family : {"cria", "floor"}
-        CRIA pipelines are the ones whose margin is reported; floors are
-        what they are compared with.
-    input : {"cria", "baseline"}
-        Which windows it reads (EEGPreprocessor's or band-passed microvolts).
-    scaled : bool
-        Whether the recipe's feature scaling applies (False: fine-tuning, MDM).
-    build : callable
-        ``build(run)`` -> (unfitted or frozen estimator, seconds already
-        spent fitting it); ``run`` is a :class:`_Run`.
-    """
-
-    family: str
-    input: str
-    scaled: bool
-    build: object
 
 
 def _probe(encoder_kind):
@@ -141,35 +105,33 @@ def _finetune(encoder_kind):
     return build
 
 
-def _floor(make):
-    def build(run):
-        options = {} if run.scaling is None else {"align": run.scaling == "subject"}
-        # The input is already band-passed (and aligned): no filter step.
-        return make(run.sfreq, l_freq=None, h_freq=None, **options), 0.0
-
-    return build
-
-
-#: Name -> :class:`Entry`. Every entry gets the recipe's input alignment; the
-#: ``scaled`` ones also its feature scaling.
-PIPELINES = {
+#: CRIA's pipelines, run on every task.
+CRIA_PIPELINES = {
     "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
     "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
     "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
     "cria_finetune_scratch": Entry("cria", "cria", False, _finetune(None)),
-    "log_variance": Entry("floor", "baseline", True, _floor(make_log_variance_pipeline)),
-    "band_power": Entry("floor", "baseline", True, _floor(make_band_power_pipeline)),
-    "tangent_space": Entry("floor", "baseline", True, _floor(make_tangent_space_pipeline)),
-    "mdm": Entry("floor", "baseline", False, _floor(make_mdm_pipeline)),
-    # The same features computed on CRIA's own input (EEGPreprocessor scales each channel
-    # of each window by its 95th percentile, which removes absolute power): what the
-    # features give with exactly CRIA's information.
-    "log_variance_cria_input": Entry("floor", "cria", True, _floor(make_log_variance_pipeline)),
-    "band_power_cria_input": Entry("floor", "cria", True, _floor(make_band_power_pipeline)),
 }
 
-COLUMNS = ("protocol", "recipe", "pipeline", "family", "labelled_subjects", "seed", "fold",
-           "bacc", "auroc", "auprc", "fit_seconds", "predict_per_second", "label_subjects")
+
+def _registry():
+    pipelines = dict(CRIA_PIPELINES)
+    for task in TASKS.values():
+        for name, entry in task.floors.items():
+            if pipelines.setdefault(name, entry) is not entry:
+                raise RuntimeError(f"Two pipelines are named {name!r}; task {task.name!r} "
+                                   "must name its floor differently.")
+    return pipelines
+
+
+#: Name -> :class:`~sk_cria.tasks.Entry`: CRIA's pipelines and every task's floors.
+#: Every entry gets the recipe's input alignment; the ``scaled`` ones also its feature
+#: scaling. Any of them runs on any task (floors filter to that task's band).
+PIPELINES = _registry()
+
+COLUMNS = ("task", "protocol", "recipe", "pipeline", "family", "budget", "labelled_subjects",
+           "seed", "fold", "bacc", "auroc", "auprc", "fit_seconds", "predict_per_second",
+           "label_subjects")
 
 
 @dataclass
@@ -178,8 +140,13 @@ class BenchmarkConfig:
 
     Parameters
     ----------
-    protocols : tuple of {"a", "b"}, default=("a", "b")
-        (a): train on subjects 0-27, test on 32-35; (b): grouped K-fold.
+    task : str, default="eegmat"
+        The task, a key of :data:`sk_cria.tasks.TASKS` ("eegmat",
+        "eegmmidb-mi").
+    protocols : tuple of str or None, default=None
+        The task's fixed splits (eegmat's (a): train on subjects 0-27, test
+        on 32-35) and (b): grouped K-fold; None: the task's own (eegmat: a
+        and b; eegmmidb-mi: b).
     seeds : int, default=5
         Seeds per split (CRIA's initialisation and batch order, and the
         draws of labelled subjects).
@@ -213,15 +180,18 @@ class BenchmarkConfig:
         is fitted with (None: all).
     input_band : tuple of (float, float) or None, default=None
         Band-pass of CRIA's input; None keeps EEGPreprocessor's.
-    pipelines : tuple of str, default=all of :data:`PIPELINES`
-        Which pipelines to run.
+    pipelines : tuple of str or None, default=None
+        Which pipelines of :data:`PIPELINES` to run; None: CRIA's and the
+        task's floors.
     data : str or None, default=None
-        Folder holding eegmat/.
+        Folder holding eegmat/ and MNE-eegbci-data/.
     subjects : tuple of int or None, default=None
-        Subjects to load; None loads all 36.
+        Subjects to load; None loads the task's (eegmat: all 36;
+        eegmmidb-mi: 1-11).
     """
 
-    protocols: tuple = ("a", "b")
+    task: str = "eegmat"
+    protocols: tuple = None
     seeds: int = 5
     folds: int = 6
     encoder: str = "default"
@@ -238,15 +208,27 @@ class BenchmarkConfig:
     scalings: tuple = ("subject",)
     train_subjects: tuple = (None,)
     input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
-    pipelines: tuple = field(default_factory=lambda: tuple(PIPELINES))
+    pipelines: tuple = None
     data: str = None
-    subjects: tuple = None  # None: all 36
+    subjects: tuple = None  # None: the task's
+
+    def __post_init__(self):
+        # The task's defaults; an unknown task is reported by check().
+        task = TASKS.get(self.task)
+        if task is not None and self.protocols is None:
+            self.protocols = task.protocols
+        if task is not None and self.pipelines is None:
+            self.pipelines = (*CRIA_PIPELINES, *task.floors)
 
     @classmethod
     def quick(cls, **overrides):
-        """A few minutes on 2 CPU cores: protocol (a), one seed, the small encoder."""
-        values = dict(protocols=("a",), seeds=1, encoder="small", pretrain_epochs=3,
-                      finetune_epochs=5)
+        """A few minutes on 2 CPU cores: one seed, the small encoder, few epochs.
+
+        The task's quick protocols (eegmat: (a); eegmmidb-mi: (b)).
+        """
+        task = TASKS.get(overrides.get("task", cls.task))
+        values = dict(protocols=task.quick_protocols if task else None, seeds=1,
+                      encoder="small", pretrain_epochs=3, finetune_epochs=5)
         values.update(overrides)
         return cls(**values)
 
@@ -261,22 +243,32 @@ class BenchmarkConfig:
 
     def check(self):
         """Raise ValueError on options that name nothing known."""
+        _check_choice("task", (self.task,), TASKS)
         _check_choice("alignments", self.alignments, ALIGNMENTS)
         _check_choice("scalings", self.scalings, SCALINGS)
         _check_choice("pipelines", self.pipelines, PIPELINES)
-        _check_choice("protocols", self.protocols, ("a", "b"))
+        _check_choice("protocols", self.protocols, TASKS[self.task].all_protocols,
+                      f" for task {self.task!r}")
         if any(n is not None and n < 1 for n in self.train_subjects) or not self.train_subjects:
             raise ValueError("train_subjects must be positive counts or None (all); got "
                              f"{self.train_subjects!r}.")
+        task = TASKS[self.task]
+        if self.subjects is not None:
+            unknown = sorted(set(self.subjects) - set(task.subjects))
+            if unknown or not self.subjects:
+                raise ValueError(
+                    f"subjects {unknown or list(self.subjects)} are not subjects of task "
+                    f"{self.task!r}, which are numbered {task.subjects.start} to "
+                    f"{task.subjects.stop - 1}.")
         if self.input_band is not None and len(self.input_band) != 2:
             raise ValueError("input_band must be (l_freq, h_freq) in Hz; got "
                              f"{self.input_band!r}.")
 
 
-def _check_choice(name, values, known):
+def _check_choice(name, values, known, where=""):
     unknown = [v for v in values if v not in known]
     if unknown or not values:
-        raise ValueError(f"{name} must be among {list(known)}; got {list(values)}.")
+        raise ValueError(f"{name} must be among {list(known)}{where}; got {list(values)}.")
 
 
 class _Encoders:
@@ -292,11 +284,15 @@ class _Encoders:
         if kind not in self.fitted:
             epochs = self.config.pretrain_epochs if kind == "pretrained" else 0
             start = time.perf_counter()
-            encoder = ViewMaskPretrainer(
-                config=self.config.encoder_config(), masking=self.config.masking,
-                negatives=self.config.negatives, max_epochs=epochs, random_state=self.seed,
-                batch_size=self.config.batch_size,
-            ).fit(self.X_train, groups=self.groups_train)
+            with warnings.catch_warnings():
+                # Random weights are this arm's point, not an oversight (also with
+                # --pretrain-epochs 0): the "trains nothing" warning says nothing here.
+                warnings.filterwarnings("ignore", "ViewMaskPretrainer: max_epochs=0")
+                encoder = ViewMaskPretrainer(
+                    config=self.config.encoder_config(), masking=self.config.masking,
+                    negatives=self.config.negatives, max_epochs=epochs,
+                    random_state=self.seed, batch_size=self.config.batch_size,
+                ).fit(self.X_train, groups=self.groups_train)
             self.fitted[kind] = encoder, time.perf_counter() - start
         return self.fitted[kind]
 
@@ -306,9 +302,10 @@ class _Run:
     """One split, seed and recipe: what the registry's builders need."""
 
     config: BenchmarkConfig
+    task: object  # sk_cria.tasks.Task
     seed: int
     scaling: str  # None for pipelines that the scaling does not apply to
-    sfreq: float
+    sfreq: float  # of the input the pipeline reads
     encoders: _Encoders
 
     def encoder(self, kind):
@@ -330,9 +327,11 @@ def run_benchmark(config):
         the keys of :data:`COLUMNS`.
     """
     config.check()
+    task = TASKS[config.task]
     with sklearn.config_context(enable_metadata_routing=True):
-        data = load_eegmat(config.subjects, path=config.data, sfreq=200.0, download=False)
-        inputs = _aligned_inputs(config, data)
+        data = task.load(config.subjects, config.data)
+        inputs = _aligned_inputs(config, task, data)
+        sfreqs = {"cria": TARGET_SFREQ, "baseline": data.sfreq}
         units = [(protocol, fold, train, test, seed, alignment)
                  for protocol, fold, train, test in splits(config, data.groups)
                  for seed in range(config.seeds) for alignment in config.alignments]
@@ -353,13 +352,15 @@ def run_benchmark(config):
                     key = (protocol, fold, alignment, name, applied,
                            tuple(labelled) if entry.family == "floor" else (seed, n))
                     if key not in cache:
-                        run = _Run(config, seed, applied, data.sfreq, encoders)
+                        run = _Run(config, task, seed, applied, sfreqs[entry.input], encoders)
                         cache[key] = _evaluate_entry(entry, run, inputs[alignment][entry.input],
                                                      data, labelled, test)
                     subjects = np.unique(data.groups[labelled])
                     rows.append({
-                        "protocol": protocol, "recipe": f"{alignment}/{scaling}",
+                        "task": task.name, "protocol": protocol,
+                        "recipe": f"{alignment}/{scaling}",
                         "pipeline": name, "family": entry.family,
+                        "budget": "all" if n is None else n,
                         "labelled_subjects": len(subjects), "seed": seed, "fold": fold,
                         **cache[key], "label_subjects": " ".join(str(g) for g in subjects),
                     })
@@ -367,12 +368,13 @@ def run_benchmark(config):
         return rows
 
 
-def _aligned_inputs(config, data):
+def _aligned_inputs(config, task, data):
     """alignment -> {"cria": windows for CRIA, "baseline": windows for the baselines}."""
     band = {} if config.input_band is None else dict(zip(("l_freq", "h_freq"),
                                                          config.input_band))
     base = {
-        "cria": EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names, line_freq=50.0,
+        "cria": EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
+                                line_freq=task.line_freq,
                                 **band).fit_transform(data.data),
         "baseline": BandPassFilter(data.sfreq, *BASELINE_BAND).fit_transform(data.data),
     }
@@ -420,27 +422,37 @@ def splits(config, groups):
     Parameters
     ----------
     config : BenchmarkConfig
-        Its ``protocols`` and ``folds`` are used.
+        Its ``task``, ``protocols`` and ``folds`` are used.
     groups : ndarray of shape (n_windows,)
         Subject of each window.
 
     Yields
     ------
-    protocol : {"a", "b"}
+    protocol : str
+        A fixed split of the task ("a") or "b".
     fold : int
-        0 for protocol (a).
+        0 for a fixed split.
     train, test : ndarray of int
         Window indices.
     """
-    if "a" in config.protocols:
-        train = np.flatnonzero(np.isin(groups, PROTOCOL_A["train"]))
-        test = np.flatnonzero(np.isin(groups, PROTOCOL_A["test"]))
+    for protocol, subjects in TASKS[config.task].fixed_splits.items():
+        if protocol not in config.protocols:
+            continue
+        train = np.flatnonzero(np.isin(groups, subjects["train"]))
+        test = np.flatnonzero(np.isin(groups, subjects["test"]))
         if len(train) == 0 or len(test) == 0:
-            raise ValueError("Protocol (a) needs subjects 0-27 and 32-35; load all subjects.")
-        yield "a", 0, train, test
+            raise ValueError(f"Protocol ({protocol}) needs subjects {_span(subjects['train'])} "
+                             f"and {_span(subjects['test'])}; load all subjects.")
+        yield protocol, 0, train, test
     if "b" in config.protocols:
         for fold, (train, test) in enumerate(GroupKFold(config.folds).split(groups, groups=groups)):
             yield "b", fold, train, test
+
+
+def _span(subjects):
+    """range(0, 28) -> '0-27'."""
+    subjects = sorted(subjects)
+    return f"{subjects[0]}-{subjects[-1]}" if len(subjects) > 1 else str(subjects[0])
 
 
 def _evaluate_entry(entry, run, X, data, train, test):
@@ -482,7 +494,18 @@ _KEYS = ["protocol", "recipe", "labelled_subjects"]
 
 
 def _frame(rows):
-    return pd.DataFrame(rows, columns=COLUMNS)
+    """The rows as a table whose ``labelled_subjects`` is the key of a label budget.
+
+    With all labels, folds of unequal size (11 subjects in 6 folds: 9 or 10
+    training subjects) are one budget, keyed by the most training subjects of
+    any split of the protocol; rows without a ``budget`` keep their count.
+    """
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    full = frame.budget.astype(str) == "all"
+    if full.any():
+        most = frame[full].groupby("protocol").labelled_subjects.transform("max")
+        frame.loc[full, "labelled_subjects"] = most
+    return frame
 
 
 def summarize(rows):
@@ -559,9 +582,14 @@ def headline(rows):
 
 def markdown_report(rows, config, seconds):
     """The Markdown report: margins, the table, the published numbers beside it."""
+    task = TASKS[config.task]
     summary = summarize(rows)
+    floors = ("" if task.floor_band is None else
+              ", floors then {:g}-{:g} Hz".format(*task.floor_band))
     lines = [
-        "# sk_cria benchmark on eegmat",
+        f"# sk_cria benchmark on {task.title}",
+        "",
+        task.about,
         "",
         f"Machine: {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
@@ -570,7 +598,7 @@ def markdown_report(rows, config, seconds):
         f"`{config.masking}`, negatives `{config.negatives}`, purification "
         f"{'on' if config.purification else 'off'}, "
         f"CRIA input band {_band(config.input_band)} (baselines: "
-        f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz), "
+        f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz{floors}), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "
         f"fine-tuning epochs, {config.seeds} seed(s).",
         "",
@@ -582,7 +610,9 @@ def markdown_report(rows, config, seconds):
         "",
         "## CRIA's margin over the best non-CRIA pipeline of the same recipe",
         "",
-        "Paired differences (CRIA minus floor) over the same splits and seeds, mean ± sd.",
+        "Paired differences (CRIA minus floor) over the same splits and seeds, mean ± sd. "
+        "Labelled subjects: the label budget (with all labels, the most training subjects "
+        "of any split).",
         "",
         "| protocol | recipe | labelled subjects | CRIA pipeline | floor | pairs | CRIA BAcc "
         "| floor BAcc | ΔBAcc | ΔAUROC | ΔAUC-PR |",
@@ -613,11 +643,14 @@ def markdown_report(rows, config, seconds):
             f"{' | '.join(cells)} | {row[('fit_seconds', 'mean')]:.0f} | "
             f"{row[('predict_per_second', 'mean')]:.0f} |"
         )
-    lines += ["", "Reported by their papers on protocol (a), not measured here: fine-tuned "
+    if not task.published:
+        return "\n".join(lines) + "\n"
+    lines += ["", f"Reported by their papers on protocol ({next(iter(task.fixed_splits))}), "
+              "not measured here: fine-tuned "
               "foundation models (and EEGNet), each with its own preprocessing and no "
               "per-subject alignment, so not the same recipe as the rows above:", "",
               "| model | BAcc | AUC-PR | AUROC |", "|---|---|---|---|"]
-    for model, (bacc, auprc, auroc) in PUBLISHED.items():
+    for model, (bacc, auprc, auroc) in task.published.items():
         lines.append(f"| {model} | {bacc:.4f} | {auprc:.4f} | {auroc:.4f} |")
     return "\n".join(lines) + "\n"
 
@@ -647,6 +680,7 @@ def plot_results(rows, path):
     carries CRIA's paired margin over the same-recipe floor.
     """
     plt = _pyplot()
+    task = _task_of(rows)
     summary = summarize(rows).reset_index()
     summary = summary[summary.labelled_subjects == summary.groupby("protocol")
                       .labelled_subjects.transform("max")]
@@ -661,13 +695,13 @@ def plot_results(rows, path):
         for offset, metric in ((-0.2, "bacc"), (0.2, "auroc")):
             ax.bar(x + offset, part[(metric, "mean")], 0.4,
                    yerr=part[(metric, "std")].fillna(0), capsize=3, label=metric.upper())
-        if protocol == "a":
-            best = max(PUBLISHED.values(), key=lambda v: v[0])
+        if task.published and protocol == next(iter(task.fixed_splits)):
+            best = max(task.published.values(), key=lambda v: v[0])
             ax.axhline(best[0], color="k", ls="--", lw=1, label="best published BAcc")
         ax.axhline(0.5, color="grey", lw=0.8)
         ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
         ax.set_ylim(0.3, 1.0)
-        title = f"eegmat, protocol ({protocol})"
+        title = f"{task.title}, protocol ({protocol})"
         mine = table[(table.protocol == protocol)] if not table.empty else table
         if not mine.empty:
             mine = mine[mine.labelled_subjects == mine.labelled_subjects.max()]
@@ -689,6 +723,7 @@ def plot_label_efficiency(rows, path):
     and folds.
     """
     plt = _pyplot()
+    task = _task_of(rows)
     summary = summarize(rows).reset_index()
     panels = list(summary.groupby(["protocol", "recipe"]))
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels)), squeeze=False)
@@ -705,13 +740,19 @@ def plot_label_efficiency(rows, path):
             ax.minorticks_off()
             ax.set_xlabel("training subjects with labels")
             ax.set_ylabel(metric.upper())
-            ax.set_title(f"eegmat ({protocol}), recipe {recipe}: {metric.upper()}", fontsize=9)
+            ax.set_title(f"{task.title} ({protocol}), recipe {recipe}: {metric.upper()}",
+                         fontsize=9)
             ax.axhline(0.5, color="grey", lw=0.8)
         row[0].legend(fontsize=7)
     fig.tight_layout()
     with open_atomic(path, "wb") as file:  # never a half-written plot
         fig.savefig(file, dpi=120, format="png")
     plt.close(fig)
+
+
+def _task_of(rows):
+    """The task of a run's rows (rows without a task are eegmat's, as before tasks)."""
+    return TASKS[rows[0].get("task", "eegmat") if rows else "eegmat"]
 
 
 def _pyplot():

@@ -23,7 +23,7 @@ from .benchmark import (
 from ._check import check_device
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints
-from .datasets.eegmat import N_SUBJECTS
+from .tasks import TASKS
 from .datasets.recordings import NoUsableDataError
 from .runs import CHECKPOINTS, RunDirError, pretrain
 
@@ -136,9 +136,14 @@ def _add_benchmark(commands):
         "floor of the same recipe; write results.csv, results.md and results.png "
         "(and label_efficiency.png with --train-subjects).",
     )
+    cmd.add_argument("--task", choices=list(TASKS), default=None,
+                     help="eegmat: rest vs mental arithmetic (default); eegmmidb-mi: imagined "
+                     "left vs right fist, subjects 1-11, grouped folds, motor-imagery floors "
+                     "(CSP + LDA, tangent space, MDM, filter bank on 8-30 Hz)")
     cmd.add_argument("--out", default="benchmark-results", help="output folder")
-    cmd.add_argument("--data", type=eegmat_folder, default=None,
-                     help="folder holding eegmat/ (default: SK_CRIA_DATA, then MNE's data folder)")
+    cmd.add_argument("--data", type=folder, default=None,
+                     help="folder holding the task's data, eegmat/ or MNE-eegbci-data/ "
+                     "(default: SK_CRIA_DATA, then MNE's data folder)")
     cmd.add_argument("--quick", action="store_true",
                      help="protocol (a), one seed, small encoder, few epochs: minutes on 2 cores")
     cmd.add_argument("--protocol", choices=["a", "b", "both"], default=None)
@@ -177,8 +182,8 @@ def _add_benchmark(commands):
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
                      "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
     cmd.add_argument("--subjects", type=subjects, default=None,
-                     help="subjects to load, e.g. 0-11 (default all 36; protocol (a) needs 0-27 "
-                     "and 32-35)")
+                     help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35, "
+                     "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")
     cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
                      help="subset of pipelines (default: all)")
     cmd.set_defaults(run=_run_benchmark)
@@ -192,6 +197,7 @@ def _count(text):
 
 def _run_benchmark(args):
     overrides = {
+        "task": args.task,
         "protocols": None if args.protocol is None else
         (("a", "b") if args.protocol == "both" else (args.protocol,)),
         "seeds": args.seeds, "folds": args.folds, "encoder": args.encoder,
@@ -215,6 +221,11 @@ def _run_benchmark(args):
         config.check()
     except ValueError as error:
         return _error("benchmark", error)
+    task = TASKS[config.task]
+    if args.data is not None and not (Path(args.data) / task.data_folder).is_dir():
+        return _error("benchmark", f"--data {args.data!r} holds no {task.data_folder}/ folder, "
+                      f"which task {task.name!r} reads; give the folder that holds it "
+                      "(SK_CRIA_DATA's layout).")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"sk-cria benchmark: {dataclasses.asdict(config)}", file=sys.stderr)
@@ -308,20 +319,18 @@ def subjects(text):
             first, last = int(first), int(last or first)
         except ValueError:
             first = last = None
-        if first is None or not 0 <= first <= last < N_SUBJECTS:
+        if first is None or not 0 <= first <= last:
             raise argparse.ArgumentTypeError(
-                f"must be subject numbers 0 to {N_SUBJECTS - 1} as N, N-M (N <= M) or a "
-                f"comma-separated list of them, e.g. 0-11,32; got {text!r}")
+                "must be subject numbers as N, N-M (N <= M) or a comma-separated list of "
+                f"them, e.g. 0-11,32; got {text!r}")
         chosen.extend(range(first, last + 1))
     return tuple(chosen)
 
 
-def eegmat_folder(text):
-    """A folder that holds eegmat/ (the loader never downloads in a benchmark)."""
-    if not (Path(text).expanduser() / "eegmat").is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text!r} holds no eegmat/ folder; give the folder that holds "
-            "eegmat/files/eegmat/1.0.0/ (SK_CRIA_DATA's layout)")
+def folder(text):
+    """An existing folder."""
+    if not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
     return text
 
 

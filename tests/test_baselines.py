@@ -20,8 +20,11 @@ from sk_cria.baselines import (
     BandPassFilter,
     LogBandPower,
     LogVariance,
+    MU_BETA_BANDS,
     get_baselines,
     make_band_power_pipeline,
+    make_csp_pipeline,
+    make_filter_bank_tangent_space_pipeline,
     make_log_variance_pipeline,
     make_mdm_pipeline,
     make_tangent_space_pipeline,
@@ -112,6 +115,55 @@ def test_factories_build_the_documented_steps():
     assert list(get_baselines()) == list(BASELINES)
     with pytest.raises(ValueError, match="Unknown baselines"):
         get_baselines(names=["nope"])
+
+
+def _imagery_like(n_per_class=30, sfreq=160.0, seed=0):
+    """Left vs right 'imagery': a 10 Hz rhythm that is weaker over one channel per class."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(320) / sfreq
+    X = rng.standard_normal((2 * n_per_class, 6, 320))
+    y = np.repeat([0, 1], n_per_class)
+    phase = rng.uniform(0, 2 * np.pi, (2 * n_per_class, 6, 1))
+    rhythm = 3.0 * np.sin(2 * np.pi * 10.0 * t + phase)
+    rhythm[y == 0, 0] *= 0.2  # desynchronised over the 'C4' of class 0
+    rhythm[y == 1, 1] *= 0.2  # and over the 'C3' of class 1
+    return X + rhythm, y
+
+
+def test_csp_lda_decodes_a_lateralised_rhythm_in_its_band():
+    X, y = _imagery_like()
+    pipe = make_csp_pipeline(160.0, n_filters=4)
+    assert list(pipe.named_steps) == ["bandpass", "covariances", "csp", "scaler", "classifier"]
+    assert (pipe["bandpass"].l_freq, pipe["bandpass"].h_freq) == (8.0, 30.0)
+    X_test, y_test = _imagery_like(seed=1)
+    assert pipe.fit(X, y).score(X_test, y_test) > 0.9
+    assert pipe["csp"].fit(pipe[:2].transform(X), y).transform(pipe[:2].transform(X)).shape \
+        == (len(X), 4)
+    # Outside the band the rhythm is invisible: a 20-40 Hz CSP is near chance.
+    blind = make_csp_pipeline(160.0, n_filters=4, l_freq=20.0, h_freq=40.0)
+    assert blind.fit(X, y).score(X_test, y_test) < 0.7
+
+
+def test_filter_bank_tangent_space_recentres_each_band_per_subject():
+    X, y = _imagery_like()
+    groups = np.tile([0, 1, 2], len(y) // 3)
+    X[groups == 2] *= 10.0  # one subject ten times louder
+    pipe = make_filter_bank_tangent_space_pipeline(160.0, recenter=True)
+    bank = pipe["filter_bank"]
+    assert [name for name, _ in bank.transformer_list] == ["8-12Hz", "12-16Hz", "16-22Hz",
+                                                          "22-30Hz"]
+    assert [step["bandpass"].l_freq for _, step in bank.transformer_list] == \
+        [low for low, _ in MU_BETA_BANDS]
+    features = bank.fit_transform(X, groups=groups)
+    assert features.shape == (len(X), len(MU_BETA_BANDS) * 6 * 7 // 2)
+    # groups reach every band's re-centring: each subject's vectors are centred on its own mean
+    for subject in range(3):
+        assert np.abs(features[groups == subject].mean(axis=0)).max() < 0.5
+    pooled = clone(bank).fit_transform(X, groups=np.zeros(len(X), int))
+    assert np.abs(pooled[groups == 2].mean(axis=0)).max() > 1.0
+    assert pipe.fit(X, y, groups=groups).score(X, y, groups=groups) > 0.9
+    with pytest.raises(ValueError, match="bands must hold at least one"):
+        make_filter_bank_tangent_space_pipeline(160.0, bands=[])
 
 
 def test_every_baseline_fits_and_predicts_real_eeg(eegmat):

@@ -1,4 +1,4 @@
-"""The main job, `sk-cria benchmark`, end to end on a few real eegmat subjects."""
+"""The main job, `sk-cria benchmark`, end to end on a few real subjects of each task."""
 
 import numpy as np
 import pandas as pd
@@ -9,6 +9,7 @@ from sk_cria import benchmark
 from sk_cria.benchmark import PUBLISHED, margins
 from sk_cria.cli import main
 from sk_cria.datasets import load_eegmat
+from sk_cria.tasks import TASKS
 
 SMALL = ["--protocol", "b", "--subjects", "0-3", "--folds", "2", "--encoder", "small"]
 
@@ -124,7 +125,88 @@ def test_margin_is_computed_from_paired_rows():
     assert margin.d_bacc_sd == pytest.approx(0.0, abs=1e-12)  # paired, not the spread of means
 
 
+def test_folds_of_unequal_size_are_one_label_budget():
+    # 11 subjects in 6 folds: 9 or 10 training subjects; with all labels that is one budget.
+    rows = [dict(protocol="b", recipe="ra/subject", pipeline=pipeline, family=family,
+                 budget="all", labelled_subjects=9 if fold < 5 else 10, seed=0, fold=fold,
+                 bacc=bacc, auroc=bacc, auprc=bacc)
+            for fold in range(6)
+            for pipeline, family, bacc in (("cria_probe_pretrained", "cria", 0.55),
+                                           ("tangent_space_recentered", "floor", 0.6))]
+    table = margins(rows)
+    assert len(table) == 1 and table.iloc[0].pairs == 6
+    assert table.iloc[0].labelled_subjects == 10
+    assert table.iloc[0].d_bacc == pytest.approx(-0.05)
+
+
 def test_protocol_a_refuses_missing_subjects(data_path, tmp_path):
     with pytest.raises(ValueError, match="subjects 0-27 and 32-35"):
         main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "a",
               "--subjects", "0-3", "--pipelines", "mdm"])
+
+
+# ------------------------------------------------------- motor imagery task
+MI = ["--task", "eegmmidb-mi", "--subjects", "1-3", "--folds", "3", "--seeds", "1"]
+
+
+@pytest.fixture(scope="module")
+def imagery(data_path):
+    """Three eegmmidb subjects as the motor-imagery task loads them."""
+    return TASKS["eegmmidb-mi"].load((1, 2, 3), data_path)
+
+
+def test_motor_imagery_task_loads_real_trials_grouped_by_subject(imagery):
+    assert imagery.data.shape[1:] == (64, 320)  # 64 channels, 0.5-2.5 s at 160 Hz
+    assert imagery.sfreq == 160.0 and "C3" in imagery.ch_names and "C4" in imagery.ch_names
+    assert set(imagery.groups) == {1, 2, 3}
+    for subject in (1, 2, 3):  # about 45 trials a subject, left and right alike
+        target = imagery.target[imagery.groups == subject]
+        assert 40 <= len(target) <= 50 and set(target) == {0, 1}
+    config = benchmark.BenchmarkConfig(task="eegmmidb-mi", folds=3)
+    assert config.protocols == ("b",)
+    folds = list(benchmark.splits(config, imagery.groups))
+    assert len(folds) == 3
+    for _, _, train, test in folds:
+        # one held-out subject per fold, none of its trials in training
+        assert len(set(imagery.groups[test])) == 1
+        assert not set(imagery.groups[train]) & set(imagery.groups[test])
+    np.testing.assert_array_equal(np.sort(np.concatenate([t for *_, t in folds])),
+                                  np.arange(len(imagery.groups)))
+
+
+def test_motor_imagery_floors_run_under_the_recipe(data_path, tmp_path):
+    code = main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), *MI,
+                 "--pipelines", "csp_lda", "mdm_recentered"])
+    assert code == 0
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert len(results) == 2 * 3 and set(results.task) == {"eegmmidb-mi"}
+    assert set(results.recipe) == {"ra/subject"} and set(results.labelled_subjects) == {2}
+    assert results[["bacc", "auroc"]].apply(lambda c: c.between(0, 1)).all().all()
+    table = (tmp_path / "results.md").read_text()
+    assert "# sk_cria benchmark on eegmmidb motor imagery" in table
+    assert "floors then 8-30 Hz" in table and "CBraMod" not in table
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+
+
+def test_motor_imagery_floors_filter_to_its_band():
+    run = benchmark._Run(benchmark.BenchmarkConfig(task="eegmmidb-mi"),
+                         TASKS["eegmmidb-mi"], 0, "subject", 160.0, None)
+    csp, _ = benchmark.PIPELINES["csp_lda_recentered"].build(run)
+    assert (csp["bandpass"].l_freq, csp["bandpass"].h_freq) == (8.0, 30.0)
+    assert "recentering" in csp.named_steps and type(csp["scaler"]).__name__ == \
+        "GroupStandardScaler"
+    # eegmat's floors read the 1-40 Hz input as it is, as before tasks existed.
+    run = benchmark._Run(benchmark.BenchmarkConfig(), TASKS["eegmat"], 0, None, 200.0, None)
+    mdm, _ = benchmark.PIPELINES["mdm"].build(run)
+    assert (mdm["bandpass"].l_freq, mdm["bandpass"].h_freq) == (None, None)
+
+
+def test_task_and_protocol_are_checked_before_loading(tmp_path):
+    with pytest.raises(ValueError, match=r"protocols must be among \['b'\] for task "
+                                         "'eegmmidb-mi'"):
+        main(["benchmark", "--data", str(tmp_path), "--out", str(tmp_path), "--task",
+              "eegmmidb-mi", "--protocol", "a"])
+    with pytest.raises(ValueError, match=r"task must be among \['eegmat', 'eegmmidb-mi'\]"):
+        benchmark.run_benchmark(benchmark.BenchmarkConfig(task="bci-iv-2a"))
+    with pytest.raises(SystemExit):  # argparse: invalid choice
+        main(["benchmark", "--task", "bci-iv-2a"])

@@ -56,9 +56,8 @@ def test_pretrain_refuses_cuda_without_a_gpu(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--subjects", "abc"], "--subjects: must be subject numbers 0 to 35 .* got 'abc'"),
+    (["--subjects", "abc"], "--subjects: must be subject numbers as N, N-M .* got 'abc'"),
     (["--subjects", "3-1"], "--subjects: must be subject numbers .* got '3-1'"),
-    (["--subjects", "0-36"], "--subjects: must be subject numbers 0 to 35"),
     (["--subjects", "-1"], "--subjects: must be subject numbers"),
     (["--folds", "1"], "--folds: must be a whole number of 2 or more, got '1'"),
     (["--folds", "0"], "--folds: must be a whole number of 2 or more"),
@@ -75,11 +74,35 @@ def test_benchmark_refuses_bad_numbers(tmp_path, capsys, argv, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_benchmark_refuses_a_data_folder_without_eegmat(tmp_path, capsys):
-    line = _refused(capsys, ["benchmark", "--data", str(tmp_path), "--out",
+@pytest.mark.parametrize("argv, message", [
+    (["--subjects", "0-36"], "subjects [36] are not subjects of task 'eegmat', which are "
+                             "numbered 0 to 35"),
+    (["--task", "eegmmidb-mi", "--subjects", "0-3"],
+     "subjects [0] are not subjects of task 'eegmmidb-mi', which are numbered 1 to 109"),
+])
+def test_benchmark_refuses_subjects_its_task_does_not_have(tmp_path, capsys, argv, message):
+    code = main(["benchmark", "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and message in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("task, folder", [("eegmat", "eegmat"),
+                                          ("eegmmidb-mi", "MNE-eegbci-data")])
+def test_benchmark_refuses_a_data_folder_without_the_tasks_data(tmp_path, capsys, task,
+                                                                folder):
+    code = main(["benchmark", "--task", task, "--data", str(tmp_path), "--out",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"--data '{tmp_path}' holds no {folder}/ folder, which task '{task}' reads" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_benchmark_refuses_a_data_folder_that_does_not_exist(tmp_path, capsys):
+    line = _refused(capsys, ["benchmark", "--data", str(tmp_path / "nowhere"), "--out",
                              str(tmp_path / "out")])
-    assert f"--data: '{tmp_path}' holds no eegmat/ folder" in line
-    assert "eegmat/files/eegmat/1.0.0/" in line
+    assert f"--data: '{tmp_path / 'nowhere'}' is not a folder" in line
 
 
 def test_benchmark_names_a_missing_eegmat_file_in_one_line(tmp_path, capsys):
