@@ -201,11 +201,17 @@ def test_motor_imagery_floors_filter_to_its_band():
     assert (mdm["bandpass"].l_freq, mdm["bandpass"].h_freq) == (None, None)
 
 
-def test_task_and_protocol_are_checked_before_loading(tmp_path):
+def test_task_and_protocol_are_checked_before_loading(tmp_path, capsys):
+    # The command says so in one line (exit code 2); run_benchmark raises.
+    assert main(["benchmark", "--data", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--task", "eegmmidb-mi", "--protocol", "a"]) == 2
+    assert ("protocols must be among ['b'] for task 'eegmmidb-mi'"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match=r"protocols must be among \['b'\] for task "
                                          "'eegmmidb-mi'"):
-        main(["benchmark", "--data", str(tmp_path), "--out", str(tmp_path), "--task",
-              "eegmmidb-mi", "--protocol", "a"])
+        benchmark.run_benchmark(benchmark.BenchmarkConfig(task="eegmmidb-mi",
+                                                          protocols=("a",)))
     with pytest.raises(ValueError, match=r"task must be among \['eegmat', 'eegmmidb-mi'\]"):
         benchmark.run_benchmark(benchmark.BenchmarkConfig(task="bci-iv-2a"))
     with pytest.raises(SystemExit):  # argparse: invalid choice
