@@ -522,6 +522,12 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             return self.fit(X, y, groups=groups, **fit_params)
         self._check_params()
         self._check_groups_given(groups)
+        if groups is None and getattr(self, "n_groups_", None) is not None:
+            raise ValueError(
+                f"CRIAClassifier was fitted with {self.n_groups_} groups, so its head "
+                "reads embeddings normalised per group; partial_fit received "
+                "groups=None. Pass groups=... (route them with metadata routing)."
+            )
         X, montages = _net.model_input(self, X, reset=False)
         _net.record_montages(self, montages, reset=False)
         X, n_groups = self._with_groups(X, groups, fitting=False)

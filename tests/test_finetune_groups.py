@@ -170,3 +170,13 @@ def test_grouped_classifier_pickles_and_clones(grouped, eeg):
                                grouped.predict_proba(X[test], groups=g[test]), atol=1e-6)
     fresh = clone(grouped)
     assert not hasattr(fresh, "n_groups_") and fresh.encoder == "cria-small"
+
+
+def test_partial_fit_keeps_to_how_the_classifier_was_fitted(eeg):
+    X, y, g = eeg
+    clf = CRIAClassifier(max_epochs=1, early_stopping=False, random_state=0)
+    clf.fit(X, y, groups=g)
+    with pytest.raises(ValueError, match="fitted with 4 groups.*partial_fit received groups=None"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[g != 0], y[g != 0], groups=g[g != 0])
+    assert clf.n_groups_ == 3 and len(clf.history) == 2
