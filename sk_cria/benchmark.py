@@ -4,8 +4,8 @@ A task (:mod:`sk_cria.tasks`) is a loader, its protocols and its floors:
 
 - ``eegmat`` (the default): rest vs mental arithmetic; protocol (a) is the
   field's: train on subjects 0-27, test on 32-35 (28-31 are the field's
-  validation subjects; CRIAClassifier early-stops on a stratified part of its
-  own training windows instead, and the other pipelines tune nothing);
+  validation subjects; CRIAClassifier early-stops on whole subjects held out
+  of its own training subjects instead, and the other pipelines tune nothing);
 - ``eegmmidb-mi``: imagined left vs right fist, subjects 1-11, with the
   motor-imagery floors (CSP + LDA, tangent space, MDM on 8-30 Hz, each with
   and without per-subject re-centring, and a filter bank);
@@ -24,7 +24,9 @@ feature scaling, and every pipeline that can take them gets them:
   variances, log band powers, tangent vectors) z-scored per subject
   (:class:`~sk_cria.alignment.GroupStandardScaler`) or over the training set
   (:class:`~sklearn.preprocessing.StandardScaler`) before the logistic
-  regression. Fine-tuning and MDM have no feature step to scale.
+  regression. MDM has no feature step to scale; fine-tuning gets the
+  subjects as ``groups`` and standardises its embeddings per subject in
+  every recipe (:class:`~sk_cria.CRIAClassifier`).
 
 CRIA reads the windows of :class:`~sk_cria.EEGPreprocessor`; the baselines
 read the microvolt windows band-passed to 1-40 Hz as they are designed to
@@ -605,8 +607,8 @@ def markdown_report(rows, config, seconds):
         "Recipes `alignment/scaling`, applied to every pipeline that can take them: "
         "input alignment per subject (`none`; `ea`: Euclidean alignment; `ra`: whitened by "
         "the Riemannian mean of the subject's covariances) and feature scaling (`subject`: "
-        "z-scored per subject; `global`: over the training set; fine-tuning and MDM have "
-        "no feature step).",
+        "z-scored per subject; `global`: over the training set; MDM has no feature step, and "
+        "fine-tuning standardises its embeddings per subject in every recipe).",
         "",
         "## CRIA's margin over the best non-CRIA pipeline of the same recipe",
         "",

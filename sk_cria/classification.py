@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -24,7 +25,13 @@ __all__ = ["CRIAClassifier"]
 
 
 class _ClassifierModule(nn.Module):
-    """Encoder + fully connected ELU head returning class logits."""
+    """Encoder + fully connected ELU head returning class logits.
+
+    With ``groups`` (an index per window into ``group_stats``), each pooled
+    embedding is standardised with its group's mean and standard deviation
+    before the head; the net computes ``group_stats`` (constants, no
+    gradient) from the group's own windows.
+    """
 
     def __init__(self, encoder, n_classes, hidden=128, dropout=0.3):
         super().__init__()
@@ -34,10 +41,15 @@ class _ClassifierModule(nn.Module):
             nn.Dropout(dropout), nn.Linear(width, hidden), nn.ELU(),
             nn.Dropout(dropout), nn.Linear(hidden, n_classes),
         )
+        self.group_stats = None  # (mean, std), each (n_groups, width)
 
-    def forward(self, x, channels):
+    def forward(self, x, channels, groups=None):
         """Class logits; ``channels`` are the index pairs every batch carries."""
-        return self.head(self.encoder(x, channels))
+        z = self.encoder(x, channels)
+        if groups is not None:
+            mean, std = self.group_stats
+            z = (z - mean[groups]) / std[groups]
+        return self.head(z)
 
 
 class _LabelledWindows(torch.utils.data.Dataset):
@@ -57,6 +69,28 @@ class _LabelledWindows(torch.utils.data.Dataset):
 def _labelled(X, y):
     """An array's dict goes to skorch with y beside it; a dataset gets its labels inside."""
     return _LabelledWindows(X, y) if isinstance(X, torch.utils.data.Dataset) else X
+
+
+def _scale_encoder_lr(param_groups, lr, encoder, scale):
+    """skorch's parameter groups with the encoder's at ``scale`` times their learning rate.
+
+    Each group (``optimizer__param_groups`` included) is split into its
+    encoder part, at ``scale`` times the group's learning rate (``lr`` when
+    it sets none), and the rest; scale 1 leaves the groups as they are.
+    """
+    if scale == 1:
+        return param_groups
+    in_encoder = {id(p) for p in encoder.parameters()}
+    groups = []
+    for group in param_groups:
+        options = {k: v for k, v in group.items() if k != "params"}
+        params = list(group["params"])
+        head = [p for p in params if id(p) not in in_encoder]
+        body = [p for p in params if id(p) in in_encoder]
+        groups += [{**options, "params": head}] if head else []
+        groups += ([{**options, "params": body, "lr": options.get("lr", lr) * scale}]
+                   if body else [])
+    return groups
 
 
 def _encoded_accuracy(net, X, y):
@@ -98,13 +132,23 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     class_weight : "balanced", dict or None, default="balanced"
         Weight the loss by inverse class frequency (eegmat has 3 rest windows
         per arithmetic window), or by ``{label: weight}``.
+    encoder_lr_scale : float > 0 or None, default=None
+        Learning rate of the pre-trained encoder relative to the head's
+        (``lr * encoder_lr_scale`` for the encoder, ``lr`` for the head, in
+        two parameter groups of the optimizer), so that fine-tuning does not
+        wash out pre-trained weights while the new head is still random. None
+        means 0.1 with ``encoder`` and 1.0 (one learning rate) from scratch.
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the training data (stratified) and
-        stop when its loss has not improved for ``n_iter_no_change`` epochs,
-        restoring the best weights.
+        Hold out ``validation_fraction`` of the training data and stop when
+        its loss has not improved for ``n_iter_no_change`` epochs, restoring
+        the best weights. Without ``groups`` the hold-out is a stratified
+        sample of windows; with ``groups`` it is whole groups
+        (:class:`~sklearn.model_selection.GroupShuffleSplit`), so that it
+        measures what cross-subject evaluation measures.
     validation_fraction : float in (0, 1), default=0.2
-        With ``early_stopping``: each class needs at least 2 windows, so that
-        it is on both sides of the stratified hold-out.
+        With ``early_stopping``: without groups each class needs at least 2
+        windows, so that it is on both sides of the stratified hold-out; with
+        groups, the fraction of groups held out (at least one).
     n_iter_no_change : int >= 1, default=5
     ch_names : list of str or None, default=None
         Channel names when X carries none.
@@ -133,6 +177,26 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Any other skorch parameter (``callbacks``, ``optimizer__weight_decay``,
         ``module__...``, ``train_split``, ...).
 
+    Notes
+    -----
+    **Groups** (subjects or recordings; arrays only). With
+    ``fit(X, y, groups=...)`` each group's pooled embeddings are standardised
+    (mean 0, standard deviation 1 per dimension) on that group's own windows,
+    without labels, before the head, as the frozen probe's per-subject
+    z-scoring does: at fit, the statistics of every group are computed over
+    all of its windows with the encoder in eval mode at the start of each
+    epoch (constants for that epoch's gradient steps); at
+    ``predict(X, groups=...)`` over the windows of each group of X with the
+    fitted encoder, so a subject never seen at fit adapts on its own
+    unlabelled windows, and a group's predictions do not depend on the
+    other groups in X. Each group needs at least 2 windows. ``groups`` is
+    requested by default for ``fit``, ``partial_fit``, ``predict``,
+    ``predict_proba`` and ``score`` once scikit-learn's metadata routing is
+    enabled, as for the aligners of :mod:`sk_cria.alignment`; score with
+    :class:`~sk_cria.alignment.GroupScorer` so that scorers pass it on.
+    Without ``groups`` nothing is normalised and the classifier trains as
+    it always did.
+
     Attributes
     ----------
     classes_ : ndarray
@@ -147,6 +211,11 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Length of axis 1 at fit (array input only, as in scikit-learn).
     module_ : torch.nn.Module
         Encoder (``module_.encoder``) and head (``module_.head``).
+    n_groups_ : int or None
+        Groups seen at fit; None when fitted without ``groups``.
+    validation_groups_ : ndarray or None
+        The groups early stopping held out (None without groups or without
+        early stopping).
 
     Examples
     --------
@@ -167,6 +236,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         encoder=None,
         config=None,
         freeze_encoder=False,
+        encoder_lr_scale=None,
         attn_mask_ratio=0.1,
         head_hidden=128,
         head_dropout=0.3,
@@ -195,6 +265,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.encoder = encoder
         self.config = config
         self.freeze_encoder = freeze_encoder
+        self.encoder_lr_scale = encoder_lr_scale
         self.attn_mask_ratio = attn_mask_ratio
         self.head_hidden = head_hidden
         self.head_dropout = head_dropout
@@ -210,6 +281,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     _param_checks = {
         **_net.PARAM_CHECKS,
         "freeze_encoder": _check.boolean,
+        "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither", none=True),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
         "head_hidden": _check.number(numbers.Integral, 1),
         "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
@@ -261,20 +333,121 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             ))
         return callbacks
 
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer":
+            lr = kwargs.get("lr", self.lr)
+            args = (_scale_encoder_lr(args[0], lr, self.module_.encoder,
+                                      self._encoder_lr_scale()), *args[1:])
+        return args, kwargs
+
+    def _encoder_lr_scale(self):
+        if self.encoder_lr_scale is not None:
+            return self.encoder_lr_scale
+        return 1.0 if self.encoder is None else 0.1
+
     def get_split_datasets(self, X, y=None, **fit_params):
         if self.train_split is None and self.early_stopping:
+            dataset = self.get_dataset(X, y)
+            if isinstance(X, dict) and "groups" in X:
+                return self._group_split(dataset, X["groups"], y)
             split = ValidSplit(self.validation_fraction, stratified=True,
                                random_state=self.random_state)
-            dataset = self.get_dataset(X, y)
             return split(dataset, y, **fit_params)
         return super().get_split_datasets(X, y, **fit_params)
+
+    def _group_split(self, dataset, groups, y):
+        """Early stopping's hold-out: whole groups, each class on both sides."""
+        if self.n_groups_ < 2:
+            raise ValueError(
+                "CRIAClassifier: early stopping holds out whole groups when groups are "
+                f"given, but fit received {self.n_groups_} group; give windows of at "
+                "least 2 groups, or set early_stopping=False."
+            )
+        split = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
+                                  random_state=self.random_state)
+        train, valid = next(split.split(groups, groups=groups))
+        missing = [self.classes_[c].item() for c in range(len(self.classes_))
+                   if not (np.any(y[train] == c) and np.any(y[valid] == c))]
+        if missing:
+            raise ValueError(
+                f"CRIAClassifier: early stopping held out groups "
+                f"{self.group_labels_[np.unique(groups[valid])].tolist()} "
+                f"(validation_fraction={self.validation_fraction}), and class(es) "
+                f"{missing} are not on both sides of that split. Give groups that hold "
+                "windows of every class, or set early_stopping=False."
+            )
+        self.validation_groups_ = self.group_labels_[np.unique(groups[valid])]
+        return (torch.utils.data.Subset(dataset, train),
+                torch.utils.data.Subset(dataset, valid))
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        # Per-group statistics of this epoch: every group (training and
+        # held-out) on its own windows, with the encoder as it is now.
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        if getattr(self, "n_groups_", None) is not None:
+            self._set_group_stats([dataset_train, dataset_valid], self.n_groups_)
+
+    def _set_group_stats(self, datasets, n_groups):
+        """Per-group mean and std of the pooled embeddings (encoder in eval mode)."""
+        module = self.module_
+        width = module.encoder.config.embed_dim
+        total = torch.zeros(n_groups, width, dtype=torch.float64)
+        squares = torch.zeros(n_groups, width, dtype=torch.float64)
+        counts = torch.zeros(n_groups, dtype=torch.float64)
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                for dataset in datasets:
+                    if dataset is None:
+                        continue
+                    for batch in self.get_iterator(dataset, training=False):
+                        x = _net.to_device_async(batch[0], self.device)
+                        with _net.autocast(self.device):
+                            z = module.encoder(x["x"], x["channels"])
+                        z = z.double().cpu()
+                        index = x["groups"].cpu()
+                        total.index_add_(0, index, z)
+                        squares.index_add_(0, index, z * z)
+                        counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
+        finally:
+            module.train(was_training)
+        mean = total / counts[:, None]
+        std = (squares / counts[:, None] - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
+        module.group_stats = (mean.float().to(self.device), std.float().to(self.device))
+
+    def _with_groups(self, X, groups, fitting):
+        """Add each window's group index to the batch dict; record the groups at fit."""
+        if fitting:
+            self.n_groups_ = self.validation_groups_ = None
+            self.__dict__.pop("group_labels_", None)
+        if groups is None:
+            return X, None
+        if isinstance(X, torch.utils.data.Dataset):
+            raise ValueError(
+                "CRIAClassifier normalises embeddings per group for arrays of windows "
+                f"only; got groups with a {type(X).__name__}. Pass the windows as an "
+                "array (EEGPreprocessor's output), or groups=None."
+            )
+        labels, codes, sizes = np.unique(_check.check_groups(groups, _net.n_windows(X)),
+                                         return_inverse=True, return_counts=True)
+        if np.any(sizes < 2):
+            raise ValueError(
+                f"CRIAClassifier: groups {labels[sizes < 2][:5].tolist()} hold a single "
+                "window; each group's embeddings are standardised on its own windows, "
+                "which needs at least 2 windows per group. Merge or drop those windows."
+            )
+        if fitting:
+            self.n_groups_, self.group_labels_ = len(labels), labels
+        return {**X, "groups": codes.reshape(-1).astype(np.int64)}, len(labels)
 
     # ----------------------------------------------------------- public API
     @property
     def classes_(self):
         return self.label_encoder_.classes_
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, groups=None, **fit_params):
         """Fine-tune on labelled EEG.
 
         Parameters
@@ -287,6 +460,10 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         y : array-like of shape (n_examples,)
             Class labels of any type scikit-learn accepts (int, str, bool,
             object), one per window; ``predict`` returns them.
+        groups : array-like of shape (n_examples,) or None, default=None
+            Group (subject or recording) of each window, arrays only: each
+            group's embeddings are standardised on its own windows and early
+            stopping holds out whole groups (see Notes of the class).
 
         Returns
         -------
@@ -310,6 +487,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self._check_params()
         X, montages = _net.model_input(self, X, reset=True)
         _net.record_montages(self, montages, reset=True)
+        X, _ = self._with_groups(X, groups, fitting=True)
         n_windows = _net.n_windows(X)
         y = column_or_1d(y, warn=True)
         if len(y) != n_windows:
@@ -334,17 +512,32 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             )
         return self._train(_labelled(X, y_enc), y_enc, reset=True, **fit_params)
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training for ``max_epochs`` more epochs (or fit if new)."""
+    def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
+        """Continue training for ``max_epochs`` more epochs (or fit if new).
+
+        ``groups`` as in :meth:`fit`; a classifier fitted with groups needs them
+        here too, and one fitted without takes none.
+        """
         if not getattr(self, "initialized_", False):
-            return self.fit(X, y, **fit_params)
+            return self.fit(X, y, groups=groups, **fit_params)
         self._check_params()
+        self._check_groups_given(groups)
+        if groups is None and getattr(self, "n_groups_", None) is not None:
+            raise ValueError(
+                f"CRIAClassifier was fitted with {self.n_groups_} groups, so its head "
+                "reads embeddings normalised per group; partial_fit received "
+                "groups=None. Pass groups=... (route them with metadata routing)."
+            )
         X, montages = _net.model_input(self, X, reset=False)
         _net.record_montages(self, montages, reset=False)
+        X, n_groups = self._with_groups(X, groups, fitting=False)
+        if n_groups is not None:
+            # The continuation's own groups (its hold-out is drawn among them).
+            self.n_groups_, self.group_labels_ = n_groups, np.unique(groups)
         y_enc = self.label_encoder_.transform(column_or_1d(y)).astype(np.int64)
         return self._train(_labelled(X, y_enc), y_enc, reset=False, **fit_params)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, groups=None):
         """Class probabilities, shape (n_examples, n_classes).
 
         Parameters
@@ -352,6 +545,11 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         X : array-like of shape (n_examples, n_channels, n_times) or Dataset
             Preprocessed EEG, or an :class:`~sk_cria.datasets.EEGWindowsDataset`
             (in its own order).
+        groups : array-like of shape (n_examples,) or None, default=None
+            Group of each window when the classifier was fitted with groups:
+            each group is normalised on its own windows here (groups unseen at
+            fit included). None with such a classifier normalises all of X as
+            one group, with a warning.
 
         Returns
         -------
@@ -365,11 +563,26 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             predict the first class for every window.
         """
         check_is_fitted(self, "montages_")
+        self._check_groups_given(groups)
+        n_groups = None
         if not isinstance(X, torch.utils.data.Dataset):
             # Datasets go as they are: windows datasets carry their channels,
-            # and skorch's scoring callbacks pass the validation split.
+            # and skorch's scoring callbacks pass the validation split (whose
+            # group statistics were computed at the start of the epoch).
             X, _ = _net.model_input(self, X, reset=False)
+            if getattr(self, "n_groups_", None) is not None and groups is None:
+                warnings.warn(
+                    f"CRIAClassifier was fitted with {self.n_groups_} groups but "
+                    f"received groups=None: all {_net.n_windows(X)} windows are normalised "
+                    "as one group. Route groups to predict (enable metadata routing and "
+                    "pass groups=..., or score with sk_cria.alignment.GroupScorer).",
+                    UserWarning, stacklevel=3,
+                )
+                groups = np.zeros(_net.n_windows(X), dtype=int)
+            X, n_groups = self._with_groups(X, groups, fitting=False)
         with _net.concrete_device(self):
+            if n_groups is not None:
+                self._set_group_stats([self.get_dataset(X)], n_groups)
             proba = super().predict_proba(X).astype(np.float64)
         return _net.check_finite_output(self, proba, "probabilities")
 
@@ -381,8 +594,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 f"CRIAClassifier needs samples of at least 2 classes in y, but y holds "
                 f"only one class: {self.classes_.tolist()[0]!r}. Give windows of every class."
             )
-        if not (self.early_stopping and self.train_split is None):
-            return
+        if not (self.early_stopping and self.train_split is None) or self.n_groups_:
+            return  # a grouped hold-out is checked when it is drawn
         # The stratified hold-out of early stopping (ValidSplit, as sklearn's
         # StratifiedShuffleSplit): every class in both parts.
         n_valid = math.ceil(self.validation_fraction * len(y_enc))
@@ -413,10 +626,31 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, batch_sampler=sampler, **kwargs)
 
-    def predict(self, X):
-        """Predicted class labels, shape (n_examples,)."""
-        index = self.predict_proba(X).argmax(axis=1)
+    def predict(self, X, groups=None):
+        """Predicted class labels, shape (n_examples,); ``groups`` as in :meth:`predict_proba`."""
+        index = self.predict_proba(X, groups=groups).argmax(axis=1)
         return self.classes_[index]
+
+    def score(self, X, y, groups=None, sample_weight=None):
+        """Accuracy of :meth:`predict` (``groups`` as there) against ``y``."""
+        return accuracy_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)
+
+    def _check_groups_given(self, groups):
+        if groups is not None and getattr(self, "n_groups_", None) is None:
+            raise ValueError(
+                "CRIAClassifier was fitted without groups, so its head reads embeddings "
+                "that are not normalised per group; got groups at predict or "
+                "partial_fit. Fit with groups=..., or pass groups=None."
+            )
+
+    # The subjects of a cross-subject recipe, routed as to the aligners of
+    # sk_cria.alignment once metadata routing is enabled (opt out with
+    # set_fit_request(groups=False) and the like).
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__predict_proba = {"groups": True}
+    __metadata_request__score = {"groups": True}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
