@@ -132,12 +132,13 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     class_weight : "balanced", dict or None, default="balanced"
         Weight the loss by inverse class frequency (eegmat has 3 rest windows
         per arithmetic window), or by ``{label: weight}``.
-    encoder_lr_scale : float > 0 or None, default=None
-        Learning rate of the pre-trained encoder relative to the head's
-        (``lr * encoder_lr_scale`` for the encoder, ``lr`` for the head, in
-        two parameter groups of the optimizer), so that fine-tuning does not
-        wash out pre-trained weights while the new head is still random. None
-        means 0.1 with ``encoder`` and 1.0 (one learning rate) from scratch.
+    encoder_lr_scale : float > 0, default=1.0
+        Learning rate of the encoder relative to the head's (``lr *
+        encoder_lr_scale`` for the encoder, ``lr`` for the head, in two
+        parameter groups of the optimizer); below 1 a pre-trained encoder
+        moves less while the new head is still random. The default keeps one
+        learning rate: 0.1 did not help on motor imagery
+        (``benchmarks/results/eegmmidb-mi-quick-groups/``).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training data and stop when
         its loss has not improved for ``n_iter_no_change`` epochs, restoring
@@ -236,7 +237,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         encoder=None,
         config=None,
         freeze_encoder=False,
-        encoder_lr_scale=None,
+        encoder_lr_scale=1.0,
         attn_mask_ratio=0.1,
         head_hidden=128,
         head_dropout=0.3,
@@ -281,7 +282,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     _param_checks = {
         **_net.PARAM_CHECKS,
         "freeze_encoder": _check.boolean,
-        "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither", none=True),
+        "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
         "head_hidden": _check.number(numbers.Integral, 1),
         "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
@@ -338,13 +339,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         if prefix == "optimizer":
             lr = kwargs.get("lr", self.lr)
             args = (_scale_encoder_lr(args[0], lr, self.module_.encoder,
-                                      self._encoder_lr_scale()), *args[1:])
+                                      self.encoder_lr_scale), *args[1:])
         return args, kwargs
-
-    def _encoder_lr_scale(self):
-        if self.encoder_lr_scale is not None:
-            return self.encoder_lr_scale
-        return 1.0 if self.encoder is None else 0.1
 
     def get_split_datasets(self, X, y=None, **fit_params):
         if self.train_split is None and self.early_stopping:
