@@ -123,10 +123,16 @@ def test_group_of_one_window_is_refused(eeg):
         CRIAClassifier(max_epochs=1).fit(X, y, groups=groups)
 
 
-def test_pretrained_encoder_learns_at_a_smaller_rate(grouped):
-    groups = grouped.optimizer_.param_groups
-    assert [g["lr"] for g in groups] == pytest.approx([3e-4, 3e-5])
-    encoder = {id(p) for p in grouped.module_.encoder.parameters()}
+def test_one_learning_rate_by_default_and_a_smaller_one_for_the_encoder_on_request(eeg,
+                                                                                 grouped):
+    # The default keeps one group at lr, as before the parameter existed.
+    assert [g["lr"] for g in grouped.optimizer_.param_groups] == pytest.approx([3e-4])
+    X, y, g = eeg
+    clf = CRIAClassifier(encoder="cria-small", encoder_lr_scale=0.1, max_epochs=1,
+                         random_state=0).fit(X, y, groups=g)
+    groups = clf.optimizer_.param_groups
+    assert [group["lr"] for group in groups] == pytest.approx([3e-4, 3e-5])
+    encoder = {id(p) for p in clf.module_.encoder.parameters()}
     assert {id(p) for p in groups[1]["params"]} == encoder
     assert not encoder & {id(p) for p in groups[0]["params"]}
 
