@@ -7,7 +7,7 @@ from ..datasets import load_eegbci_imagery
 from ._task import Task
 from .floors import FLOORS
 
-#: Subjects 1-11 are for development (../shared/data); 12-109 are kept for evaluation.
+#: Subjects 1-11 are for development; 12-109 are kept for evaluation (never pre-trained on).
 SUBJECTS = tuple(range(1, 12))
 #: Trial window (s after the cue): the first half second is the visual response
 #: to the cue, and imagery fades after about 2.5 s.
