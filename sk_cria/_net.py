@@ -327,11 +327,13 @@ def check_finite_loss(net, loss, stage):
 
     Called on every batch before the optimizer steps, so the weights keep
     the values of the last finite step. In a distributed run the loss is
-    averaged over the processes first, so that every process stops together.
+    averaged over the processes first, so that every process stops together;
+    the mean (the loss of the global batch, the same on every process) is
+    returned for the history.
     """
     loss = ddp.mean_over_processes(loss.detach())
     if bool(torch.isfinite(loss)):
-        return
+        return loss
     where = f"epoch {len(net.history)}"
     if stage == "training" and len(net.history):
         where += f", batch {len(net.history[-1]['batches'])}"
@@ -341,8 +343,9 @@ def check_finite_loss(net, loss, stage):
     causes.append("bad input: windows with huge values (unscaled EEG: put an "
                   "EEGPreprocessor before this step) or NaN in a dataset's windows")
     raise FloatingPointError(
-        f"{type(net).__name__}: the {stage} loss is {loss.item()} at {where}; training stopped (the weights are those before this batch). "
-        f"Likely causes: {'; '.join(causes)}."
+        f"{type(net).__name__}: the {stage} loss is {loss.item()} at {where}; training "
+        f"stopped (the weights are those before this batch). Likely causes: "
+        f"{'; '.join(causes)}."
     )
 
 
@@ -406,12 +409,12 @@ class CRIANetMixin:
 
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
-        check_finite_loss(self, step["loss"], "training")
+        step["loss"] = check_finite_loss(self, step["loss"], "training")
         return step
 
     def validation_step(self, batch, **fit_params):
         step = super().validation_step(batch, **fit_params)
-        check_finite_loss(self, step["loss"], "validation")
+        step["loss"] = check_finite_loss(self, step["loss"], "validation")
         return step
 
     def infer(self, x, **fit_params):

@@ -320,12 +320,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         with _net.autocast(self.device):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
 
-    def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
-        # Record the loss of the global batch, the same on every process.
-        step["loss"] = ddp.mean_over_processes(step["loss"])
-        return step
-
     # ----------------------------------------------------------- public API
     # The groups of a cross-subject recipe (routed to RiemannianAlignment too)
     # reach fit without a set_fit_request; only negatives="group" uses them.
