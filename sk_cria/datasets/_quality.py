@@ -24,8 +24,8 @@ from collections import Counter
 import numpy as np
 from scipy import signal
 
-__all__ = ["BAD_CHANNEL_FRACTION", "DRIFT_CUTOFF", "FLAT_SD", "LOOSE_SD", "judge_windows",
-           "window_sd"]
+__all__ = ["BAD_CHANNEL_FRACTION", "DRIFT_CUTOFF", "FLAT_SD", "LOOSE_SD", "check_thresholds",
+           "judge_windows", "window_sd"]
 
 #: Standard deviation (uV) under which a channel is flat in a window.
 FLAT_SD = 0.5
@@ -35,6 +35,15 @@ LOOSE_SD = 200.0
 BAD_CHANNEL_FRACTION = 0.5
 #: High-pass (Hz) applied before the standard deviation: drift is not a loose contact.
 DRIFT_CUTOFF = 0.5
+
+
+def check_thresholds(flat_sd, loose_sd):
+    """Refuse thresholds that would call every channel flat or loose."""
+    if flat_sd is not None and loose_sd is not None and flat_sd >= loose_sd:
+        raise ValueError(
+            f"flat_sd={flat_sd!r} must be below loose_sd={loose_sd!r} (uV): every channel "
+            "would be flat or loose. Give flat_sd < loose_sd, or None to disable one test."
+        )
 
 
 def window_sd(data, sfreq):

@@ -34,7 +34,7 @@ from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
 from ._csv import read_csv_recording
-from ._quality import FLAT_SD, LOOSE_SD, judge_windows, window_sd
+from ._quality import FLAT_SD, LOOSE_SD, check_thresholds, judge_windows, window_sd
 
 __all__ = ["EEG_EXTENSIONS", "EEGWindowsDataset", "NoUsableDataError", "Recording",
            "find_recordings"]
@@ -287,12 +287,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self.loose_sd = check_number(
             loose_sd, "loose_sd", low=0, low_open=True, allow_none=True,
             fix="Give the standard deviation in uV above which a channel is loose, or None.")
-        if self.flat_sd is not None and self.loose_sd is not None \
-                and self.flat_sd >= self.loose_sd:
-            raise ValueError(
-                f"flat_sd={flat_sd!r} must be below loose_sd={loose_sd!r} (uV): every "
-                "channel would be flat or loose."
-            )
+        check_thresholds(self.flat_sd, self.loose_sd)
         self.files = find_recordings(paths, extensions)
         self.recordings, self.skipped = [], []
         self.left_out = {}
@@ -368,7 +363,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             if bad:
                 self.left_out[path] = {
                     "windows": int((~windows).sum()) if channels.any() else len(starts),
-                    "channels": tuple(np.asarray(names)[~channels]), "bad": bad}
+                    "channels": tuple(n for n, keep in zip(names, channels) if not keep),
+                    "bad": bad}
             if not (channels.any() and windows.any()):
                 summary = ", ".join(f"{name} {kind} in {count}"
                                     for (name, kind), count in sorted(bad.items()))
@@ -377,8 +373,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             for j in np.flatnonzero(~channels):
                 kind = max(("flat", "loose"), key=lambda k: bad.get((names[j], k), 0))
                 dropped.append((names[j], f"{kind} in most windows"))
-            picks = tuple(np.asarray(picks)[channels].tolist())
-            names = tuple(np.asarray(names)[channels].tolist())
+            picks = tuple(p for p, keep in zip(picks, channels) if keep)
+            names = tuple(name for name, keep in zip(names, channels) if keep)
             starts = [start for start, keep in zip(starts, windows) if keep]
         self.dropped_channels.update(dropped)
         if names not in self.montages:

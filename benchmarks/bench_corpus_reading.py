@@ -1,0 +1,86 @@
+"""What EEGWindowsDataset reads of the pre-training corpus of issue 26, per kind.
+
+For each kind of recording (eegmat subjects 00-27 and eegmmidb subjects 1-11
+from ../shared/data; the eegmmidb runs and the Muse CSV recordings that
+``../shared/tools/corpus.sh`` writes), with 10 s windows: files read and
+skipped (with the reasons), hours, recordings split at gaps in their
+timestamps, windows, and the windows and channels the loose-electrode rule
+leaves out (against the same data read with the rule disabled).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_corpus_reading.py --data ../shared/data \
+        --corpus /work/corpus --out benchmarks/results/corpus_reading_figures.md
+"""
+
+import argparse
+from collections import Counter
+from pathlib import Path
+import warnings
+
+from sk_cria.datasets import EEGWindowsDataset
+from sk_cria.datasets._quality import FLAT_SD, LOOSE_SD
+
+
+def kinds(data, corpus):
+    eegmat = data / "eegmat/files/eegmat/1.0.0"
+    return {
+        "eegmat 00-27 (shared)": [eegmat / f"Subject{s:02d}_{r}.edf"
+                                  for s in range(28) for r in (1, 2)],
+        "eegmmidb 1-11 runs 4, 8, 12 (shared)": [
+            data / f"MNE-eegbci-data/files/eegmmidb/1.0.0/S{s:03d}/S{s:03d}R{r:02d}.edf"
+            for s in range(1, 12) for r in (4, 8, 12)],
+        "eegmmidb 2-11 runs 3, 6, 7, 11 (corpus)": [corpus / "MNE-eegbci-data"],
+        "Muse CSV (corpus)": [corpus / "eeg-notebooks"],
+    }
+
+
+def measure(paths, **rule):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return EEGWindowsDataset(paths, window=10, verbose=False, **rule)
+
+
+def row(name, ds, off):
+    left = ds.left_out
+    bad = Counter()
+    for entry in left.values():
+        bad.update(entry["bad"])
+    reasons = Counter(reason.split(":")[0] for _, reason in ds.skipped)
+    return (
+        f"| {name} | {len(ds.files)} | {len(ds.recordings)} | {len(ds.skipped)} "
+        f"({'; '.join(f'{n}: {r}' for r, n in sorted(reasons.items())) or '-'}) | "
+        f"{ds.hours:.2f} | {sum(len(r.segments) > 1 for r in ds.recordings)} | {len(off)} | "
+        f"{len(ds)} | {len(off) - len(ds)} | "
+        f"{sum(len(e['channels']) for e in left.values())} | {len(left)} | "
+        f"{', '.join(f'{c} {k} {n}' for (c, k), n in sorted(bad.items())) or '-'} |"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    lines = [
+        f"Rule: flat SD < {FLAT_SD} uV, loose SD > {LOOSE_SD} uV (per window and channel, "
+        "after a 0.5 Hz high-pass); a channel bad in more than half of a file's windows is "
+        "left out of the file, then each window with a bad channel. 10 s windows, no overlap.",
+        "",
+        "| kind | files | used | skipped | hours | split at gaps | windows (rule off) | "
+        "windows | windows left out | channels left out | files with a bad channel | "
+        "(channel, kind) windows |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    skipped = []
+    for name, paths in kinds(args.data, args.corpus).items():
+        ds = measure(paths)
+        off = measure(paths, flat_sd=None, loose_sd=None)
+        lines.append(row(name, ds, off))
+        skipped += [f"- {path}: {reason}" for path, reason in ds.skipped]
+        print(lines[-1], flush=True)
+    lines += ["", "Skipped files:", *skipped, ""]
+    args.out.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
