@@ -73,14 +73,17 @@ def test_a_csv_that_is_not_a_recording_is_named_and_skipped(tmp_path, signal_uv)
     pd.DataFrame({"Participant": [375, 376], "AccValid": [0.9, 0.8],
                   "RTValid": [0.41, 0.39]}).to_csv(tmp_path / "behaviour.csv", index=False)
     (tmp_path / "notes.csv").write_bytes(b"\x00\xff\xfe binary")
+    (tmp_path / "session2").mkdir()  # the same recording filed twice is read once
+    (tmp_path / "session2" / "copy.csv").write_bytes((tmp_path / "muse.csv").read_bytes())
     with pytest.warns(UserWarning) as record:
         ds = EEGWindowsDataset(tmp_path, window=4, verbose=False)
     messages = " ".join(str(w.message) for w in record)
     assert "behaviour.csv: ValueError: not an EEG recording: no 'timestamps' column " \
            "(columns: Participant, AccValid, RTValid)" in messages
-    assert "notes.csv" in messages
-    assert {p.name for p, _ in ds.skipped} == {"behaviour.csv", "notes.csv"}
-    assert len(ds.recordings) == 1 and "1 of 3 file(s) used" in ds.summary()
+    assert "notes.csv: ValueError: not a CSV table" in messages
+    assert f"copy.csv: the same bytes as {(tmp_path / 'muse.csv').resolve()}" in messages
+    assert {p.name for p, _ in ds.skipped} == {"behaviour.csv", "notes.csv", "copy.csv"}
+    assert len(ds.recordings) == 1 and "1 of 4 file(s) used" in ds.summary()
     # Alone, it is a clear error, as for any folder of unusable files.
     with pytest.warns(UserWarning), pytest.raises(NoUsableDataError, match="no 'timestamps'"):
         EEGWindowsDataset(tmp_path / "behaviour.csv", verbose=False)

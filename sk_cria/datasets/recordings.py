@@ -19,6 +19,7 @@ out (:mod:`sk_cria.datasets._quality`).
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache, partial
+import hashlib
 import os
 from pathlib import Path
 import re
@@ -231,7 +232,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     recordings : list of Recording
         The recordings that are used.
     skipped : list of (pathlib.Path, str)
-        Files that were not used, each with the reason (also warned).
+        Files that were not used, each with the reason (also warned); a
+        byte-for-byte copy of an earlier file is one.
     dropped_channels : collections.Counter
         ``(name, reason)`` -> number of recordings it was dropped from.
     left_out : dict
@@ -294,7 +296,11 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self.dropped_channels = Counter()
         self.montages = []
         rates = []
+        copies = _copies(self.files)
         for path in self.files:
+            if path in copies:  # the same windows twice would weigh them double
+                self._skip(path, f"the same bytes as {copies[path]}")
+                continue
             entry = self._open_file(path)
             if entry is None:
                 continue
@@ -551,6 +557,31 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def __repr__(self):
         return (f"EEGWindowsDataset({len(self.recordings)} recordings, {len(self)} windows "
                 f"of {self.window} s, {len(self.montages)} montage(s))")
+
+
+def _copies(files):
+    """File -> the earlier file it is a byte-for-byte copy of (only shared sizes are hashed)."""
+    by_size = {}
+    for path in files:
+        by_size.setdefault(path.stat().st_size, []).append(path)
+    copies = {}
+    for same_size in by_size.values():
+        if len(same_size) < 2:  # a file of a size of its own is no copy
+            continue
+        first = {}
+        for path in same_size:
+            original = first.setdefault(_digest(path), path)
+            if original != path:
+                copies[path] = original
+    return copies
+
+
+def _digest(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_extensions(extensions):
