@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 import warnings
 
+import pandas as pd
+
 from sk_cria.datasets import EEGWindowsDataset
 from sk_cria.datasets._quality import FLAT_SD, LOOSE_SD
 
@@ -44,15 +46,22 @@ def row(name, ds, off):
     bad = Counter()
     for entry in left.values():
         bad.update(entry["bad"])
-    reasons = Counter(reason.split(":")[0] for _, reason in ds.skipped)
     return (
-        f"| {name} | {len(ds.files)} | {len(ds.recordings)} | {len(ds.skipped)} "
-        f"({'; '.join(f'{n}: {r}' for r, n in sorted(reasons.items())) or '-'}) | "
+        f"| {name} | {len(ds.files)} | {len(ds.recordings)} | {len(ds.skipped)} | "
         f"{ds.hours:.2f} | {sum(len(r.segments) > 1 for r in ds.recordings)} | {len(off)} | "
-        f"{len(ds)} | {len(off) - len(ds)} | "
+        f"{len(ds)} ({len(ds) * ds.window / 3600:.2f} h) | {len(off) - len(ds)} | "
         f"{sum(len(e['channels']) for e in left.values())} | {len(left)} | "
         f"{', '.join(f'{c} {k} {n}' for (c, k), n in sorted(bad.items())) or '-'} |"
     )
+
+
+def _gaps(rec):
+    """Where each gap of a split CSV recording is, and how long, from its timestamps."""
+    times = pd.read_csv(rec.path)["timestamps"].to_numpy()
+    return "; ".join(
+        f"gap of {times[b] - times[b - 1]:.1f} s after {(b - a) / rec.sfreq:.1f} s of samples"
+        for a, b in rec.segments[:-1]) + \
+        f"; segments of {', '.join(str(b - a) for a, b in rec.segments)} samples"
 
 
 def main():
@@ -66,19 +75,27 @@ def main():
         "after a 0.5 Hz high-pass); a channel bad in more than half of a file's windows is "
         "left out of the file, then each window with a bad channel. 10 s windows, no overlap.",
         "",
-        "| kind | files | used | skipped | hours | split at gaps | windows (rule off) | "
-        "windows | windows left out | channels left out | files with a bad channel | "
-        "(channel, kind) windows |",
+        "| kind | files | used | skipped | hours of the files used | split at gaps | "
+        "windows (rule off) | windows (hours) | windows left out | channels left out | "
+        "files with a bad channel | windows per (channel, kind) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    skipped = []
+    skipped, timing = [], []
     for name, paths in kinds(args.data, args.corpus).items():
         ds = measure(paths)
         off = measure(paths, flat_sd=None, loose_sd=None)
         lines.append(row(name, ds, off))
         skipped += [f"- {path}: {reason}" for path, reason in ds.skipped]
         print(lines[-1], flush=True)
-    lines += ["", "Skipped files:", *skipped, ""]
+        csvs = [rec for rec in off.recordings if rec.path.suffix == ".csv"]
+        if csvs:
+            rates = Counter(rec.sfreq for rec in csvs)
+            timing.append(f"- {name}: rates from the timestamps "
+                          f"{', '.join(f'{r:g} Hz ({n} files)' for r, n in rates.items())}")
+            timing += [f"- {rec.path}: {gap}" for rec in csvs if len(rec.segments) > 1
+                       for gap in [_gaps(rec)]]
+    lines += ["", "CSV timing (rule off, so that every readable CSV counts):", *timing,
+              "", "Skipped files (reasons as files.csv gives them):", *skipped, ""]
     args.out.write_text("\n".join(lines))
 
 

@@ -17,7 +17,7 @@ out (:mod:`sk_cria.datasets._quality`).
 """
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 import hashlib
 import os
@@ -98,8 +98,8 @@ class Recording:
     n_times: int
     n_windows: int
     montage: int
-    segments: tuple = ()
-    starts: tuple = ()
+    segments: tuple = field(default=(), repr=False)
+    starts: tuple = field(default=(), repr=False)
 
     @property
     def hours(self):
@@ -204,7 +204,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         EEG channels whose names are not 10-05 electrodes: dropped (the model
         cannot place them), or kept with the shared "unknown" embedding.
         Non-EEG channels (by type, or by name: ECG, EOG, EMG, stim, ``X``,
-        ``Y``, ``nd``, ...) are always dropped.
+        ``Y``, ``nd``, ...) are always dropped; in a CSV, whose columns have
+        no type, only columns named by an electrode are EEG.
     flat_sd : float or None, default=FLAT_SD (0.5)
         A channel whose standard deviation in a window (uV, after a 0.5 Hz
         high-pass) is below this is flat (a dead electrode) there. None
