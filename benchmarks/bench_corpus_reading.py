@@ -16,9 +16,11 @@ from collections import Counter
 from pathlib import Path
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from sk_cria.datasets import EEGWindowsDataset
+from sk_cria.datasets._csv import CSV_GAP
 from sk_cria.datasets._quality import FLAT_SD, LOOSE_SD
 
 
@@ -64,6 +66,33 @@ def _gaps(rec):
         f"; segments of {', '.join(str(b - a) for a, b in rec.segments)} samples"
 
 
+def _jitter(csvs):
+    """How jittered the timestamps are, and the largest offset move that is not a gap."""
+    median_rates, jittered, backward, longest, moves = Counter(), 0, 0, 0.0, 0.0
+    for rec in csvs:
+        times = pd.read_csv(rec.path)["timestamps"].to_numpy()
+        step = np.diff(times)
+        median_rates[round(1 / np.median(step), 1)] += 1
+        jittered += bool((step <= 0).any())
+        backward = max(backward, int((step <= 0).sum()))
+        longest = max(longest, step.max() * rec.sfreq if len(rec.segments) == 1 else 0)
+        offsets = times - np.arange(len(times)) / rec.sfreq
+        second = int(rec.sfreq)
+        for i in np.flatnonzero(np.abs(step - 1 / rec.sfreq) > CSV_GAP / 2):
+            move = abs(np.median(offsets[i + 1:i + 1 + second])
+                       - np.median(offsets[max(0, i - second + 1):i + 1]))
+            moves = max(moves, move if move <= CSV_GAP else 0)
+    return [
+        "- 1 / median interval: "
+        + ", ".join(f"{r:g} Hz ({n} files)" for r, n in median_rates.items()),
+        f"- files with backward (or zero) steps in their timestamps: {jittered}; at most "
+        f"{backward} such steps in one file; longest interval of an unsplit file "
+        f"{longest:.1f} sample intervals",
+        f"- largest move of the one-second median offset at a long interval that is not a "
+        f"gap: {moves:.3f} s (CSV_GAP = {CSV_GAP} s)",
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -94,6 +123,7 @@ def main():
                           f"{', '.join(f'{r:g} Hz ({n} files)' for r, n in rates.items())}")
             timing += [f"- {rec.path}: {gap}" for rec in csvs if len(rec.segments) > 1
                        for gap in [_gaps(rec)]]
+            timing += _jitter(csvs)
     lines += ["", "CSV timing (rule off, so that every readable CSV counts):", *timing,
               "", "Skipped files (reasons as files.csv gives them):", *skipped, ""]
     args.out.write_text("\n".join(lines))
