@@ -24,6 +24,7 @@ from ._check import check_device
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints
 from .tasks import TASKS
+from .datasets._quality import FLAT_SD, LOOSE_SD
 from .datasets.recordings import NoUsableDataError
 from .runs import CHECKPOINTS, RunDirError, pretrain
 
@@ -75,6 +76,13 @@ def _add_pretrain(commands):
                      help="DataLoader processes reading windows")
     cmd.add_argument("--checkpoint-every", type=positive_int, default=200,
                      help="batches between checkpoints (also at every epoch end)")
+    cmd.add_argument("--flat-sd", type=_sd, default=FLAT_SD, metavar="UV",
+                     help="a channel whose SD in a window (uV, after a 0.5 Hz high-pass) is "
+                     "below this is flat there; none disables (default %(default)s)")
+    cmd.add_argument("--loose-sd", type=_sd, default=LOOSE_SD, metavar="UV",
+                     help="... above this, loose; windows with a flat or loose channel are "
+                     "left out, and channels so in most windows of a file (default "
+                     "%(default)s; none disables)")
     cmd.add_argument("--negatives", choices=["batch", "group"], default="batch",
                      help="contrastive negatives: any window of the batch, or batches drawn "
                      "from one recording each")
@@ -93,6 +101,12 @@ def _line_freq(text):
                    exclusive=True)
 
 
+def _sd(text):
+    if text.lower() == "none":
+        return None
+    return _number(text, float, 0, "a standard deviation in uV (e.g. 200) or none")
+
+
 def _run_pretrain(args):
     try:
         net = pretrain(
@@ -102,6 +116,7 @@ def _run_pretrain(args):
             seed=args.seed, device=args.device, num_workers=args.num_workers,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
             overwrite=args.overwrite, negatives=args.negatives,
+            flat_sd=args.flat_sd, loose_sd=args.loose_sd,
         )
     except KeyboardInterrupt:  # before training (reading the data, resuming)
         _interrupted(args.out)

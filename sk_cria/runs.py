@@ -5,7 +5,9 @@ whether the run finished), ``checkpoints/`` (resumable training state) and
 ``train_log.csv`` (one row per epoch); at the end, the encoder
 (``config.json`` + ``model.safetensors``, loadable by
 ``ViewMaskPretrainer.from_pretrained`` and ``CRIAClassifier(encoder=...)``),
-a model card ``README.md`` and ``files.csv`` (each file used or skipped).
+a model card ``README.md`` and ``files.csv`` (each file used or skipped, its
+gap-free segments, and the windows and channels left out for a flat or loose
+electrode).
 Running the same command on a folder with an unfinished run (killed, or
 stopped by Ctrl-C: then ``run.json`` says "interrupted") resumes it; a run
 that stopped before its first checkpoint is started afresh.
@@ -34,6 +36,7 @@ from ._net import build_encoder_config, resolve_device
 from .callbacks import EpochLog
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
+from .datasets._quality import FLAT_SD, LOOSE_SD, check_thresholds
 from .datasets.recordings import EEGWindowsDataset
 from .preprocessing import EEGPreprocessor
 from .pretraining import NEGATIVES, ViewMaskPretrainer
@@ -61,7 +64,8 @@ class RunDirError(RuntimeError):
 def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs=10,
              batch_size=64, lr=1e-3, lr_schedule="cosine", line_freq=60.0, seed=0,
              device="auto", num_workers=0, checkpoint_every=200, resume=False,
-             overwrite=False, negatives="batch", verbose=1):
+             overwrite=False, negatives="batch", flat_sd=FLAT_SD, loose_sd=LOOSE_SD,
+             verbose=1):
     """Pre-train a CRIA encoder on recordings on disk; resumable; returns the pretrainer.
 
     Parameters
@@ -70,7 +74,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         Recording files, folders or BIDS roots.
     out : str or path-like
         Output folder (see the module docstring for what it holds).
-    window, stride : see :class:`~sk_cria.datasets.EEGWindowsDataset`.
+    window, stride, flat_sd, loose_sd : see :class:`~sk_cria.datasets.EEGWindowsDataset`.
     config, max_epochs, batch_size, lr, device : see :class:`~sk_cria.ViewMaskPretrainer`.
     lr_schedule : {"cosine", "constant"}, default="cosine"
         Cosine decay of the learning rate over all steps of the run, stepped
@@ -115,7 +119,9 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     """
     _check_numbers(window=window, stride=stride, max_epochs=max_epochs,
                    batch_size=batch_size, lr=lr, line_freq=line_freq, seed=seed,
-                   num_workers=num_workers, checkpoint_every=checkpoint_every)
+                   num_workers=num_workers, checkpoint_every=checkpoint_every,
+                   flat_sd=flat_sd, loose_sd=loose_sd)
+    check_thresholds(flat_sd, loose_sd)
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
     if negatives not in NEGATIVES:
@@ -131,6 +137,9 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     }
     if negatives != "batch":  # only then, so that runs from before the option still resume
         settings["negatives"] = negatives
+    for name, value, default in (("flat_sd", flat_sd, FLAT_SD), ("loose_sd", loose_sd, LOOSE_SD)):
+        if value != default:  # the same: runs from before the rule still resume
+            settings[name] = value
     for path in paths:  # before anything is written
         if not Path(path).exists():
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
@@ -143,6 +152,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     dataset = EEGWindowsDataset(
         paths, window=window, stride=stride,
         preprocessor=EEGPreprocessor(line_freq=line_freq), verbose=bool(verbose),
+        flat_sd=flat_sd, loose_sd=loose_sd,
     )
     steps = _steps_per_epoch(dataset, batch_size, negatives)
     if steps == 0:  # before run.json: a run that would train nothing is refused
@@ -215,6 +225,7 @@ _NUMBER_CHECKS = {
     "line_freq": number(Real, 0, None, "neither", none=True),
     "seed": number(Integral, 0), "num_workers": number(Integral, 0),
     "checkpoint_every": number(Integral, 1),
+    "flat_sd": number(Real, 0, none=True), "loose_sd": number(Real, 0, None, "neither", none=True),
 }
 
 
@@ -334,6 +345,11 @@ def model_card(net, dataset, settings, seconds):
         f"(line frequency {settings['line_freq']})",
         f"- {len(dataset.montages)} montage(s); {len(channels)} channels seen: "
         f"{', '.join(channels)}",
+        f"- left out for a flat (SD < {dataset.flat_sd} uV) or loose (SD > "
+        f"{dataset.loose_sd} uV) electrode: "
+        f"{sum(entry['windows'] for entry in dataset.left_out.values())} window(s), "
+        f"{sum(len(entry['channels']) for entry in dataset.left_out.values())} channel(s) "
+        f"of {len(dataset.left_out)} file(s)",
         "",
         "## Model",
         f"- {n_params:,} encoder parameters; embedding width {config.embed_dim}; "
@@ -358,14 +374,23 @@ def model_card(net, dataset, settings, seconds):
 
 
 def _write_files_csv(path, dataset):
+    """One row per file: used or skipped (why), and what the loose-electrode rule left out."""
+    def left_out(file):
+        entry = dataset.left_out.get(file, {"windows": 0, "channels": (), "bad": {}})
+        return [entry["windows"], " ".join(entry["channels"]),
+                "; ".join(f"{name} {kind} {count}"
+                          for (name, kind), count in sorted(entry["bad"].items()))]
+
     with open_atomic(path) as file:
         writer = csv.writer(file)
-        writer.writerow(["path", "used", "hours", "windows", "channels", "reason"])
+        # New columns go after the old ones: readers of older files.csv still work.
+        writer.writerow(["path", "used", "hours", "windows", "channels", "reason", "segments",
+                         "windows_left_out", "channels_left_out", "bad_windows"])
         for rec in dataset.recordings:
             writer.writerow([rec.path, True, f"{rec.hours:.4f}", rec.n_windows,
-                             len(rec.ch_names), ""])
+                             len(rec.ch_names), "", len(rec.segments), *left_out(rec.path)])
         for skipped, reason in dataset.skipped:
-            writer.writerow([skipped, False, "", 0, 0, reason])
+            writer.writerow([skipped, False, "", 0, 0, reason, "", *left_out(skipped)])
 
 
 def _write_json(path, obj):

@@ -162,12 +162,13 @@ def test_sampler_groups_montages_and_replays_epochs():
 
 def test_bids_root_uses_the_sidecars_channel_types(tmp_path, files):
     mne_bids = pytest.importorskip("mne_bids")
-    raw = mne.io.read_raw_edf(files["task"], verbose="error")
-    # Types that names alone would not give: the sidecar must be what drops them.
-    with pytest.warns(RuntimeWarning, match="unit"):  # misc has no unit
-        raw.set_channel_types({"ECG ECG": "ecg", "EEG Pz": "misc"})
-    raw.info["line_freq"] = 50
-    for subject in ("01", "02"):
+    # Two recordings (the same one twice would be skipped as a copy).
+    for subject, source in (("01", files["task"]), ("02", files["rest"])):
+        raw = mne.io.read_raw_edf(source, verbose="error")
+        # Types that names alone would not give: the sidecar must be what drops them.
+        with pytest.warns(RuntimeWarning, match="unit"):  # misc has no unit
+            raw.set_channel_types({"ECG ECG": "ecg", "EEG Pz": "misc"})
+        raw.info["line_freq"] = 50
         path = mne_bids.BIDSPath(subject=subject, task="arithmetic", datatype="eeg",
                                  root=tmp_path / "bids")
         mne_bids.write_raw_bids(raw, path, verbose="error", overwrite=True)

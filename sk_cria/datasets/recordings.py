@@ -8,11 +8,18 @@ through the same :class:`~sk_cria.EEGPreprocessor` as in-memory arrays.
 Recordings with different montages, sampling rates and units go into one
 dataset; :class:`~sk_cria.sampling.MontageBatchSampler` then batches windows
 that share a montage.
+
+Readers are chosen by file extension: ``.csv`` files are read as the
+muse-lsl recorder writes them (:mod:`sk_cria.datasets._csv`: rate and gaps
+from the timestamps), every other format by :func:`mne.io.read_raw`. Windows
+never span a gap; windows and channels with a flat or loose electrode are left
+out (:mod:`sk_cria.datasets._quality`).
 """
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+import hashlib
 import os
 from pathlib import Path
 import re
@@ -27,13 +34,16 @@ from .._check import check_number
 from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
+from ._csv import read_csv_recording
+from ._quality import FLAT_SD, LOOSE_SD, check_thresholds, judge_windows, window_sd
 
 __all__ = ["EEG_EXTENSIONS", "EEGWindowsDataset", "NoUsableDataError", "Recording",
            "find_recordings"]
 
 #: File extensions read by default: the formats of MNE's ``read_raw`` that
-#: hold continuous EEG (BrainVision is found by its ``.vhdr`` header).
-EEG_EXTENSIONS = (".edf", ".bdf", ".gdf", ".vhdr", ".set", ".fif", ".fif.gz", ".cnt")
+#: hold continuous EEG (BrainVision is found by its ``.vhdr`` header), and
+#: CSV recordings in the layout of the muse-lsl recorder.
+EEG_EXTENSIONS = (".edf", ".bdf", ".gdf", ".vhdr", ".set", ".fif", ".fif.gz", ".cnt", ".csv")
 
 # Names of channels that are not EEG even when a reader types them as EEG
 # (EDF has no channel types, so everything in it is "eeg" to MNE).
@@ -73,6 +83,12 @@ class Recording:
     n_windows : int
     montage : int
         Index of ``ch_names`` in :attr:`EEGWindowsDataset.montages`.
+    segments : tuple of (int, int)
+        Sample ranges ``[start, stop)`` without a gap (one for a file whose
+        reader knows of no gap); no window spans two.
+    starts : tuple of int
+        First sample of each window used (after the windows left out for flat
+        or loose channels).
     """
 
     path: Path
@@ -82,6 +98,8 @@ class Recording:
     n_times: int
     n_windows: int
     montage: int
+    segments: tuple = field(default=(), repr=False)
+    starts: tuple = field(default=(), repr=False)
 
     @property
     def hours(self):
@@ -186,13 +204,26 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         EEG channels whose names are not 10-05 electrodes: dropped (the model
         cannot place them), or kept with the shared "unknown" embedding.
         Non-EEG channels (by type, or by name: ECG, EOG, EMG, stim, ``X``,
-        ``Y``, ``nd``, ...) are always dropped.
+        ``Y``, ``nd``, ...) are always dropped; in a CSV, whose columns have
+        no type, only columns named by an electrode are EEG.
+    flat_sd : float or None, default=FLAT_SD (0.5)
+        A channel whose standard deviation in a window (uV, after a 0.5 Hz
+        high-pass) is below this is flat (a dead electrode) there. None
+        disables the test.
+    loose_sd : float or None, default=LOOSE_SD (200.0)
+        ... above this, loose or saturated there. None disables the test.
+        A channel flat or loose in more than half of a recording's windows
+        is left out of that recording; then every window in which a kept
+        channel is flat or loose is left out (the rule of
+        :mod:`sk_cria.datasets._quality`). Testing reads every window once
+        when the dataset is made.
     cache_size : int, default=64
-        Open recordings (headers only, well under a megabyte each) kept per
-        process: opening an EDF costs about as much as preprocessing a
-        window, so a batch drawn from many recordings should find them open.
-        Memory does not grow with the number of recordings beyond it; 0
-        opens the recording again for every window.
+        Open recordings kept per process (headers only, well under a
+        megabyte each; a CSV recording is held whole, about 2 MB for 4
+        channels over 4 minutes): opening an EDF costs about as much as
+        preprocessing a window, so a batch drawn from many recordings should
+        find them open. Memory does not grow with the number of recordings
+        beyond it; 0 opens the recording again for every window.
     verbose : bool, default=True
         Print the summary (files and hours used and skipped, channels
         dropped) to stderr.
@@ -202,9 +233,15 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     recordings : list of Recording
         The recordings that are used.
     skipped : list of (pathlib.Path, str)
-        Files that were not used, each with the reason (also warned).
+        Files that were not used, each with the reason (also warned); a
+        byte-for-byte copy of an earlier file is one.
     dropped_channels : collections.Counter
         ``(name, reason)`` -> number of recordings it was dropped from.
+    left_out : dict
+        File -> ``{"windows": n, "channels": names, "bad": Counter}`` for each
+        file with a flat or loose channel in some window: the windows and the
+        channels left out, and ``(channel, "flat" | "loose")`` -> windows in
+        which it was so. A file all of whose windows are left out is skipped.
     montages : list of tuple of str
         The distinct channel lists (canonical names), in order of appearance.
     montage_ids : ndarray of shape (n_windows,)
@@ -221,7 +258,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
 
     def __init__(self, paths, window=10, stride=None, preprocessor=None,
                  extensions=EEG_EXTENSIONS, unknown_channels="drop", cache_size=64,
-                 verbose=True):
+                 verbose=True, flat_sd=FLAT_SD, loose_sd=LOOSE_SD):
         # A dataset is not an estimator: it reads the files here, so its
         # arguments are checked here, before any file is opened.
         window = check_number(window, "window", integer=True, low=1,
@@ -247,13 +284,34 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self.cache_size = check_number(
             cache_size, "cache_size", integer=True, low=0,
             fix="Give how many recordings to keep open per process (0 keeps none).")
+        self.flat_sd = check_number(
+            flat_sd, "flat_sd", low=0, allow_none=True,
+            fix="Give the standard deviation in uV under which a channel is flat, or None.")
+        self.loose_sd = check_number(
+            loose_sd, "loose_sd", low=0, low_open=True, allow_none=True,
+            fix="Give the standard deviation in uV above which a channel is loose, or None.")
+        check_thresholds(self.flat_sd, self.loose_sd)
         self.files = find_recordings(paths, extensions)
         self.recordings, self.skipped = [], []
+        self.left_out = {}
         self.dropped_channels = Counter()
         self.montages = []
+        rates = []
+        copies = _copies(self.files)
         for path in self.files:
-            self._index(path)
-        self._check_stride()
+            if path in copies:  # the same windows twice would weigh them double
+                self._skip(path, f"the same bytes as {copies[path]}")
+                continue
+            entry = self._open_file(path)
+            if entry is None:
+                continue
+            rates.append(entry["sfreq"])
+            # A stride shorter than a sample is refused below, at the fastest
+            # rate of all files; its windows are never counted or read.
+            if self.stride * entry["sfreq"] >= 1 - _EPS:
+                self._index(**entry)
+        self._check_stride(rates)
+        self._cache = OrderedDict()
         # Each window carries its channels as vocabulary index pairs, the way
         # the estimators send arrays to the model.
         self._channel_pairs = [torch.from_numpy(channel_pairs(names)) for names in self.montages]
@@ -263,7 +321,6 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             np.array([rec.montage for rec in self.recordings], dtype=np.int64), counts
         )
         self.recording_ids = np.repeat(np.arange(len(self.recordings)), counts)
-        self._cache = OrderedDict()
         self._preprocessors = {}
         if verbose:
             print(self.summary(), file=sys.stderr)
@@ -276,12 +333,14 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             )
 
     # ------------------------------------------------------------ indexing
-    def _index(self, path):
+    def _open_file(self, path):
+        """The header of a usable file (a dict for :meth:`_index`); None when skipped."""
         try:
-            raw = _open_raw(path)
-            picks, names, dropped = self._select_channels(raw)
-            n_times = raw.n_times
+            raw, segments, not_eeg = _open(path)
+            picks, names, dropped = self._select_channels(raw) if raw is not None else ((), (), [])
+            dropped += not_eeg
             if picks:
+                n_times = raw.n_times
                 # Reading the last sample catches data files shorter than their
                 # headers (a missing .fdt/.eeg, a cut-off transfer).
                 raw.get_data(picks=list(picks[:1]), start=n_times - 1, stop=n_times)
@@ -289,26 +348,77 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             return self._skip(path, f"{type(error).__name__}: {error}")
         if not picks:
             return self._skip(path, "no EEG channel with a 10-05 name")
-        sfreq = float(raw.info["sfreq"])
+        return dict(path=path, raw=raw, picks=picks, names=names, dropped=dropped,
+                    segments=segments, n_times=n_times, sfreq=float(raw.info["sfreq"]))
+
+    def _index(self, path, raw, picks, names, dropped, segments, n_times, sfreq):
+        """Count the windows of a file, leaving out those with a flat or loose channel."""
         size = int(round(self.window * sfreq))
-        if n_times < size:
-            return self._skip(
-                path, f"{n_times / sfreq:.1f} s long, shorter than one {self.window} s window"
-            )
+        starts = self._window_starts(segments, size, sfreq)
+        if not starts:
+            longest = max(b - a for a, b in segments)
+            return self._skip(path, (
+                f"{n_times / sfreq:.1f} s long" if len(segments) == 1 else
+                f"{len(segments)} stretches between gaps in its timestamps, the longest "
+                f"{longest / sfreq:.1f} s") + f", shorter than one {self.window} s window")
+        if self.flat_sd is not None or self.loose_sd is not None:
+            try:
+                sd = self._window_sd(raw, picks, starts, size, sfreq)
+            except Exception as error:  # as at opening: the file is unreadable
+                return self._skip(path, f"{type(error).__name__}: {error}")
+            channels, windows, bad = judge_windows(sd, names, self.flat_sd, self.loose_sd)
+            if bad:
+                self.left_out[path] = {
+                    "windows": int((~windows).sum()) if channels.any() else len(starts),
+                    "channels": tuple(n for n, keep in zip(names, channels) if not keep),
+                    "bad": bad}
+            if not (channels.any() and windows.any()):
+                summary = ", ".join(f"{name} {kind} in {count}"
+                                    for (name, kind), count in sorted(bad.items()))
+                return self._skip(path, f"every window has a flat or loose channel "
+                                        f"({summary} of {len(starts)} windows)")
+            for j in np.flatnonzero(~channels):
+                kind = max(("flat", "loose"), key=lambda k: bad.get((names[j], k), 0))
+                dropped.append((names[j], f"{kind} in most windows"))
+            picks = tuple(p for p, keep in zip(picks, channels) if keep)
+            names = tuple(name for name, keep in zip(names, channels) if keep)
+            starts = [start for start, keep in zip(starts, windows) if keep]
         self.dropped_channels.update(dropped)
         if names not in self.montages:
             self.montages.append(names)
         self.recordings.append(Recording(
             path=path, picks=picks, ch_names=names, sfreq=sfreq, n_times=n_times,
-            n_windows=1 + int(np.floor((n_times - size) / (self.stride * sfreq) + _EPS)),
-            montage=self.montages.index(names),
+            n_windows=len(starts), montage=self.montages.index(names),
+            segments=tuple(segments), starts=tuple(starts),
         ))
 
-    def _check_stride(self):
+    def _window_starts(self, segments, size, sfreq):
+        """First samples of the windows inside each segment, k strides from its start."""
+        starts = []
+        for first, stop in segments:
+            if stop - first < size:
+                continue
+            # The k-th start is k strides from the first, rounded once: a stride
+            # that is not a whole number of samples does not accumulate rounding.
+            count = 1 + int(np.floor((stop - first - size) / (self.stride * sfreq) + _EPS))
+            starts.extend(first + int(round(k * self.stride * sfreq)) for k in range(count))
+        return starts
+
+    @staticmethod
+    def _window_sd(raw, picks, starts, size, sfreq, chunk=32):
+        """:func:`~sk_cria.datasets._quality.window_sd` of every window, a few at a time."""
+        sd = np.empty((len(starts), len(picks)))
+        for i in range(0, len(starts), chunk):
+            data = np.stack([raw.get_data(picks=list(picks), start=start, stop=start + size,
+                                          units="uV") for start in starts[i:i + chunk]])
+            sd[i:i + chunk] = window_sd(data, sfreq)
+        return sd
+
+    def _check_stride(self, rates):
         """Refuse a stride shorter than one sample: its windows would repeat."""
-        if not self.recordings:
+        if not rates:
             return
-        fastest = max(rec.sfreq for rec in self.recordings)
+        fastest = max(rates)
         if self.stride * fastest < 1 - _EPS:
             raise ValueError(
                 f"stride={self.stride!r} s is shorter than one sample at {fastest:g} Hz, "
@@ -343,7 +453,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         recording, first = self._first_sample(index)
-        raw = self._raw(recording)
+        raw = self._raw(recording.path)
         size = int(round(self.window * recording.sfreq))
         data = raw.get_data(picks=list(recording.picks), start=first, stop=first + size,
                             units="uV")
@@ -376,16 +486,13 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         index %= n
         which = int(np.searchsorted(self._offsets, index, side="right")) - 1
         recording = self.recordings[which]
-        # The k-th start is k strides from the first, rounded once: a stride
-        # that is not a whole number of samples does not accumulate rounding.
-        k = int(index - self._offsets[which])
-        return recording, int(round(k * self.stride * recording.sfreq))
+        return recording, recording.starts[int(index - self._offsets[which])]
 
-    def _raw(self, recording):
-        raw = self._cache.pop(recording.path, None)
+    def _raw(self, path):
+        raw = self._cache.pop(path, None)
         if raw is None:
-            raw = _open_raw(recording.path)
-        self._cache[recording.path] = raw
+            raw = _open(path)[0]
+        self._cache[path] = raw
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return raw
@@ -433,6 +540,17 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 for (name, why), count in sorted(self.dropped_channels.items())
             )
             lines.append(f"Dropped channels: {dropped}.")
+        split = [rec for rec in self.recordings if len(rec.segments) > 1]
+        if split:
+            lines.append("Split at gaps in the timestamps (no window spans one): " + ", ".join(
+                f"{rec.path.name} ({len(rec.segments)} segments)" for rec in split) + ".")
+        if self.left_out:
+            windows = sum(entry["windows"] for entry in self.left_out.values())
+            lines.append(
+                f"Left out for flat (SD < {self.flat_sd} uV) or loose (SD > {self.loose_sd} uV) "
+                f"channels: {windows} window(s) and "
+                f"{sum(len(entry['channels']) for entry in self.left_out.values())} "
+                f"channel(s) of {len(self.left_out)} file(s) (see left_out).")
         for path, reason in self.skipped:
             lines.append(f"Skipped {path}: {reason}.")
         return "\n".join(lines)
@@ -440,6 +558,31 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def __repr__(self):
         return (f"EEGWindowsDataset({len(self.recordings)} recordings, {len(self)} windows "
                 f"of {self.window} s, {len(self.montages)} montage(s))")
+
+
+def _copies(files):
+    """File -> the earlier file it is a byte-for-byte copy of (only shared sizes are hashed)."""
+    by_size = {}
+    for path in files:
+        by_size.setdefault(path.stat().st_size, []).append(path)
+    copies = {}
+    for same_size in by_size.values():
+        if len(same_size) < 2:  # a file of a size of its own is no copy
+            continue
+        first = {}
+        for path in same_size:
+            original = first.setdefault(_digest(path), path)
+            if original != path:
+                copies[path] = original
+    return copies
+
+
+def _digest(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_extensions(extensions):
@@ -453,6 +596,19 @@ def _check_extensions(extensions):
     if not extensions or not all(extensions):
         raise ValueError(message)
     return tuple(ext.lower() for ext in extensions)
+
+
+def _open(path):
+    """The reader of ``path``'s extension: (raw, gap-free sample ranges, non-EEG columns)."""
+    reader = _READERS.get(Path(path).suffix.lower())
+    if reader is not None:
+        return reader(path)
+    raw = _open_raw(path)
+    return raw, ((0, raw.n_times),), []
+
+
+# Readers by extension; a format absent here is read by mne.io.read_raw.
+_READERS = {".csv": partial(read_csv_recording, non_eeg_name=_NON_EEG_NAME)}
 
 
 def _open_raw(path):
