@@ -7,6 +7,7 @@ and a mains notch at the input rate, polyphase resampling to 200 Hz, per-channel
 """
 
 from fractions import Fraction
+import functools
 from numbers import Integral, Real
 import warnings
 
@@ -351,17 +352,12 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
 
     def _filter(self, data, sfreq):
         l_freq, h_freq = self._band_edges(sfreq)
-        if l_freq is None:
-            sos = signal.butter(self.filter_order, h_freq, "lowpass", fs=sfreq, output="sos")
-        else:
-            sos = signal.butter(
-                self.filter_order, [l_freq, h_freq], "bandpass", fs=sfreq, output="sos"
-            )
-        data = _filtfilt(sos, data, "band-pass")
+        data = _filtfilt(_band_pass_sos(self.filter_order, l_freq, h_freq, sfreq), data,
+                         "band-pass")
         if self.line_freq is not None:
             if self.line_freq < _NYQUIST_MARGIN * sfreq / 2.0:
-                b, a = signal.iirnotch(self.line_freq, self.notch_quality, fs=sfreq)
-                data = _filtfilt(signal.tf2sos(b, a), data, "notch")
+                sos = _notch_sos(self.line_freq, self.notch_quality, sfreq)
+                data = _filtfilt(sos, data, "notch")
             else:
                 warnings.warn(
                     f"line_freq={self.line_freq} Hz is at or above the Nyquist "
@@ -429,6 +425,24 @@ def _is_mne_epochs(X):
     except ImportError:  # pragma: no cover - mne is a dependency
         return False
     return isinstance(X, BaseEpochs)
+
+
+# The filters are designed once per setting: EEGWindowsDataset preprocesses
+# window by window, and designing them anew took a quarter of its time
+# (benchmarks/results/pretrain_profile.md).
+@functools.lru_cache(maxsize=64)
+def _band_pass_sos(order, l_freq, h_freq, sfreq):
+    if l_freq is None:
+        sos = signal.butter(order, h_freq, "lowpass", fs=sfreq, output="sos")
+    else:
+        sos = signal.butter(order, [l_freq, h_freq], "bandpass", fs=sfreq, output="sos")
+    return sos  # shared by every call; sosfiltfilt only reads it
+
+
+@functools.lru_cache(maxsize=64)
+def _notch_sos(line_freq, quality, sfreq):
+    sos = signal.tf2sos(*signal.iirnotch(line_freq, quality, fs=sfreq))
+    return sos  # shared by every call; sosfiltfilt only reads it
 
 
 def _filtfilt(sos, data, what):

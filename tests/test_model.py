@@ -266,6 +266,27 @@ def test_token_mask_replaces_view_tokens():
         model.encode(x, names, token_mask=none_masked[:, :2])
 
 
+@pytest.mark.parametrize("masking", ["view", "token"])
+@pytest.mark.parametrize("overrides", [{}, {"k_c": 0.5, "k_t": 0.5}, {"fusion": "symmetric"}])
+def test_masked_pair_equals_two_passes(masking, overrides):
+    # Pre-training encodes each batch with its mask and without it in one
+    # pass; every output must equal that of the two separate encode calls,
+    # padded patches included.
+    from sk_cria.model.pretext import make_token_mask
+
+    model = small_model(readout_init="random", **overrides)
+    x, names = eeg(4, 5, 3), NAMES[:5]
+    mask = make_token_mask(masking, 4, 5, 3, 0.5, generator=torch.Generator().manual_seed(0))
+    padding = torch.zeros(4, 3, dtype=torch.bool)
+    padding[:2, -1] = True
+    masked, full = model.encode_masked_pair(x, names, mask, padding)
+    for pair, alone in ((masked, model.encode(x, names, padding, token_mask=mask)),
+                        (full, model.encode(x, names, padding))):
+        for field, value in vars(alone).items():
+            torch.testing.assert_close(getattr(pair, field), value, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(masked.embedding, full.embedding)
+
+
 @pytest.mark.parametrize(
     "k_c, k_t, kept_per_example",
     [(1, 1, 1), (None, None, 5 * 4), (0.5, 0.5, 3 * 2), (2, 0.25, 2 * 1), (1.0, 3, 5 * 3)],

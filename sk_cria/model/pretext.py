@@ -152,9 +152,8 @@ class ViewMaskModule(nn.Module):
             self.masking, batch * world, n_channels, n_patches, self.mask_ratio,
             channel_order=self._channel_order(channels), device=x.device,
         )[rank * batch:(rank + 1) * batch]
-        masked = self.encoder.encode(x, channels, token_mask=mask).embedding
-        full = self.encoder.encode(x, channels).embedding
-        return self.projector(masked), self.projector(full)
+        masked, full = self.encoder.encode_masked_pair(x, channels, mask)
+        return self.projector(masked.embedding), self.projector(full.embedding)
 
     def embed(self, x, channels):
         """The encoder's embedding of each window, shape (batch, embed_dim)."""

@@ -1,0 +1,217 @@
+"""Where a pre-training step's time goes, and the step's speed against the old code path.
+
+Issue 26 item 3 asks to profile before fixing. On real eegmat windows of 10 s
+(20 channels, batch 32, the small and the default encoder, one process), this
+script measures:
+
+1. the loader: the time ``EEGWindowsDataset`` takes to read and preprocess one
+   window, split into reading, filtering, resampling and the rest;
+2. the step: forward time of each part of the model (input coding, temporal
+   and spatial views, fusion layers, pooling, projection head), the loss,
+   backward and the optimizer, from forward hooks;
+3. the step time of three arms, interleaved step by step in the same process
+   so that the machine's load hits them alike (medians; ratios to ``old``):
+   ``old``, the two ``CRIA.encode`` calls of pre-training before issue 26;
+   ``pair``, today's ``CRIA.encode_masked_pair`` (the views once, both passes
+   fused as one batch); ``pair+bf16``, the same under CPU bfloat16 autocast
+   (measured only: not what ``ViewMaskPretrainer`` does on the CPU).
+
+Run from the repository root (takes about 5 minutes on an idle 2-core machine)::
+
+    python benchmarks/bench_pretrain_step.py --data ../shared/data \
+        --out benchmarks/results/pretrain_profile.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import platform
+import pstats
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sk_cria import EEGPreprocessor
+from sk_cria.datasets import EEGWindowsDataset
+from sk_cria.model import CRIA, CRIAConfig
+from sk_cria.model.pretext import InfoNCELoss, ViewMaskModule, make_token_mask
+
+PARTS = ("channel_embedding", "tokenizer", "temporal_view", "spatial_view", "layers", "pooling")
+
+
+def two_pass_forward(module, x, channels):
+    """Pre-training's forward before issue 26: two full encoder passes."""
+    batch, n_channels, n_times = x.shape
+    n_patches = n_times // module.encoder.config.patch_size
+    mask = make_token_mask(module.masking, batch, n_channels, n_patches, module.mask_ratio,
+                           device=x.device)
+    masked = module.encoder.encode(x, channels, token_mask=mask).embedding
+    full = module.encoder.encode(x, channels).embedding
+    return module.projector(masked), module.projector(full)
+
+
+def load_batch(data, n_windows, window):
+    files = sorted(Path(data, "eegmat/files/eegmat/1.0.0").glob("Subject*.edf"))[:8]
+    dataset = EEGWindowsDataset(files, window=window, verbose=False,
+                                preprocessor=EEGPreprocessor(line_freq=50))
+    order = np.random.default_rng(0).permutation(len(dataset))[:n_windows]
+    dataset[int(order[0])]  # opens the file and fits the preprocessor once
+    profiler = cProfile.Profile()
+    times = []
+    items = []
+    for index in order:
+        start = time.perf_counter()
+        profiler.enable()
+        items.append(dataset[int(index)][0])
+        profiler.disable()
+        times.append(time.perf_counter() - start)
+    stats = pstats.Stats(profiler)
+    total = sum(times)
+
+    def share(name):
+        found = [v[3] for k, v in stats.stats.items() if k[2] == name]
+        return max(found) / total if found else 0.0
+
+    loader = {
+        "per window (ms)": 1000 * statistics.median(times),
+        "reading (get_data)": share("get_data"),
+        "filter design (butter, iirnotch)": share("butter") + share("iirnotch"),
+        "filtering (sosfiltfilt)": share("sosfiltfilt"),
+        "resampling (resample_poly)": share("resample_poly"),
+    }
+    x = torch.stack([item["x"] for item in items])
+    channels = torch.stack([item["channels"] for item in items])
+    return x, channels, loader
+
+
+def profile_parts(module, x, channels, steps):
+    """Median seconds of each part of a step, from forward hooks."""
+    encoder = module.encoder
+    spent = defaultdict(float)
+
+    def timed(name, part):
+        part.register_forward_pre_hook(lambda m, a: setattr(m, "_t0", time.perf_counter()))
+        part.register_forward_hook(
+            lambda m, a, o: spent.__setitem__(name, spent[name] + time.perf_counter() - m._t0))
+
+    handles_before = {name: getattr(encoder, name) for name in PARTS}
+    for name, part in handles_before.items():
+        for sub in (part if name == "layers" else [part]):
+            timed(name, sub)
+    timed("projector", module.projector)
+    loss_fn, optimizer = InfoNCELoss(0.1), torch.optim.AdamW(module.parameters(), 1e-4)
+    rows = defaultdict(list)
+    for step in range(steps + 1):
+        spent.clear()
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        z_a, z_b = module(x, channels)
+        t1 = time.perf_counter()
+        loss = loss_fn(z_a, z_b)
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        optimizer.step()
+        t4 = time.perf_counter()
+        if step == 0:
+            continue  # warm-up
+        for name in (*PARTS, "projector"):
+            rows[f"forward: {name}"].append(spent[name])
+        rows["loss"].append(t2 - t1)
+        rows["backward"].append(t3 - t2)
+        rows["optimizer"].append(t4 - t3)
+        rows["step"].append(t4 - t0)
+    return {name: statistics.median(values) for name, values in rows.items()}
+
+
+def compare_arms(config, x, channels, steps):
+    torch.manual_seed(0)
+    module = ViewMaskModule(CRIA(config))
+    loss_fn, optimizer = InfoNCELoss(0.1), torch.optim.AdamW(module.parameters(), 1e-4)
+    arms = {
+        "old": (two_pass_forward, False),
+        "pair": (ViewMaskModule.forward, False),
+        "pair+bf16": (ViewMaskModule.forward, True),
+    }
+
+    def step(forward, bf16):
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            z_a, z_b = forward(module, x, channels)
+        loss_fn(z_a, z_b).backward()
+        optimizer.step()
+
+    times = {name: [] for name in arms}
+    for arm in arms.values():
+        step(*arm)  # warm-up
+    for _ in range(steps):
+        for name, arm in arms.items():
+            start = time.perf_counter()
+            step(*arm)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--out", default="benchmarks/results/pretrain_profile.md")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=7, help="timed steps per arm (median)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    began = time.time()
+    x, channels, loader = load_batch(args.data, args.batch_size, args.window)
+    lines = [
+        "# Where a pre-training step's time goes (issue 26 item 3)",
+        "",
+        f"Command: `python benchmarks/bench_pretrain_step.py --data {args.data} --out {args.out}`"
+        f" on {platform.machine()}, {args.threads} torch threads, torch {torch.__version__}; "
+        f"batch {args.batch_size} real eegmat windows of {args.window:g} s (20 channels at 200 Hz).",
+        "",
+        "## The loader (EEGWindowsDataset, one window read and preprocessed)",
+        "",
+        "| part | value |",
+        "|---|---|",
+        f"| median time per window | {loader.pop('per window (ms)'):.1f} ms |",
+    ]
+    lines += [f"| {name} | {100 * value:.0f} % |" for name, value in loader.items()]
+    for preset in ("small", "default"):
+        config = CRIAConfig.small() if preset == "small" else CRIAConfig()
+        torch.manual_seed(0)
+        parts = profile_parts(ViewMaskModule(CRIA(config)), x, channels, args.steps)
+        step = parts.pop("step")
+        lines += [
+            "",
+            f"## The `{preset}` encoder: one training step (today's code), {step:.3f} s "
+            f"({args.batch_size / step:.1f} windows/s without the loader)",
+            "",
+            "| part | median s | share of the step |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {name} | {value:.3f} | {100 * value / step:.1f} % |"
+                  for name, value in parts.items()]
+        arms = compare_arms(config, x, channels, args.steps)
+        lines += [
+            "",
+            f"Step time of the arms, interleaved ({args.steps} steps each, medians):",
+            "",
+            "| arm | median s | windows/s | speed vs old |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {name} | {value:.3f} | {args.batch_size / value:.1f} | "
+                  f"{arms['old'] / value:.2f}x |" for name, value in arms.items()]
+    lines += ["", f"Took {(time.time() - began) / 60:.1f} min.", ""]
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
