@@ -157,13 +157,16 @@ def _montage_of(montages):
 @contextmanager
 def _inference(net):
     """The net's module in eval mode, on its device, without gradients; restored after."""
-    was_training = net.module_.training
+    # Each submodule's own mode comes back (a frozen encoder may be in eval mode
+    # inside a module in training mode).
+    modes = [(module, module.training) for module in net.module_.modules()]
     net.module_.eval()
     try:
         with _net.concrete_device(net), torch.inference_mode():
             yield
     finally:
-        net.module_.train(was_training)
+        for module, training in modes:
+            module.training = training
 
 
 # -------------------------------------------------------------- view ablation
@@ -276,9 +279,9 @@ def attention_maps(estimator, X, windows=(0,), *, layers=None, queries=("tempora
     layer never forms them, and what is returned is the matrix it applies
     implicitly, ``w[i, j] = <R_i phi(q_i), R_j phi(k_j)> / <phi(q_i),
     sum_j phi(k_j)>`` (``R`` the rotary positions, which act on the
-    numerator only): the layer's output is exactly ``w @ values``, a row
-    sums to 1 up to the effect of the rotary positions, and a weight can be
-    slightly negative. Padded keys get weight 0.
+    numerator only): the layer's output is exactly ``w @ values``, but since
+    the rotations change the numerator and not the normaliser, a row need
+    not sum to 1 and a weight can be negative. Padded keys get weight 0.
 
     Parameters
     ----------
@@ -323,14 +326,7 @@ def attention_maps(estimator, X, windows=(0,), *, layers=None, queries=("tempora
     layers = _check_layers(layers, len(encoder.layers))
     queries = _check_views(queries, encoder)
     data, montages = _net_input(prefix, net, X, {} if params is None else dict(params))
-    x, channels = _select_windows(data, windows)
-    names = {tuple(_montage_of(montages)(pairs)) for pairs in channels}
-    if len(names) > 1:
-        raise ValueError(
-            f"windows {list(windows)} hold {len(names)} montages; attention maps are "
-            "stacked per channel, so choose windows of one montage (the dataset's "
-            "montage_ids say which)."
-        )
+    x, channels, names = _select_windows(data, windows, _montage_of(montages))
     route = dict(FUSION_ROUTES[encoder.config.fusion])
     captured, handles = {}, []
     for layer in layers:
@@ -361,7 +357,7 @@ def attention_maps(estimator, X, windows=(0,), *, layers=None, queries=("tempora
     return Bunch(
         weights=weights,
         sources={query: route[query] or (query,) for query in queries},
-        ch_names=list(names.pop()), windows=list(windows), layers=list(layers),
+        ch_names=names, windows=list(windows), layers=list(layers),
         attention=encoder.config.attention,
     )
 
@@ -423,18 +419,27 @@ def _check_layers(layers, n_layers):
     return [layer % n_layers for layer in layers]
 
 
-def _select_windows(data, windows):
-    """Stacked windows ``(n, channels, n_times)`` and their index pairs ``(n, channels, 2)``."""
+def _select_windows(data, windows, names_of):
+    """Windows ``(n, channels, n_times)``, their index pairs ``(n, channels, 2)`` and names."""
     n = _net.n_windows(data)
     bad = [w for w in windows if not -n <= w < n]
     if bad:
         raise IndexError(f"windows {bad} are out of range for X of {n} windows.")
     if isinstance(data, torch.utils.data.Dataset):
         items = [data[w][0] for w in windows]
-        return (torch.stack([torch.as_tensor(item["x"]) for item in items]),
-                torch.stack([torch.as_tensor(item["channels"]) for item in items]))
-    return (torch.as_tensor(np.asarray(data["x"][windows], dtype=np.float32)),
-            torch.as_tensor(data["channels"][windows]))
+        x = [torch.as_tensor(item["x"]) for item in items]
+        channels = [torch.as_tensor(item["channels"]) for item in items]
+    else:
+        x = torch.as_tensor(np.asarray(data["x"][windows], dtype=np.float32))
+        channels = torch.as_tensor(data["channels"][windows])
+    names = {tuple(names_of(pairs)) for pairs in channels}
+    if len(names) > 1:
+        raise ValueError(
+            f"windows {list(windows)} hold {len(names)} montages; attention maps are "
+            "stacked per channel, so choose windows of one montage (the dataset's "
+            "montage_ids say which)."
+        )
+    return torch.stack(list(x)), torch.stack(list(channels)), list(names.pop())
 
 
 def plot_attention(maps, query="temporal", *, window=0, layer=-1, patches="mean", ax=None,
@@ -607,8 +612,8 @@ def channel_coverage(data):
                 else "bipolar" if "-" in normalized else "electrode")
         rows.append((name, normalized, kind, normalized is not None, n_montages))
     coverage = pd.DataFrame(rows, columns=["channel", "normalized", "kind", "known",
-                                           "n_montages"]).set_index("channel")
-    return coverage
+                                           "n_montages"], dtype=object).set_index("channel")
+    return coverage.astype({"known": bool, "n_montages": np.int64})
 
 
 def _montages_of(data):
