@@ -442,7 +442,7 @@ def _select_windows(data, windows, names_of):
     return torch.stack(list(x)), torch.stack(list(channels)), list(names.pop())
 
 
-def plot_attention(maps, query="temporal", *, window=0, layer=-1, patches="mean", ax=None,
+def plot_attention(maps, query="temporal", *, window=0, layer=-1, by="channel", ax=None,
                    **kwargs):
     """Heat map of one attention map from :func:`attention_maps`.
 
@@ -454,11 +454,13 @@ def plot_attention(maps, query="temporal", *, window=0, layer=-1, patches="mean"
         The query view.
     window, layer : int, default=0 and -1
         Positions in ``maps.windows`` and ``maps.layers``.
-    patches : {"mean", "all"}, default="mean"
-        ``"mean"``: one cell per (query channel, key channel): the weight a
-        query channel's tokens put on all patches of a key channel, averaged
-        over the query patches. ``"all"``: one cell per pair of tokens,
-        grouped by channel.
+    by : {"channel", "patch", "token"}, default="channel"
+        ``"channel"``: one cell per (query channel, key channel), the weight
+        that a query channel's tokens put on all patches of a key channel,
+        averaged over the query patches. ``"patch"``: the same per (query
+        patch, key patch), summed over key channels and averaged over query
+        channels. ``"token"``: one cell per pair of tokens, grouped by
+        channel.
     ax : matplotlib.axes.Axes or None, default=None
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.imshow` (``cmap``, ``vmin``...).
@@ -471,24 +473,32 @@ def plot_attention(maps, query="temporal", *, window=0, layer=-1, patches="mean"
     if weights.ndim != 4:
         raise ValueError("plot_attention draws maps averaged over heads: call "
                          "attention_maps(..., average_heads=True).")
-    channels, n_patches, key_channels, _ = weights.shape
-    if patches == "mean":
-        matrix, step = weights.sum(axis=3).mean(axis=1), 1
-    elif patches == "all":
-        matrix, step = weights.reshape(channels * n_patches, key_channels * n_patches), n_patches
-    else:
-        raise ValueError(f"patches must be 'mean' or 'all'; got {patches!r}.")
-    ax = _axes(ax, figsize=(6, 5))
-    kwargs.setdefault("cmap", "viridis")
-    image = ax.imshow(matrix, aspect="auto", interpolation="nearest", **kwargs)
+    channels, patches, key_channels, _ = weights.shape
     sources = maps.sources[query]
     key_names = [name if len(sources) == 1 else f"{view[:4]}:{name}"
                  for view in sources for name in maps.ch_names]
-    ax.set_yticks(np.arange(channels) * step + (step - 1) / 2, maps.ch_names, fontsize=6)
-    ax.set_xticks(np.arange(key_channels) * step + (step - 1) / 2, key_names, fontsize=6,
-                  rotation=90)
-    ax.set_ylabel(f"{query} query channel")
-    ax.set_xlabel(f"{'+'.join(sources)} key channel")
+    if by == "channel":
+        matrix, step = weights.sum(axis=3).mean(axis=1), 1
+    elif by == "patch":
+        matrix = weights.sum(axis=2).mean(axis=0)
+    elif by == "token":
+        matrix, step = weights.reshape(channels * patches, key_channels * patches), patches
+    else:
+        raise ValueError(f"by must be 'channel', 'patch' or 'token'; got {by!r}.")
+    ax = _axes(ax, figsize=(6, 5))
+    kwargs.setdefault("cmap", "viridis")
+    image = ax.imshow(matrix, aspect="auto", interpolation="nearest", **kwargs)
+    if by == "patch":
+        ax.set_yticks(np.arange(patches), [f"{p} s" for p in range(patches)])
+        ax.set_xticks(np.arange(patches), [f"{p} s" for p in range(patches)])
+        ax.set_ylabel(f"{query} query patch")
+        ax.set_xlabel(f"{'+'.join(sources)} key patch")
+    else:
+        ax.set_yticks(np.arange(channels) * step + (step - 1) / 2, maps.ch_names, fontsize=6)
+        ax.set_xticks(np.arange(key_channels) * step + (step - 1) / 2, key_names, fontsize=6,
+                      rotation=90)
+        ax.set_ylabel(f"{query} query channel")
+        ax.set_xlabel(f"{'+'.join(sources)} key channel")
     ax.set_title(f"window {maps.windows[window]}, layer {maps.layers[layer]}", fontsize=9)
     return image
 

@@ -255,9 +255,12 @@ def test_plots_draw_without_a_display(probe, raw):
         table = inspection.view_ablation(probe, data[:8], target[:8], views=["spectral"])
         assert len(inspection.plot_view_ablation(table).patches) == 1
         maps = inspection.attention_maps(probe, data, windows=0, layers=0)
-        image = inspection.plot_attention(maps, "spatial", patches="all")
+        image = inspection.plot_attention(maps, "spatial", by="token")
         assert image.get_array().shape == (100, 100)
         assert inspection.plot_attention(maps).get_array().shape == (20, 20)
+        by_patch = inspection.plot_attention(maps, by="patch").get_array()
+        np.testing.assert_allclose(by_patch, maps.weights["temporal"][0, 0].sum(2).mean(0),
+                                   rtol=1e-6)
         values = dict(zip(bunch.ch_names, np.linspace(0, 1, 20)))
         ax = inspection.plot_channel_topomap(values).axes
         assert "EEG A2-A1" in ax.get_title()  # a derivation has no scalp position
