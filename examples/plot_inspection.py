@@ -94,7 +94,7 @@ rest = test_index[eegmat.target[test] == 0][::12]
 arithmetic = test_index[eegmat.target[test] == 1][::4]
 windows = [*rest, *arithmetic]
 maps = inspection.attention_maps(probe, X, windows=windows)
-n_channels, n_patches = len(maps.ch_names), maps.weights["temporal"].shape[3]
+n_patches = maps.weights["temporal"].shape[3]
 for query, weights in maps.weights.items():
     # Weight on each key channel (summed over its patches), averaged over the queries.
     per_key = weights.sum(axis=-1).mean(axis=(2, 3))  # (window, layer, key channel)
@@ -116,6 +116,11 @@ def check_claims(ablation, maps):
     spreads = np.concatenate([s.ravel() for s in spreads])
     same = np.concatenate([s.ravel() for s in same])
     n_patches = maps.weights["temporal"].shape[3]
+    # Mean weight between a query patch and a key patch d seconds away.
+    by_patch = np.mean([w.sum(axis=4).mean(axis=2) for w in maps.weights.values()],
+                       axis=(0, 1, 2))  # (query patch, key patch)
+    distance = np.abs(np.subtract.outer(np.arange(n_patches), np.arange(n_patches)))
+    profile = np.array([by_patch[distance == d].mean() for d in range(n_patches)])
     claims = {
         "masking the spectral view costs the most": drop.idxmax() == "spectral",
         "masking the spectral view costs at least 0.2 BAcc": drop["spectral"] >= 0.2,
@@ -125,13 +130,16 @@ def check_claims(ablation, maps):
             np.all(np.abs(spreads - 1) <= 0.1),
         "the query's own patch gets more than an even share of the weight":
             np.all(same > 1 / n_patches),
+        "on average the weight falls with the time between query and key patch":
+            np.all(np.diff(profile) < 0),
     }
     wrong = [claim for claim, holds in claims.items() if not holds]
     if wrong:
         raise RuntimeError(f"The text of this example says {wrong}, but the numbers "
                            f"measured contradict it:\n{ablation.round(3)}\nchannel "
                            f"spread {spreads.min():.3f}-{spreads.max():.3f}, own-patch "
-                           f"share {same.min():.3f}-{same.max():.3f}")
+                           f"share {same.min():.3f}-{same.max():.3f}, weight by "
+                           f"patch distance {np.round(profile, 3)}")
 
 
 check_claims(ablation, maps)
@@ -166,7 +174,9 @@ plt.show()
 # The attention maps do not show features emerging on particular channels: the
 # temporal and spatial queries spread their weight over the spectral tokens of all
 # channels almost evenly (every key channel within 10 % of the mean), with a
-# preference for the tokens of the query's own second. With the default linear
+# preference for the tokens of the query's own second: averaged over the windows,
+# layers and both query views, the weight falls with the time between the query's
+# patch and the key's, as the right panel shows for one window. With the default linear
 # attention a row of these weights need not sum to one (the rotary positions act on
 # the numerator only; see :func:`~sk_cria.inspection.attention_maps`). This is one
 # small encoder on one data set; ``check_claims`` stops the documentation build if
