@@ -20,9 +20,9 @@ EEGMAT = "eegmat/files/eegmat/1.0.0"
 
 @pytest.fixture(scope="module")
 def raw(eegmat_small):
-    """Twelve windows of each condition from two subjects (500 Hz, microvolts)."""
+    """Eight windows of each condition from two subjects (500 Hz, microvolts)."""
     picks = np.concatenate([
-        np.flatnonzero((eegmat_small.groups == subject) & (eegmat_small.target == label))[:6]
+        np.flatnonzero((eegmat_small.groups == subject) & (eegmat_small.target == label))[:4]
         for subject in (0, 32) for label in (0, 1)
     ])
     return eegmat_small.data[picks], eegmat_small.target[picks], eegmat_small
@@ -99,7 +99,7 @@ def test_view_ablation_scores_match_the_pipeline_and_a_direct_computation(probe,
     expected = balanced_accuracy_score(target, probe.named_steps["clf"].predict(z.numpy()))
     assert table.score["spectral"] == pytest.approx(expected)
     # The estimator's own score by default, and views masked together.
-    few, labels = data[::3], target[::3]
+    few, labels = data[::2], target[::2]
     default = inspection.view_ablation(probe, few, labels, views=[("temporal", "spatial")])
     assert list(default.index) == ["none", "temporal+spatial"]
     assert default.score["none"] == probe.score(few, labels)
@@ -174,8 +174,8 @@ def test_attention_maps_are_shaped_by_channel_and_patch(probe, raw):
 
 
 def test_attention_maps_refuse_bad_windows_and_layers(probe, raw):
-    with pytest.raises(IndexError, match=r"windows \[24\] are out of range for X of 24"):
-        inspection.attention_maps(probe, raw[0], windows=24)
+    with pytest.raises(IndexError, match=r"windows \[16\] are out of range for X of 16"):
+        inspection.attention_maps(probe, raw[0], windows=16)
     with pytest.raises(ValueError, match="layers \\[2\\] do not exist: the encoder has 2"):
         inspection.attention_maps(probe, raw[0], layers=2)
     with pytest.raises(TypeError, match="windows must be an int"):
