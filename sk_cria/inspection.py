@@ -45,7 +45,6 @@ from sklearn.utils.validation import check_is_fitted
 from . import _net
 from .channels import lookup_channels, normalize_channel_name
 from .classification import CRIAClassifier
-from .model.attention import _IGNORED_KEY_SCORE, _LINEAR_EPS, _feature_map, apply_rotary
 from .model.fusion import FUSION_ROUTES
 from .pretraining import ViewMaskPretrainer
 
@@ -339,9 +338,8 @@ def attention_maps(estimator, X, windows=(0,), *, layers=None, queries=("tempora
             encoder.encode(x.to(net.device), channels.to(net.device))
             weights = {
                 query: np.stack([
-                    _attention_weights(encoder.layers[layer].blocks[query],
-                                       encoder.config.attention, *captured[layer, query])
-                    .float().cpu().numpy()
+                    encoder.layers[layer].blocks[query]
+                    .attention_weights(*captured[layer, query]).float().cpu().numpy()
                     for layer in layers], axis=1)
                 for query in queries
             }
@@ -369,37 +367,6 @@ def _capturer(store, key):
                       kwargs.get("rope_k"))
 
     return hook
-
-
-def _attention_weights(block, kind, x, context, key_keep, rope_q, rope_k):
-    """The weights ``(batch, heads, n_queries, n_keys)`` an AttentionBlock applies.
-
-    Recomputed from the block's own inputs and projections; the block's
-    attention output is ``weights @ values`` (per head) for either kernel.
-    """
-    attention = block.attention
-    heads = attention.n_heads
-    keys = block.norm(x) if context is None else block.context_norm(context)
-    q = attention.query(block.norm(x)).unflatten(-1, (heads, -1))
-    k = attention.key_value(keys).chunk(2, dim=-1)[0].unflatten(-1, (heads, -1))
-    keep = None if key_keep is None else key_keep.transpose(1, 2).unsqueeze(-1)  # (B, N, 1|H, 1)
-    if kind == "linear":
-        q, k = _feature_map(q), _feature_map(k)
-        if keep is not None:
-            k = k * keep
-        normaliser = torch.einsum("bqhd,bhd->bhq", q, k.sum(dim=1))
-        q, k = _rotated(q, rope_q), _rotated(k, rope_k)
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k)
-        return scores / normaliser.clamp_min(_LINEAR_EPS).unsqueeze(-1)
-    q, k = _rotated(q, rope_q), _rotated(k, rope_k)
-    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5
-    if key_keep is not None:
-        scores = scores + ((1.0 - key_keep) * _IGNORED_KEY_SCORE).unsqueeze(-2)
-    return scores.softmax(dim=-1)
-
-
-def _rotated(x, table):
-    return x if table is None else apply_rotary(x, table)
 
 
 def _check_indices(values, name):

@@ -143,8 +143,7 @@ def test_attention_weights_are_what_the_layer_applies(X, attention):
     block, (q_in, context, keep, rope_q, rope_k) = _captured_inputs(
         encoder, x, X.ch_names, layer=-1, query="temporal")
     with torch.no_grad():
-        weights = inspection._attention_weights(block, attention, q_in, context, keep,
-                                                rope_q, rope_k)
+        weights = block.attention_weights(q_in, context, keep, rope_q, rope_k)
         # The block's output rebuilt from the weights: residual + out(weights @ values) + FF.
         values = block.attention.key_value(block.context_norm(context)).chunk(2, dim=-1)[1]
         heads = block.attention.n_heads
