@@ -123,25 +123,31 @@ def test_an_estimator_without_cria_is_refused(raw):
 
 
 # ----------------------------------------------------------- attention maps
-def _captured_inputs(encoder, x, names, layer, query):
+def _captured_inputs(encoder, x, names, layer, query, padding_mask=None):
     store = {}
     block = encoder.layers[layer].blocks[query]
     handle = block.register_forward_pre_hook(inspection._capturer(store, "in"), with_kwargs=True)
     try:
         with torch.no_grad():
-            encoder.encode(x, names)
+            encoder.encode(x, names, padding_mask=padding_mask)
     finally:
         handle.remove()
     return block, store["in"]
 
 
+@pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("attention", ["linear", "softmax"])
-def test_attention_weights_are_what_the_layer_applies(X, attention):
+def test_attention_weights_are_what_the_layer_applies(X, attention, padded):
     encoder = (CRIA.from_pretrained("cria-small") if attention == "linear"
                else CRIA(CRIAConfig.small(attention="softmax")).eval())
     x = torch.as_tensor(np.asarray(X[:2]))
+    padding = None
+    if padded:  # the last second of the second window is padding
+        padding = torch.zeros(2, 5, dtype=torch.bool)
+        padding[1, -1] = True
     block, (q_in, context, keep, rope_q, rope_k) = _captured_inputs(
-        encoder, x, X.ch_names, layer=-1, query="temporal")
+        encoder, x, X.ch_names, layer=-1, query="temporal", padding_mask=padding)
+    assert (keep is not None) == padded
     with torch.no_grad():
         weights = block.attention_weights(q_in, context, keep, rope_q, rope_k)
         # The block's output rebuilt from the weights: residual + out(weights @ values) + FF.
@@ -152,6 +158,8 @@ def test_attention_weights_are_what_the_layer_applies(X, attention):
         rebuilt = rebuilt + block.ff(block.ff_norm(rebuilt))
         actual = block(q_in, context, key_keep=keep, rope_q=rope_q, rope_k=rope_k)
     torch.testing.assert_close(rebuilt, actual, atol=1e-4, rtol=1e-4)
+    if padded:  # padded keys (patch 4 of every channel) get no weight
+        assert weights[1][..., 4::5].abs().max() == 0 and weights[0][..., 4::5].abs().max() > 0
     if attention == "softmax":
         torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights[..., 0]))
 
