@@ -105,7 +105,7 @@ for query, weights in maps.weights.items():
           f"{same_patch.mean():.3f} of a row's weight (even spread: {1 / n_patches:.3f})")
 
 
-def check_claims(ablation, maps):
+def check_claims(ablation, maps, coverage):
     """Raise if the measured numbers contradict a sentence of this page."""
     drop = ablation["drop"].drop(index="none")
     spreads, same = [], []
@@ -122,6 +122,9 @@ def check_claims(ablation, maps):
     distance = np.abs(np.subtract.outer(np.arange(n_patches), np.arange(n_patches)))
     profile = np.array([by_patch[distance == d].mean() for d in range(n_patches)])
     claims = {
+        "all 20 names are in the vocabulary, EEG A2-A1 as a bipolar derivation":
+            len(coverage) == 20 and coverage.known.all()
+            and coverage.kind.get("EEG A2-A1") == "bipolar",
         "masking the spectral view costs the most": drop.idxmax() == "spectral",
         "masking the spectral view costs at least 0.2 BAcc": drop["spectral"] >= 0.2,
         "masking the temporal or the spatial view costs at most 0.05 BAcc":
@@ -142,7 +145,7 @@ def check_claims(ablation, maps):
                            f"patch distance {np.round(profile, 3)}")
 
 
-check_claims(ablation, maps)
+check_claims(ablation, maps, coverage)
 
 # %%
 # The figure
@@ -168,8 +171,9 @@ plt.show()
 # The probe's decision rests on the spectral view: masking it costs the most balanced
 # accuracy, at least 0.2 (the table above gives the scores), while masking the
 # temporal or the spatial view costs at most 0.05. ``cria-small``'s readout starts as
-# the pooled spectral features (``readout_init="primary"``, see the user guide),
-# which fits, but this page does not test why.
+# the pooled spectral features (``readout_init="primary"`` in its ``config.json``;
+# see :class:`~sk_cria.model.CRIAConfig`), which fits, but this page does not test
+# why.
 #
 # The attention maps do not show features emerging on particular channels: the
 # temporal and spatial queries spread their weight over the spectral tokens of all

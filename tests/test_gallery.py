@@ -85,15 +85,17 @@ def test_moabb_style_claims_hold_and_can_fail(run_example):
 
 def test_inspection_claims_hold_and_can_fail(run_example):
     page = run_example("plot_inspection.py", subjects=2)
-    ablation, maps = page["ablation"], page["maps"]
+    ablation, maps, coverage = page["ablation"], page["maps"], page["coverage"]
     assert list(ablation.index) == ["none", "temporal", "spatial", "spectral"]
 
     temporal = ablation.copy()
     temporal.loc["temporal", "drop"] = 0.9
     with pytest.raises(RuntimeError, match="masking the spectral view costs the most"):
-        page["check_claims"](temporal, maps)
+        page["check_claims"](temporal, maps, coverage)
     # Attention on one key channel three times the others': not "almost evenly".
     focused = {query: weights.copy() for query, weights in maps.weights.items()}
     focused["temporal"][:, :, :, :, 0] *= 3
     with pytest.raises(RuntimeError, match="within 10 % of the channels' mean weight"):
-        page["check_claims"](ablation, Bunch(**{**maps, "weights": focused}))
+        page["check_claims"](ablation, Bunch(**{**maps, "weights": focused}), coverage)
+    with pytest.raises(RuntimeError, match="all 20 names are in the vocabulary"):
+        page["check_claims"](ablation, maps, coverage.assign(known=False))
