@@ -122,8 +122,9 @@ def masked_views(estimator, views):
 
     Examples
     --------
-    >>> with masked_views(pipeline, "spectral"):  # doctest: +SKIP
-    ...     embeddings = pipeline.transform(X)
+    >>> embed = ViewMaskPretrainer.from_pretrained("cria-small")  # doctest: +SKIP
+    >>> with masked_views(embed, "spectral"):  # doctest: +SKIP
+    ...     embeddings = embed.transform(X)  # X: EEGPreprocessor's output
     """
     if isinstance(estimator, (str, os.PathLike)):
         raise TypeError(
