@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from sklearn.utils import Bunch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -80,3 +81,21 @@ def test_moabb_style_claims_hold_and_can_fail(run_example):
     cria_wins = dict(scores, **{"CRIA+LR": scores["LogVar+LR"] + 0.01})
     with pytest.raises(RuntimeError, match="highest AUROC in every held-out subject"):
         page["check_claims"](cria_wins)
+
+
+def test_inspection_claims_hold_and_can_fail(run_example):
+    page = run_example("plot_inspection.py", subjects=2)
+    ablation, maps, coverage = page["ablation"], page["maps"], page["coverage"]
+    assert list(ablation.index) == ["none", "temporal", "spatial", "spectral"]
+
+    temporal = ablation.copy()
+    temporal.loc["temporal", "drop"] = 0.9
+    with pytest.raises(RuntimeError, match="masking the spectral view costs the most"):
+        page["check_claims"](temporal, maps, coverage)
+    # Attention on one key channel three times the others': not "almost evenly".
+    focused = {query: weights.copy() for query, weights in maps.weights.items()}
+    focused["temporal"][:, :, :, :, 0] *= 3
+    with pytest.raises(RuntimeError, match="within 10 % of the channels' mean weight"):
+        page["check_claims"](ablation, Bunch(**{**maps, "weights": focused}), coverage)
+    with pytest.raises(RuntimeError, match="all 20 names are in the vocabulary"):
+        page["check_claims"](ablation, maps, coverage.assign(known=False))

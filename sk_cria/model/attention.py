@@ -164,6 +164,35 @@ class LinearKernel:
         return out.flatten(-2)
 
 
+    @staticmethod
+    def weights(q, k, key_keep, rope_q, rope_k):
+        """The attention matrix that :meth:`attend` applies without forming it.
+
+        ``w[i, j] = <R_i phi(q_i), R_j phi(k_j)> / <phi(q_i), sum_j phi(k_j)>``
+        per head, so that ``attend`` outputs ``w @ v``; the rotations act on
+        the numerator only, so a row need not sum to 1. Quadratic in the
+        tokens: for inspecting a few examples, never in the forward pass.
+
+        Parameters
+        ----------
+        q : torch.Tensor of shape (batch, n_queries, heads, head_dim)
+        k : torch.Tensor of shape (batch, n_keys, heads, head_dim)
+        key_keep : torch.Tensor of shape (batch, 1 or heads, n_keys), or None
+        rope_q, rope_k : torch.Tensor or None
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, heads, n_queries, n_keys)
+        """
+        q, k = _feature_map(q), _feature_map(k)
+        if key_keep is not None:
+            k = k * key_keep.transpose(1, 2).unsqueeze(-1)
+        normaliser = torch.einsum("bqhd,bhd->bhq", q, k.sum(dim=1))
+        q, k = _rotated(q, rope_q), _rotated(k, rope_k)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k)
+        return scores / normaliser.clamp_min(_LINEAR_EPS).unsqueeze(-1)
+
+
 class SoftmaxKernel:
     """Exact softmax attention through ``scaled_dot_product_attention``.
 
@@ -195,6 +224,21 @@ class SoftmaxKernel:
         q, k, v = (_split_heads(t, heads).transpose(1, 2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return out.transpose(1, 2).flatten(-2)
+
+
+    @staticmethod
+    def weights(q, k, key_keep, rope_q, rope_k):
+        """The softmax attention matrix; same interface as :meth:`LinearKernel.weights`."""
+        q, k = _rotated(q, rope_q), _rotated(k, rope_k)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5
+        if key_keep is not None:
+            scores = scores + ((1.0 - key_keep) * _IGNORED_KEY_SCORE).unsqueeze(-2)
+        return scores.softmax(dim=-1)
+
+
+def _rotated(x, table):
+    """Rotary positions on ``(batch, n, heads, head_dim)`` tokens (none without a table)."""
+    return x if table is None else apply_rotary(x, table)
 
 
 KERNELS = {"linear": LinearKernel, "softmax": SoftmaxKernel}
@@ -381,6 +425,24 @@ class AttentionBlock(nn.Module):
             for start in range(0, x.shape[0], per_chunk)
         ]
         return _cat(outputs, dim=0)
+
+    def attention_weights(self, x, context=None, key_keep=None, rope_q=None, rope_k=None):
+        """The attention weights of :meth:`forward`'s attention, formed explicitly.
+
+        Same arguments as :meth:`forward`; the attention's output (before
+        its output projection) is ``weights @ values`` per head. Quadratic in
+        the tokens: meant for inspecting a few examples
+        (:func:`sk_cria.inspection.attention_maps`), never used by ``forward``.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, heads, n_queries, n_keys)
+        """
+        attention = self.attention
+        keys = self.norm(x) if context is None else self.context_norm(context)
+        q = _split_heads(attention.query(self.norm(x)), attention.n_heads)
+        k = _split_heads(attention.key_value(keys).chunk(2, dim=-1)[0], attention.n_heads)
+        return attention.kernel.weights(q, k, key_keep, rope_q, rope_k)
 
     def _update_sequences(self, x, context, key_keep, rope_q, rope_k):
         step = max(1, self.chunk_rows // x.shape[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +101,8 @@ class CRIA(nn.Module):
         )
         self._channel_cache = {}
         self._warned_unknown = set()
+        # Views hidden from every encode() without a token_mask (see masked_views).
+        self._masked_views = ()
 
     def forward(self, x, ch_names, padding_mask=None):
         """Embed a batch of EEG windows.
@@ -175,6 +178,37 @@ class CRIA(nn.Module):
         halves = [{field: value[part] for field, value in vars(out).items()}
                   for part in (slice(None, batch), slice(batch, None))]
         return CRIAOutput(**halves[0]), CRIAOutput(**halves[1])
+
+    @contextmanager
+    def masked_views(self, views):
+        """Mask whole views in every :meth:`encode` call inside a ``with`` block.
+
+        Inside the block, a call that gives no ``token_mask`` (``forward``, the
+        estimators' ``transform`` and ``predict``) encodes as if the tokens of
+        ``views`` were all masked; the previous setting comes back when the
+        block ends, even on an error. :func:`sk_cria.inspection.view_ablation`
+        scores a fitted pipeline this way.
+
+        Parameters
+        ----------
+        views : str or sequence of str
+            Names from :attr:`VIEWS`; an empty sequence masks nothing.
+
+        Yields
+        ------
+        CRIA
+            This module.
+        """
+        views = (views,) if isinstance(views, str) else tuple(views)
+        unknown = [view for view in views if view not in self.VIEWS]
+        if unknown:
+            raise ValueError(f"views must be names from {self.VIEWS}; got {unknown}.")
+        previous = getattr(self, "_masked_views", ())
+        self._masked_views = views
+        try:
+            yield self
+        finally:
+            self._masked_views = previous
 
     def save_pretrained(self, directory, overwrite=False):
         """Save ``config.json`` and ``model.safetensors`` into ``directory``.
@@ -299,9 +333,17 @@ class CRIA(nn.Module):
         return CRIAOutput(embedding, padding_mask=padding, kept=kept, **views)
 
     def _mask_tokens(self, views, token_mask, channel):
-        if token_mask is None:
-            return views
         reference = views["temporal"]
+        if token_mask is None:
+            # getattr: a module unpickled from before masked_views existed.
+            masked = getattr(self, "_masked_views", ())
+            if not masked:
+                return views
+            token_mask = torch.zeros(
+                (reference.shape[0], len(self.VIEWS), *reference.shape[1:3]),
+                dtype=torch.bool, device=reference.device,
+            )
+            token_mask[:, [self.VIEWS.index(view) for view in masked]] = True
         expected = (reference.shape[0], len(self.VIEWS), *reference.shape[1:3])
         if tuple(token_mask.shape) != expected:
             raise ValueError(
