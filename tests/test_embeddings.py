@@ -151,3 +151,33 @@ def test_benchmark_runs_each_probe_per_embedding():
     with pytest.raises(ValueError, match=r"embeddings must be among \['pooled', 'channels', "
                                          r"'regions'\]; got \['space'\]"):
         BenchmarkConfig.quick(embeddings=("space",)).check()
+
+
+def test_mixed_montages_get_regions_and_refuse_channels(data_path):
+    """eegmat (20 channels) and eegmmidb (64) windows from disk: one region layout for both."""
+    from sk_cria.datasets import EEGWindowsDataset
+
+    mixed = EEGWindowsDataset(
+        [data_path / "eegmat/files/eegmat/1.0.0/Subject00_2.edf",
+         data_path / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001/S001R04.edf"],
+        window=4, verbose=False)
+    pre = ViewMaskPretrainer.from_pretrained("cria-small", embedding="regions").fit(mixed)
+    Z = pre.transform(mixed)
+    assert Z.shape == (len(mixed), len(REGIONS) * UNITS) and np.isfinite(Z).all()
+    with pytest.raises(ValueError, match="needs one montage at fit; it was fitted on 2 montages"):
+        pre.set_params(embedding="channels").transform(mixed)
+    eegmat = EEGWindowsDataset(mixed.files[:1], window=4, verbose=False)
+    pre.fit(eegmat)
+    motor = EEGWindowsDataset(mixed.files[1:], window=4, verbose=False)
+    with pytest.raises(ValueError, match=r"lays out its features in that order; X has channels "
+                                         r"\['FC5', 'FC3'.*or use embedding=\"regions\""):
+        pre.transform(motor)
+
+
+def test_benchmark_refuses_an_unknown_embedding(capsys):
+    from sk_cria.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--embedding", "space"])
+    assert exit_info.value.code == 2
+    assert "argument --embedding: invalid choice: 'space'" in capsys.readouterr().err
