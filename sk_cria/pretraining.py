@@ -111,7 +111,11 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
         "channels" and "regions" skip purification (``k_c``/``k_t``), which
         would drop different channels in different windows; padding never
-        counts.
+        counts. They read the LayerNorm'd features, not the read-out: it was
+        trained on pooled statistics (and ``readout_init="primary"`` starts
+        it from the spectral view only). On the tasks measured so far
+        (``benchmarks/results/embeddings.md``) neither beats "pooled" with a
+        trained encoder.
     ch_names : list of str or None, default=None
         Channel names when X carries none (an EEGPreprocessor before this step
         passes them on).
