@@ -73,7 +73,7 @@ from .baselines import BandPassFilter
 from .classification import CRIAClassifier
 from .model import CRIAConfig
 from .preprocessing import TARGET_SFREQ, EEGPreprocessor
-from .pretraining import ViewMaskPretrainer
+from .pretraining import EMBEDDINGS, ViewMaskPretrainer
 from .tasks import TASKS, Entry
 from .tasks.eegmat import PROTOCOL_A, PUBLISHED  # noqa: F401 (public, as before tasks)
 
@@ -85,9 +85,16 @@ SCALINGS = ("subject", "global")
 BASELINE_BAND = (1.0, 40.0)
 
 
-def _probe(encoder_kind):
+#: The encoder of the ``cria_probe_shipped*`` pipelines, used as shipped (no training).
+SHIPPED_ENCODER = "cria-small"
+
+
+def _probe(encoder_kind, embedding="pooled"):
     def build(run):
         encoder, seconds = run.encoder(encoder_kind)
+        # One fitted encoder serves every probe of a split; each probe sets the output
+        # it reads just before it is fitted and scored (pipelines run one at a time).
+        encoder.set_params(embedding=embedding)
         scaler = GroupStandardScaler() if run.scaling == "subject" else StandardScaler()
         probe = make_pipeline(FrozenEstimator(encoder), scaler,
                               LogisticRegression(max_iter=2000, class_weight="balanced"))
@@ -116,8 +123,21 @@ CRIA_PIPELINES = {
 }
 
 
+def _probe_name(encoder_kind, embedding):
+    return f"cria_probe_{encoder_kind}" + ("" if embedding == "pooled" else f"_{embedding}")
+
+
+#: The linear probes of every encoder (the pre-trained, random weights, the shipped
+#: encoder) and every output of ``ViewMaskPretrainer.transform`` (its ``embedding``):
+#: ``cria_probe_<encoder>`` for the pooled embedding, else ``cria_probe_<encoder>_<output>``.
+#: ``BenchmarkConfig.embeddings`` runs the pooled probes of a run for each output.
+PROBES = {_probe_name(kind, embedding): Entry("cria", "cria", True, _probe(kind, embedding))
+          for kind in ("pretrained", "random", "shipped") for embedding in EMBEDDINGS}
+_POOLED_PROBES = {_probe_name(kind, "pooled"): kind for kind in ("pretrained", "random", "shipped")}
+
+
 def _registry():
-    pipelines = dict(CRIA_PIPELINES)
+    pipelines = {**CRIA_PIPELINES, **PROBES}
     for task in TASKS.values():
         for name, entry in task.floors.items():
             if pipelines.setdefault(name, entry) is not entry:
@@ -185,6 +205,11 @@ class BenchmarkConfig:
     pipelines : tuple of str or None, default=None
         Which pipelines of :data:`PIPELINES` to run; None: CRIA's and the
         task's floors.
+    embeddings : tuple of {"pooled", "channels", "regions"}, default=("pooled",)
+        Outputs of the encoder (``ViewMaskPretrainer(embedding=...)``) that
+        each pooled-embedding probe of ``pipelines`` (``cria_probe_<encoder>``)
+        is run with, as ``cria_probe_<encoder>`` and
+        ``cria_probe_<encoder>_<output>``, on the same fitted encoder.
     data : str or None, default=None
         Folder holding eegmat/ and MNE-eegbci-data/.
     subjects : tuple of int or None, default=None
@@ -211,6 +236,7 @@ class BenchmarkConfig:
     train_subjects: tuple = (None,)
     input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
     pipelines: tuple = None
+    embeddings: tuple = ("pooled",)
     data: str = None
     subjects: tuple = None  # None: the task's
 
@@ -234,6 +260,14 @@ class BenchmarkConfig:
         values.update(overrides)
         return cls(**values)
 
+    def selected_pipelines(self):
+        """``pipelines``, each pooled-embedding probe run once per ``embeddings``."""
+        names = []
+        for name in self.pipelines:
+            kind = _POOLED_PROBES.get(name)
+            names += [name] if kind is None else [_probe_name(kind, e) for e in self.embeddings]
+        return tuple(dict.fromkeys(names))
+
     def encoder_config(self):
         """The ``config`` of ViewMaskPretrainer and CRIAClassifier for this run."""
         options = {"fusion": self.fusion}
@@ -249,6 +283,7 @@ class BenchmarkConfig:
         _check_choice("alignments", self.alignments, ALIGNMENTS)
         _check_choice("scalings", self.scalings, SCALINGS)
         _check_choice("pipelines", self.pipelines, PIPELINES)
+        _check_choice("embeddings", self.embeddings, EMBEDDINGS)
         _check_choice("protocols", self.protocols, TASKS[self.task].all_protocols,
                       f" for task {self.task!r}")
         if any(n is not None and n < 1 for n in self.train_subjects) or not self.train_subjects:
@@ -282,7 +317,7 @@ class _Encoders:
         self.fitted = {}
 
     def get(self, kind):
-        """``(encoder, seconds spent fitting it)``; kind "pretrained" or "random"."""
+        """``(encoder, seconds spent fitting it)``; kind "pretrained", "random" or "shipped"."""
         if kind not in self.fitted:
             epochs = self.config.pretrain_epochs if kind == "pretrained" else 0
             start = time.perf_counter()
@@ -290,8 +325,11 @@ class _Encoders:
                 # Random weights are this arm's point, not an oversight (also with
                 # --pretrain-epochs 0): the "trains nothing" warning says nothing here.
                 warnings.filterwarnings("ignore", "ViewMaskPretrainer: max_epochs=0")
+                # The shipped encoder as it is: fit trains nothing, records the channels.
+                source = ({"encoder": SHIPPED_ENCODER} if kind == "shipped" else
+                          {"config": self.config.encoder_config()})
                 encoder = ViewMaskPretrainer(
-                    config=self.config.encoder_config(), masking=self.config.masking,
+                    **source, masking=self.config.masking,
                     negatives=self.config.negatives, max_epochs=epochs,
                     random_state=self.seed, batch_size=self.config.batch_size,
                 ).fit(self.X_train, groups=self.groups_train)
@@ -337,7 +375,8 @@ def run_benchmark(config):
         units = [(protocol, fold, train, test, seed, alignment)
                  for protocol, fold, train, test in splits(config, data.groups)
                  for seed in range(config.seeds) for alignment in config.alignments]
-        fits = list(product(config.train_subjects, config.scalings, config.pipelines))
+        fits = list(product(config.train_subjects, config.scalings,
+                            config.selected_pipelines()))
         rows, cache = [], {}
         with tqdm(total=len(units) * len(fits), unit="fit", desc="benchmark") as bar:
             for protocol, fold, train, test, seed, alignment in units:
@@ -597,7 +636,8 @@ def markdown_report(rows, config, seconds):
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"sklearn {sklearn.__version__}. Run took {seconds / 60:.1f} min.",
         f"CRIA encoder `{config.encoder}`, fusion `{config.fusion}`, masking "
-        f"`{config.masking}`, negatives `{config.negatives}`, purification "
+        f"`{config.masking}`, negatives `{config.negatives}`, probes' embeddings "
+        f"{', '.join(f'`{e}`' for e in config.embeddings)}, purification "
         f"{'on' if config.purification else 'off'}, "
         f"CRIA input band {_band(config.input_band)} (baselines: "
         f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz{floors}), "

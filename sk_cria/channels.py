@@ -28,9 +28,11 @@ import numpy as np
 
 __all__ = [
     "CHANNEL_VOCABULARY",
+    "REGIONS",
     "UNKNOWN_INDEX",
     "ChannelLookup",
     "channel_neighbour_order",
+    "channel_regions",
     "lookup_channels",
     "normalize_channel_name",
     "warn_unknown_channels",
@@ -95,6 +97,45 @@ CHANNEL_VOCABULARY: tuple[str, ...] = tuple(_grid_names()) + _EXTRA_NAMES
 UNKNOWN_INDEX: int = len(CHANNEL_VOCABULARY)
 
 _INDEX = {name: i for i, name in enumerate(CHANNEL_VOCABULARY)}
+
+#: Scalp regions, in the order of ``ViewMaskPretrainer(embedding="regions")``'s
+#: features: each lobe's left, midline and right part (no temporal midline).
+REGIONS: tuple[str, ...] = (
+    "frontal_left", "frontal_mid", "frontal_right",
+    "central_left", "central_mid", "central_right",
+    "temporal_left", "temporal_right",
+    "parietal_left", "parietal_mid", "parietal_right",
+    "occipital_left", "occipital_mid", "occipital_right",
+)
+# The lobe of each 10-05 row prefix (the letters of a name). The lateral ends of
+# the fronto-central to centro-parietal rows (FT7, T7, TP7, ...), the ear lobes
+# and mastoids are temporal; F7 and P7 keep their row's lobe.
+_LOBES = {
+    "frontal": ("N", "Fp", "AFp", "AF", "AFF", "F", "FFC"),
+    "central": ("FC", "FCC", "C", "CCP", "CP"),
+    "temporal": ("FFT", "FT", "FTT", "T", "TTP", "TP", "TPP", "A", "M"),
+    "parietal": ("CPP", "P", "PPO"),
+    "occipital": ("PO", "POO", "O", "OI", "I"),
+}
+_LOBE_OF_PREFIX = {prefix: lobe for lobe, prefixes in _LOBES.items() for prefix in prefixes}
+_NAME_PARTS = re.compile(r"^([A-Za-z]+?)(z|\d+)h?$")
+
+
+def _region_of(name):
+    """Index in :data:`REGIONS` of a vocabulary name, from its row and column.
+
+    The letters name the row (its lobe); ``z`` is the midline, odd numbers
+    are left, even numbers right (half positions ``h`` lie on their
+    number's side).
+    """
+    prefix, column = _NAME_PARTS.match(name).groups()
+    side = "mid" if column == "z" else ("left" if int(column) % 2 else "right")
+    return REGIONS.index(f"{_LOBE_OF_PREFIX[prefix]}_{side}")
+
+
+# Region of each vocabulary index; -1 (no region) for the unknown index.
+_REGION_OF_INDEX = np.array([_region_of(name) for name in CHANNEL_VOCABULARY] + [-1],
+                            dtype=np.int64)
 _BY_UPPER = {name.upper(): name for name in CHANNEL_VOCABULARY}
 _BY_UPPER.update({old.upper(): new for old, new in _ALIASES.items()})
 _EEG_PREFIX = re.compile(r"^EEG(?:[\s_:\-]+|(?=[A-Z]))", re.IGNORECASE)
@@ -207,6 +248,37 @@ def warn_unknown_channels(unknown, stacklevel=1):
             UserWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def channel_regions(channels):
+    """The scalp region of each channel, as an index into :data:`REGIONS`.
+
+    Read from the channel's 10-05 name (row and column), so that it does not
+    depend on a montage file: the same electrode is in the same region in
+    every recording. A bipolar derivation is in the region of its first
+    electrode (as in :func:`channel_neighbour_order`); a channel outside the
+    vocabulary is in none (-1).
+
+    Parameters
+    ----------
+    channels : sequence of str, or array-like of int of shape (..., 2)
+        Channel names, or their index pairs from :func:`lookup_channels`
+        (for one montage or per window).
+
+    Returns
+    -------
+    regions : ndarray of int64, shape ``channels.shape[:-1]`` (or ``(n_channels,)``)
+        Indices into :data:`REGIONS`, -1 for unknown channels.
+
+    Examples
+    --------
+    >>> [REGIONS[i] for i in channel_regions(["C3", "Cz", "C4", "T7"])]
+    ['central_left', 'central_mid', 'central_right', 'temporal_left']
+    """
+    if len(channels) and isinstance(channels[0], str):
+        channels = lookup_channels(channels).indices
+    pairs = np.asarray(channels, dtype=np.int64)
+    return _REGION_OF_INDEX[pairs[..., 0]]
 
 
 def channel_neighbour_order(channels):

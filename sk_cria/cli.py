@@ -23,6 +23,7 @@ from .benchmark import (
 from ._check import check_device
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints
+from .pretraining import EMBEDDINGS
 from .tasks import TASKS
 from .datasets._quality import FLAT_SD, LOOSE_SD
 from .datasets.recordings import NoUsableDataError
@@ -201,6 +202,10 @@ def _add_benchmark(commands):
                      "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")
     cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
                      help="subset of pipelines (default: all)")
+    cmd.add_argument("--embedding", nargs="+", default=None, choices=list(EMBEDDINGS),
+                     help="outputs of the encoder that each probe (cria_probe_<encoder>) is "
+                     "run with: the pooled embedding, per-channel or per-region features "
+                     "(ViewMaskPretrainer's embedding; default pooled)")
     cmd.set_defaults(run=_run_benchmark)
 
 
@@ -224,6 +229,7 @@ def _run_benchmark(args):
         "train_subjects": _unique(args.train_subjects),
         "input_band": None if args.input_band is None else tuple(args.input_band),
         "pipelines": _unique(args.pipelines),
+        "embeddings": _unique(args.embedding),
         "data": args.data,
         "subjects": args.subjects,
     }

@@ -23,14 +23,18 @@ from . import _check, _net, ddp
 from ._check import check_groups
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
+from .channels import REGIONS, channel_regions
 from .model import CRIA
+from .model.purification import region_mean
 from .model.pretext import MASKINGS, InfoNCELoss, ViewMaskModule
 from .sampling import MontageBatchSampler
 
-__all__ = ["NEGATIVES", "ViewMaskPretrainer"]
+__all__ = ["EMBEDDINGS", "NEGATIVES", "ViewMaskPretrainer"]
 
 #: Where the contrastive negatives of a window come from (see ``negatives``).
 NEGATIVES = ("batch", "group")
+#: What ``transform`` returns (see ``embedding``).
+EMBEDDINGS = ("pooled", "channels", "regions")
 
 
 class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
@@ -78,6 +82,40 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         its recordings.
     projection_dim : int >= 1, default=128
         Width of the contrastive projection head (dropped after training).
+    embedding : {"pooled", "channels", "regions"}, default="pooled"
+        What ``transform`` returns for each window (training is the same for
+        all three):
+
+        - "pooled": the encoder's embedding, ``embed_dim`` features: all
+          channels pooled (mean and top-channel mean) and read out. For any
+          montage, and for tasks that do not hinge on where on the scalp
+          something happens (mental workload, sleep stages, a rhythm's
+          strength).
+        - "channels": each channel's features, in the order of the channels
+          seen at ``fit``: its LayerNorm'd fused tokens of the three views
+          (``3 * d_model`` features) averaged over its patches, the features
+          the pooled embedding is read from before channels are mixed.
+          ``n_channels * 3 * d_model`` features, for one montage (``fit``
+          records it; other channels, or the same in another order, are
+          refused at ``transform``). For lateralised or focal patterns a
+          linear probe must see by position, such as left vs right motor
+          imagery.
+        - "regions": the same features averaged over the channels of each of
+          the 14 scalp regions of :data:`sk_cria.channels.REGIONS` (each
+          lobe's left, midline and right part, read from the 10-05 names),
+          ``14 * 3 * d_model`` features whatever the montage: spatial
+          layout for data of several montages, or fewer features than
+          "channels" for few labels. A region without any channel of the
+          window's montage gives zeros; channels outside the vocabulary
+          count in no region.
+
+        "channels" and "regions" skip purification (``k_c``/``k_t``), which
+        would drop different channels in different windows; padding never
+        counts. They read the LayerNorm'd features, not the read-out: it was
+        trained on pooled statistics (and ``readout_init="primary"`` starts
+        it from the spectral view only). On the tasks measured so far
+        (``benchmarks/results/embeddings.md``) neither beats "pooled" with a
+        trained encoder.
     ch_names : list of str or None, default=None
         Channel names when X carries none (an EEGPreprocessor before this step
         passes them on).
@@ -157,6 +195,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         temperature=0.1,
         negatives="batch",
         projection_dim=128,
+        embedding="pooled",
         ch_names=None,
         checkpoint_dir=None,
         checkpoint_every=None,
@@ -183,6 +222,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.temperature = temperature
         self.negatives = negatives
         self.projection_dim = projection_dim
+        self.embedding = embedding
         self.ch_names = ch_names
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
@@ -198,6 +238,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             hint="(the InfoNCE logits are divided by it; 0.05-0.5 is usual)"),
         "negatives": _check.one_of(NEGATIVES),
         "projection_dim": _check.number(numbers.Integral, 1),
+        "embedding": _check.one_of(EMBEDDINGS),
         "checkpoint_dir": _check.optional_path,
         "checkpoint_every": _check.number(numbers.Integral, 1, none=True),
         # A window's negatives are the other windows of its batch: a batch of
@@ -421,18 +462,92 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_examples, embed_dim), float32
+        embeddings : ndarray of shape (n_examples, n_features), float32
+            ``n_features`` is ``embed_dim`` for ``embedding="pooled"``,
+            ``n_channels * 3 * d_model`` for "channels" and
+            ``len(REGIONS) * 3 * d_model`` for "regions"
+            (:meth:`get_feature_names_out` names them).
 
         Raises
         ------
+        ValueError
+            ``embedding="channels"`` and X's channels are not those seen at
+            fit, in the same order (or nothing was fitted on one montage).
         FloatingPointError
             The encoder gave NaN or infinite embeddings (non-finite or huge
             weights, or windows with extreme values).
         """
         check_is_fitted(self, "montages_")
-        X, _ = _net.model_input(self, X, reset=False)
+        _check.check_params_of(self, self._param_checks["embedding"], "embedding",
+                               self.embedding)
+        X, montages = _net.model_input(self, X, reset=False)
+        if self.embedding == "channels":
+            for names in montages:
+                self._check_channel_layout(names)
+        embed_fn = (self.module_.embed if self.embedding == "pooled"
+                    else _SpatialEmbedding(self.encoder_, self.embedding))
         with _net.concrete_device(self):
-            return embed(self, self.module_.embed, X)
+            return embed(self, embed_fn, X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the features ``transform`` returns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names of the channels (axis 1 of X); None uses those seen at fit.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            "pooled": ``embedding0``, ``embedding1``, ...; "channels":
+            ``<channel>_<view><unit>`` (``C3_spectral12``), channel by channel
+            in the order seen at fit; "regions": ``<region>_<view><unit>``
+            (``central_left_spectral12``), region by region in the order of
+            :data:`sk_cria.channels.REGIONS`.
+        """
+        check_is_fitted(self, "montages_")
+        config = self.encoder_.config
+        if self.embedding == "pooled":
+            return np.asarray([f"embedding{i}" for i in range(config.embed_dim)], dtype=object)
+        if input_features is not None and len(input_features) != getattr(
+                self, "n_features_in_", len(input_features)):
+            raise ValueError(
+                f"input_features should have length equal to number of features "
+                f"({self.n_features_in_}), got {len(input_features)}.")
+        units = [f"{view}{i}" for view in CRIA.VIEWS for i in range(config.d_model)]
+        if self.embedding == "regions":
+            places = REGIONS
+        elif input_features is not None:
+            places = list(input_features)
+        else:
+            places = self._channel_layout()
+        return np.asarray([f"{place}_{unit}" for place in places for unit in units],
+                          dtype=object)
+
+    def _channel_layout(self):
+        """The channels of ``embedding="channels"``, in output order: those seen at fit."""
+        if len(self.montages_) != 1:
+            raise ValueError(
+                'ViewMaskPretrainer(embedding="channels") gives each channel\'s features in '
+                "the order of the channels seen at fit, so it needs one montage at fit; "
+                + ("nothing was fitted yet: fit it first (after from_pretrained, fit "
+                   "trains nothing and records the channels)" if not self.montages_ else
+                   f"it was fitted on {len(self.montages_)} montages")
+                + '. embedding="regions" gives the same features by scalp region, for '
+                "any montage."
+            )
+        return self.montages_[0]
+
+    def _check_channel_layout(self, names):
+        layout = self._channel_layout()
+        if list(names) != list(layout):
+            raise ValueError(
+                f'ViewMaskPretrainer(embedding="channels") was fitted on channels '
+                f"{layout}, and lays out its features in that order; X has channels "
+                f"{list(names)}. Give the same channels in the same order, fit again, "
+                'or use embedding="regions" (any montage).'
+            )
 
     # skorch's predict methods return the raw contrastive projections, which
     # mean nothing to a user: a transformer exposes transform only.
@@ -555,6 +670,22 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             # channels of any data, even a single window.
             return self
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
+
+class _SpatialEmbedding:
+    """The per-channel or per-region features of a batch (``embedding`` "channels"/"regions")."""
+
+    def __init__(self, encoder, embedding):
+        self.encoder, self.embedding = encoder, embedding
+
+    def __call__(self, x, channels):
+        features, real = self.encoder.channel_features(self.encoder.encode(x, channels))
+        if self.embedding == "regions":
+            # The batch's own channels: windows of any montage get the same regions.
+            regions = torch.as_tensor(channel_regions(channels.cpu().numpy()),
+                                      device=features.device)
+            features = region_mean(features, real, regions, len(REGIONS))
+        return features.flatten(1)
 
 
 def embed(net, embed_fn, X):

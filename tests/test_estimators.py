@@ -48,7 +48,9 @@ def _quiet(check, estimator):
 
 @pytest.mark.slow
 @parametrize_with_checks(
-    [ViewMaskPretrainer(max_epochs=2, **TINY)],
+    [ViewMaskPretrainer(max_epochs=2, **TINY),
+     # The per-channel output: another feature count, named by get_feature_names_out.
+     ViewMaskPretrainer(max_epochs=2, embedding="channels", **TINY)],
     expected_failed_checks=lambda est: ESTIMATOR_XFAIL,
 )
 def test_pretrainer_sklearn_compatible(estimator, check):

@@ -210,6 +210,24 @@ class CRIA(nn.Module):
         finally:
             self._masked_views = previous
 
+    def channel_features(self, output):
+        """Per-channel features of an :meth:`encode` output, before any pooling.
+
+        Parameters
+        ----------
+        output : CRIAOutput
+
+        Returns
+        -------
+        features : torch.Tensor of shape (batch, channels, 3 * d_model)
+            Each channel's LayerNorm'd fused tokens (the three views side by
+            side, as pooling reads them) averaged over its real patches.
+        real : torch.Tensor of bool, shape (batch, channels)
+            False for a channel padded entirely (its features are zero).
+        """
+        views = [getattr(output, view) for view in self.VIEWS]
+        return self.pooling.channel_features(views, output.padding_mask)
+
     def save_pretrained(self, directory, overwrite=False):
         """Save ``config.json`` and ``model.safetensors`` into ``directory``.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PurifiedPooling", "purification_mask", "resolve_top_k"]
+__all__ = ["PurifiedPooling", "purification_mask", "region_mean", "resolve_top_k"]
 
 
 def resolve_top_k(k, available):
@@ -133,6 +133,42 @@ class PurifiedPooling(nn.Module):
             self.projection.bias.zero_()
             self.projection.weight[units, primary_columns[units % len(primary_columns)]] = 1.0
 
+    def normalise(self, views):
+        """The LayerNorm'd tokens, views concatenated: ``(B, C, P, n_views * d_model)``."""
+        if hasattr(self, "norms"):
+            return torch.cat([norm(view) for norm, view in zip(self.norms, views)], dim=-1)
+        return self.norm(torch.cat(tuple(views), dim=-1))
+
+    def channel_features(self, views, padding):
+        """Each channel's normalised tokens averaged over its real patches.
+
+        The features the pooled embedding is read from, before they are mixed
+        across channels: each channel keeps its own. Purification is not
+        applied (every real patch counts): it keeps different channels in
+        different windows, which would zero a channel's features in some
+        windows and not in others.
+
+        Parameters
+        ----------
+        views : sequence of torch.Tensor of shape (B, C, P, d_model)
+        padding : torch.Tensor of bool, shape (B, C, P), or None
+
+        Returns
+        -------
+        features : torch.Tensor of shape (B, C, n_views * d_model)
+            Zero for a channel with no real patch.
+        real : torch.Tensor of bool, shape (B, C)
+            False for a channel with no real patch (padded entirely).
+        """
+        tokens = self.normalise(views)
+        if padding is None:
+            return tokens.mean(dim=2), tokens.new_ones(tokens.shape[:2], dtype=torch.bool)
+        weights = (~padding).to(tokens.dtype).unsqueeze(-1)
+        counts = weights.sum(dim=2)
+        # Padded tokens are multiplied by 0, never summed: nothing of them leaks.
+        features = (tokens * weights).sum(dim=2) / counts.clamp(min=1)
+        return features, counts.squeeze(-1) > 0
+
     def forward(self, views, padding, k_c, k_t):
         """Pool ``(B, C, P, D)`` view tokens into ``(B, embed_dim)``.
 
@@ -153,11 +189,7 @@ class PurifiedPooling(nn.Module):
         with torch.no_grad():
             kept = purification_mask(tokens.norm(dim=-1), padding, k_c, k_t)
         weights = kept.to(tokens.dtype).unsqueeze(-1)
-        if hasattr(self, "norms"):
-            tokens = torch.cat([norm(view) for norm, view in zip(self.norms, views)], dim=-1)
-        else:
-            tokens = self.norm(tokens)
-        tokens = tokens * weights
+        tokens = self.normalise(views) * weights
         pooled = tokens.sum(dim=(1, 2)) / weights.sum(dim=(1, 2)).clamp(min=1)
         if self.top_channels:
             pooled = torch.cat([pooled, _top_channel_mean(tokens, weights, self.top_channels)], -1)
@@ -193,3 +225,28 @@ def _top_channel_mean(tokens, weights, k):
     valid = torch.isfinite(top)
     total = top.masked_fill(~valid, 0.0).sum(dim=1)
     return total / valid.sum(dim=1).clamp(min=1)
+
+
+def region_mean(features, real, regions, n_regions):
+    """Average per-channel features over the channels of each region.
+
+    Parameters
+    ----------
+    features : torch.Tensor of shape (B, C, D)
+        Per-channel features (:meth:`PurifiedPooling.channel_features`).
+    real : torch.Tensor of bool, shape (B, C)
+        False for channels to leave out (padded entirely).
+    regions : torch.Tensor of int, shape (C,) or (B, C)
+        Region of each channel, in ``[0, n_regions)``; -1 for none.
+    n_regions : int
+
+    Returns
+    -------
+    torch.Tensor of shape (B, n_regions, D)
+        The mean over each region's real channels, each channel weighted
+        equally; zero for a region without any.
+    """
+    members = regions.unsqueeze(-1) == torch.arange(n_regions, device=features.device)
+    members = (members & real.unsqueeze(-1)).to(features.dtype)  # (B, C, R)
+    sums = torch.einsum("bcr,bcd->brd", members, features)
+    return sums / members.sum(dim=1).clamp(min=1).unsqueeze(-1)
