@@ -23,6 +23,7 @@ from .benchmark import (
 from ._check import check_device
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints
+from .preprocessing import SCALINGS as SCALING_SCOPES
 from .tasks import TASKS
 from .datasets.recordings import NoUsableDataError
 from .runs import CHECKPOINTS, RunDirError, pretrain
@@ -181,12 +182,25 @@ def _add_benchmark(commands):
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
                      "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
+    cmd.add_argument("--input-scaling", type=_input_scaling, default=None,
+                     metavar="{window,group,UV}",
+                     help="EEGPreprocessor's scaling of the CRIA input: each channel of each "
+                     "window by its own 95th percentile (window, the default), of each "
+                     "subject's windows (group), or a fixed unit in microvolts, e.g. 100")
     cmd.add_argument("--subjects", type=subjects, default=None,
                      help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35, "
                      "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")
     cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
                      help="subset of pipelines (default: all)")
     cmd.set_defaults(run=_run_benchmark)
+
+
+def _input_scaling(text):
+    """'window', 'group' or a unit in microvolts (--input-scaling)."""
+    if text in SCALING_SCOPES:
+        return text
+    return _number(text, float, 0, '"window", "group" or a unit in microvolts > 0, e.g. 100',
+                   exclusive=True)
 
 
 def _count(text):
@@ -208,6 +222,7 @@ def _run_benchmark(args):
         "scalings": _unique(args.feature_scaling),
         "train_subjects": _unique(args.train_subjects),
         "input_band": None if args.input_band is None else tuple(args.input_band),
+        "input_scaling": args.input_scaling,
         "pipelines": _unique(args.pipelines),
         "data": args.data,
         "subjects": args.subjects,
