@@ -265,9 +265,9 @@ def _scaling_of(header, path):
         check_scaling("scaling", scaling)
     except (TypeError, ValueError) as error:
         raise ValueError(
-            f"{path} holds an invalid \"{_PREPROCESSING}\" entry ({error}); the file was "
-            "edited or damaged: set it to the scaling the encoder was trained with, e.g. "
-            '{"scaling": "window"}, or re-save the encoder with save_pretrained.'
+            f"{path} holds an invalid \"{_PREPROCESSING}\" entry ({str(error).rstrip('.')}); "
+            "the file was edited or damaged: set it to the scaling the encoder was trained "
+            'with, e.g. {"scaling": "window"}, or re-save the encoder with save_pretrained.'
         ) from None
     return scaling
 
