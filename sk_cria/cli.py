@@ -79,6 +79,10 @@ def _add_pretrain(commands):
     cmd.add_argument("--negatives", choices=["batch", "group"], default="batch",
                      help="contrastive negatives: any window of the batch, or batches drawn "
                      "from one recording each")
+    cmd.add_argument("--scaling", type=_pretrain_scaling, default="window",
+                     help="EEGPreprocessor scaling of every window: window (each channel by "
+                     "its own 95th percentile, the default) or a fixed unit in microvolts, "
+                     "e.g. 100; recorded in the encoder's config.json")
     cmd.add_argument("--resume", action="store_true",
                      help="require an unfinished run in --out and continue it")
     cmd.add_argument("--overwrite", action="store_true",
@@ -102,7 +106,7 @@ def _run_pretrain(args):
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
             seed=args.seed, device=args.device, num_workers=args.num_workers,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
-            overwrite=args.overwrite, negatives=args.negatives,
+            overwrite=args.overwrite, negatives=args.negatives, scaling=args.scaling,
         )
     except KeyboardInterrupt:  # before training (reading the data, resuming)
         _interrupted(args.out)
@@ -193,6 +197,14 @@ def _add_benchmark(commands):
     cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
                      help="subset of pipelines (default: all)")
     cmd.set_defaults(run=_run_benchmark)
+
+
+def _pretrain_scaling(text):
+    """'window' or a unit in microvolts (pretrain --scaling; its windows have no groups)."""
+    if text == "window":
+        return text
+    return _number(text, float, 0, "window or a unit in microvolts > 0, e.g. 100 (windows "
+                   "read from disk one at a time have no group to scale by)", exclusive=True)
 
 
 def _input_scaling(text):

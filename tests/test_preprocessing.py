@@ -372,3 +372,11 @@ def test_flat_channels_stay_zeros_with_every_scaling(scaling):
     assert np.isfinite(Xt).all()
     assert np.all(Xt[:, 1] == 0) and np.all(Xt[0, 2] == 0)
     assert np.abs(Xt[1, 2]).max() > 0
+
+
+def test_windows_read_one_at_a_time_refuse_group_scaling(tmp_path):
+    from sk_cria.datasets import EEGWindowsDataset
+
+    with pytest.raises(ValueError, match=r"preprocesses each window on its own, so "
+                       r"EEGPreprocessor\(scaling='group'\) would scale each window by itself"):
+        EEGWindowsDataset(tmp_path, preprocessor=EEGPreprocessor(scaling="group"))
