@@ -32,7 +32,9 @@ CRIA reads the windows of :class:`~sk_cria.EEGPreprocessor`; the baselines
 read the microvolt windows band-passed to 1-40 Hz as they are designed to
 (a task may have its floors filter further, e.g. to 8-30 Hz for motor
 imagery, after the alignment), and the ``*_cria_input`` floors read CRIA's own
-input (whose per-window channel scaling removes absolute power).
+input (whose per-window channel scaling, the default ``input_scaling``, removes
+absolute power; "group" and a fixed unit keep it, and the per-subject alignment
+that follows then makes them equal up to a rotation per subject).
 Both are per-window and label-free, and the alignment is per subject and
 label-free, so computing them once for all splits leaks nothing.
 
@@ -111,6 +113,7 @@ def _finetune(encoder_kind):
 #: CRIA's pipelines, run on every task.
 CRIA_PIPELINES = {
     "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
+    # The shipped encoder, frozen: what a user gets without pre-training.
     "cria_probe_shipped": Entry("cria", "cria", True, _probe("cria-small")),
     "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
     "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
