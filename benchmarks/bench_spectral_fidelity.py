@@ -206,7 +206,8 @@ def main(argv=None):
         f"eegmat subjects {args.subjects} ({len(data.data)} windows of 5 s, 20 channels); "
         f"a sinusoid at one of {FREQUENCIES} Hz (chance {1 / len(FREQUENCIES):.3f}) added to "
         f"{', '.join(CHANNELS)} at the SNR of the column (sinusoid power / channel power), then "
-        f"`EEGPreprocessor(scaling={args.scaling!r})`. Accuracy of a standardised logistic-regression probe, 5-fold "
+        f"`EEGPreprocessor(scaling={args.scaling!r})`. Accuracy of a standardised "
+        "logistic-regression probe, 5-fold "
         "stratified CV, on the Welch log power spectrum (1 Hz bins, 1-45 Hz, all channels) or on "
         f"the small encoder's embeddings (random weights: mean ± sd over {args.seeds} seeds).",
         "",

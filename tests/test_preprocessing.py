@@ -241,7 +241,9 @@ def test_epochs_without_good_eeg_are_refused(epochs_with_non_eeg):
         ({"filter_order": 2.5}, TypeError, r"filter_order must be an integer >= 1, got 2\.5"),
         ({"filter_order": 0}, ValueError, r"filter_order must be an integer >= 1"),
         ({"filter_order": -4}, ValueError, r"filter_order must be an integer >= 1"),
-        ({"scaling": "subject"}, ValueError, r'scaling must be "window", "group" or a fixed unit in microvolts \(a number > 0, e\.g\. 100\.0\), got \'subject\''),
+        ({"scaling": "subject"}, ValueError,
+         r'scaling must be "window", "group" or a fixed unit in microvolts \(a number > 0, '
+         r"e\.g\. 100\.0\), got 'subject'"),
         ({"scaling": 0.0}, ValueError, r"scaling must be .*got 0\.0"),
         ({"scaling": np.nan}, ValueError, r"scaling must be .*got nan"),
         ({"scaling": True}, TypeError, r"scaling must be .*got True \(bool\)"),
