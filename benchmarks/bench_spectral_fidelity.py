@@ -21,11 +21,16 @@ stratified CV) then decodes the frequency
   otherwise) on eegmat subjects 0-27 (rest and arithmetic windows, labels
   unused), and from saved encoders (``--pretrained NAME=DIR``).
 
+``--scaling`` sets ``EEGPreprocessor(scaling=...)`` of every window, the
+pre-training's too ("group": per eegmat subject); ``--after-only`` keeps the
+current small preset only (no "before", purification or ablation rows).
+
 The table is printed and written to
 ``benchmarks/results/spectral_fidelity.md``. Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_spectral_fidelity.py \\
         [--subjects 0-7] [--seeds 3] [--pretrain 3] [--pretrained NAME=DIR ...]
+        [--scaling window|group|UV] [--after-only]
 """
 
 from __future__ import annotations
@@ -65,7 +70,13 @@ ABLATIONS = {
 }
 
 
-def noisy_windows(data, snr_db, random_state=0):
+def preprocess(data, X, scaling):
+    """EEGPreprocessor with ``scaling``; "group" scales each subject on its own windows."""
+    return EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
+                           scaling=scaling).fit_transform(X, groups=data.groups)
+
+
+def noisy_windows(data, snr_db, random_state=0, scaling="window"):
     """Add the sinusoids at ``snr_db`` and preprocess; return (windows, labels).
 
     Parameters
@@ -75,6 +86,8 @@ def noisy_windows(data, snr_db, random_state=0):
     snr_db : float
     random_state : int, default=0
         Frequencies and phases (the same for every encoder).
+    scaling : str or float, default="window"
+        EEGPreprocessor's ``scaling``.
 
     Returns
     -------
@@ -85,8 +98,7 @@ def noisy_windows(data, snr_db, random_state=0):
     """
     picks = [data.ch_names.index(name) for name in CHANNELS]
     X, y = add_sinusoids(data.data, data.sfreq, FREQUENCIES, snr_db, picks, random_state)
-    Xp = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names).fit_transform(X)
-    return Xp, y
+    return preprocess(data, X, scaling), y
 
 
 def embedding_accuracy(Xp, y, pretrainer):
@@ -103,12 +115,12 @@ def random_encoder(overrides, seed):
     )
 
 
-def pretrained_encoders(epochs, data_path):
+def pretrained_encoders(epochs, data_path, scaling="window", after_only=False):
     """The before/after small encoders pre-trained on eegmat subjects 0-27."""
     data = load_eegmat(subjects=range(28), path=data_path, download=False)
-    X = EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names).fit_transform(data.data)
+    X = preprocess(data, data.data, scaling)
     encoders = {}
-    for name, overrides in (("before", BEFORE), ("after", {})):
+    for name, overrides in (("before", BEFORE), ("after", {}))[after_only:]:
         started = time.time()
         encoders[f"{name}, {epochs} epochs on eegmat 0-27"] = ViewMaskPretrainer(
             config=CRIAConfig.small(**overrides), max_epochs=epochs, random_state=0, device="cpu"
@@ -121,6 +133,10 @@ def random_weight_accuracy(Xp, y, overrides, seeds):
     """``"mean ± sd"`` of the probe accuracy over random-weight encoders of ``seeds``."""
     accs = [embedding_accuracy(Xp, y, random_encoder(overrides, seed)) for seed in seeds]
     return f"{np.mean(accs):.3f} ± {np.std(accs):.3f}"
+
+
+def _scaling(text):
+    return text if text in ("window", "group") else float(text)
 
 
 def _parse_subjects(text):
@@ -140,6 +156,10 @@ def main(argv=None):
         "--pretrained", nargs="*", default=[], metavar="NAME=DIR",
         help="saved encoders (save_pretrained folders) to probe as well",
     )
+    parser.add_argument("--scaling", type=_scaling, default="window",
+                        help='EEGPreprocessor scaling: "window", "group" or a unit in uV')
+    parser.add_argument("--after-only", action="store_true",
+                        help="only the current small preset: no before/ablation rows")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -152,22 +172,25 @@ def main(argv=None):
         for name, directory in (item.split("=", 1) for item in args.pretrained)
     }
     if args.pretrain:
-        pretrained.update(pretrained_encoders(args.pretrain, DATA))
+        pretrained.update(pretrained_encoders(args.pretrain, DATA, args.scaling,
+                                              args.after_only))
+    variants = {"after (small preset)": {}} if args.after_only else VARIANTS
+    ablations = {} if args.after_only else ABLATIONS
 
     reference = "log power spectrum (reference)"
     rows = {reference: {}}
-    rows.update({name: {} for name in VARIANTS})
+    rows.update({name: {} for name in variants})
     rows.update({f"pre-trained: {name}": {} for name in pretrained})
     ablation_rows = {}
     for snr in snrs:
-        Xp, y = noisy_windows(data, snr)
+        Xp, y = noisy_windows(data, snr, scaling=args.scaling)
         rows[reference][snr] = f"{probe_accuracy(log_power_spectrum(Xp, Xp.sfreq), y):.3f}"
-        for name, overrides in VARIANTS.items():
+        for name, overrides in variants.items():
             rows[name][snr] = random_weight_accuracy(Xp, y, overrides, seeds)
         for name, encoder in pretrained.items():
             rows[f"pre-trained: {name}"][snr] = f"{embedding_accuracy(Xp, y, encoder):.3f}"
         if snr == args.ablation_snr:
-            for name, overrides in ABLATIONS.items():
+            for name, overrides in ablations.items():
                 ablation_rows[name] = random_weight_accuracy(Xp, y, overrides, seeds)
         print(f"SNR {snr:+.0f} dB done ({time.time() - started:.0f} s)", flush=True)
 
@@ -183,7 +206,8 @@ def main(argv=None):
         f"eegmat subjects {args.subjects} ({len(data.data)} windows of 5 s, 20 channels); "
         f"a sinusoid at one of {FREQUENCIES} Hz (chance {1 / len(FREQUENCIES):.3f}) added to "
         f"{', '.join(CHANNELS)} at the SNR of the column (sinusoid power / channel power), then "
-        "`EEGPreprocessor`. Accuracy of a standardised logistic-regression probe, 5-fold "
+        f"`EEGPreprocessor(scaling={args.scaling!r})`. Accuracy of a standardised "
+        "logistic-regression probe, 5-fold "
         "stratified CV, on the Welch log power spectrum (1 Hz bins, 1-45 Hz, all channels) or on "
         f"the small encoder's embeddings (random weights: mean ± sd over {args.seeds} seeds).",
         "",

@@ -18,7 +18,7 @@ __all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg
            "check_groups", "check_n_features", "check_number", "check_optimizer", "check_params",
            "check_params_of", "class_weight", "verbosity",
            "get_ch_names", "number", "one_of", "optional_path", "random_state",
-           "resolve_ch_names", "warn_if_constant_within_groups"]
+           "resolve_ch_names", "warn_groups_not_routed", "warn_if_constant_within_groups"]
 
 
 # ------------------------------------------------------ constructor parameters
@@ -390,6 +390,22 @@ def resolve_ch_names(estimator, X_ch_names, n_channels, reset):
             f"{estimator.ch_names_}; reorder or rename them, or fit again."
         )
     return estimator.ch_names_
+
+def warn_groups_not_routed(owner, n_groups, n_rows, verb="aligned"):
+    """Warn that ``transform`` got groups=None after a fit on several groups.
+
+    The usual sign that ``groups`` was not routed to ``predict``: all rows
+    of the call are then treated as one group.
+    """
+    warnings.warn(
+        f"{owner} was fitted on {n_groups} groups but transform received groups=None: "
+        f"all {n_rows} rows are {verb} as one group. Route groups to predict (enable "
+        "metadata routing and pass groups=..., or score with "
+        "sk_cria.alignment.GroupScorer), or test one subject at a time (LeaveOneGroupOut).",
+        UserWarning,
+        stacklevel=3,
+    )
+
 
 def check_groups(groups, n_samples):
     """Return ``groups`` as a 1-D array, one group per row; None makes one group.

@@ -26,7 +26,8 @@ from .channels import lookup_channels, warn_unknown_channels
 from .model import CRIA, CRIAConfig
 # The unknown-channel warning points at the user's line, as the model's does.
 from .model.cria import _outside_caller_level
-from .preprocessing import PATCH_SIZE
+from .model.io import pretrained_scaling
+from .preprocessing import PATCH_SIZE, same_scaling
 from .threads import torch_threads
 
 __all__ = ["resolve_device", "build_encoder_config"]
@@ -155,6 +156,7 @@ def _with_config(encoder, **overrides):
     config = dataclasses.replace(encoder.config, **overrides)
     fresh = CRIA(config)
     fresh.load_state_dict(encoder.state_dict())
+    fresh.input_scaling = getattr(encoder, "input_scaling", None)  # not in the state dict
     return fresh
 
 
@@ -171,7 +173,10 @@ def model_input(estimator, X, reset):
     estimator fitted on arrays then takes only their channels
     (:func:`sk_cria._check.resolve_ch_names`), while one fitted on a dataset, or loaded by
     ``from_pretrained``, takes any montage whose channels are named.
+    The scaling of the input is checked against the encoder's
+    (:func:`check_input_scaling`).
     """
+    check_input_scaling(estimator, X, reset)
     if isinstance(X, torch.utils.data.Dataset):
         montages = getattr(X, "montages", None)
         if montages is None:
@@ -213,6 +218,59 @@ def model_input(estimator, X, reset):
     _check.check_params_of(estimator, _check.check_ch_names, source, names)
     names = list(names)
     return as_batches(X, names), [names]
+
+
+def encoder_scaling(source):
+    """The EEGPreprocessor ``scaling`` an ``encoder`` source was trained with, or None.
+
+    None for no source (random weights) and for sources that do not say
+    (a CRIA module trained on plain arrays).
+    """
+    if source is None:
+        return None
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return pretrained_scaling(source)
+        except (OSError, ValueError):  # loading the encoder says what is wrong
+            return None
+    if isinstance(source, CRIA):
+        return getattr(source, "input_scaling", None)
+    scaling = getattr(source, "input_scaling_", None)
+    if scaling is None and getattr(source, "module_", None) is not None:
+        scaling = getattr(source.encoder_, "input_scaling", None)
+    return scaling
+
+
+def check_input_scaling(estimator, X, reset):
+    """Warn when X was scaled otherwise than the encoder was trained on.
+
+    The scaling of X is that of the :class:`~sk_cria.EEGArray` (or of a
+    windows dataset's preprocessor); plain arrays say nothing and are not
+    checked. At fit (``reset``) the reference is the ``encoder`` source, and
+    ``input_scaling_`` records what the fitted encoder was trained on: the
+    scaling of X if fit trains (``max_epochs`` > 0), else the source's. Later
+    calls are checked against ``input_scaling_``.
+    """
+    scaling = getattr(X, "scaling", None)
+    if scaling is None:
+        scaling = getattr(getattr(X, "preprocessor", None), "scaling", None)
+    if reset or not hasattr(estimator, "input_scaling_"):
+        expected = encoder_scaling(estimator.encoder)
+    else:
+        expected = estimator.input_scaling_
+    if scaling is not None and expected is not None and not same_scaling(scaling, expected):
+        warnings.warn(
+            f"{type(estimator).__name__}: the encoder was trained on input preprocessed "
+            f"with EEGPreprocessor(scaling={expected!r}), but X was preprocessed with "
+            f"scaling={scaling!r}, so it reads amplitudes unlike those it learnt from. "
+            f"Preprocess with EEGPreprocessor(scaling={expected!r}), or pre-train an "
+            f"encoder on scaling={scaling!r} input (ViewMaskPretrainer().fit).",
+            UserWarning, stacklevel=_outside_caller_level(),
+        )
+    if reset:
+        trains = estimator.max_epochs > 0
+        estimator.input_scaling_ = ((scaling if scaling is not None else expected) if trains
+                                    else (expected if expected is not None else scaling))
 
 
 def record_montages(estimator, montages, reset):

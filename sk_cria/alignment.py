@@ -32,7 +32,7 @@ from sklearn.metrics import get_scorer
 from sklearn.utils.metadata_routing import MetadataRequest, get_routing_for_object
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
-from ._check import check_groups, warn_if_constant_within_groups
+from ._check import check_groups, warn_groups_not_routed, warn_if_constant_within_groups
 
 try:  # pyRiemann >= 0.12 moved its geometry out of ``utils``
     from pyriemann.geometry.base import invsqrtm
@@ -112,15 +112,7 @@ class _GroupAlignment(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         if groups is None and self.n_groups_ > 1:
-            warnings.warn(
-                f"{type(self).__name__} was fitted on {self.n_groups_} groups but "
-                f"transform received groups=None: all {X.shape[0]} rows are aligned "
-                "as one group. Route groups to predict (enable metadata routing and "
-                "pass groups=..., or score with sk_cria.alignment.GroupScorer), or "
-                "test one subject at a time (LeaveOneGroupOut).",
-                UserWarning,
-                stacklevel=2,
-            )
+            warn_groups_not_routed(type(self).__name__, self.n_groups_, X.shape[0])
         return self._align_groups(X, check_groups(groups, X.shape[0]))
 
     def fit_transform(self, X, y=None, groups=None):
@@ -514,13 +506,12 @@ def _ridge(covariances):
 
 
 def _keep_eeg_metadata(X_in, X_out):
-    """Re-attach channel names and padding of an EEGArray input to the output."""
+    """Re-attach the metadata of an EEGArray input (channels, padding, scaling) to the output."""
     from .preprocessing import EEGArray
 
     if not isinstance(X_in, EEGArray):
         return X_out
-    return EEGArray(X_out.astype(X_in.dtype, copy=False), ch_names=X_in.ch_names,
-                    sfreq=X_in.sfreq, n_valid_times=X_in.n_valid_times)
+    return X_in.with_data(X_out.astype(X_in.dtype, copy=False))
 
 
 class GroupScorer:

@@ -32,7 +32,9 @@ CRIA reads the windows of :class:`~sk_cria.EEGPreprocessor`; the baselines
 read the microvolt windows band-passed to 1-40 Hz as they are designed to
 (a task may have its floors filter further, e.g. to 8-30 Hz for motor
 imagery, after the alignment), and the ``*_cria_input`` floors read CRIA's own
-input (whose per-window channel scaling removes absolute power).
+input (whose per-window channel scaling, the default ``input_scaling``, removes
+absolute power; "group" and a fixed unit keep it, and the per-subject alignment
+that follows then makes them equal up to a rotation per subject).
 Both are per-window and label-free, and the alignment is per subject and
 label-free, so computing them once for all splits leaks nothing.
 
@@ -72,7 +74,8 @@ from .atomic import open_atomic
 from .baselines import BandPassFilter
 from .classification import CRIAClassifier
 from .model import CRIAConfig
-from .preprocessing import TARGET_SFREQ, EEGPreprocessor
+from ._check import check_params_of
+from .preprocessing import TARGET_SFREQ, EEGPreprocessor, check_scaling
 from .pretraining import EMBEDDINGS, ViewMaskPretrainer
 from .tasks import TASKS, Entry
 from .tasks.eegmat import PROTOCOL_A, PUBLISHED  # noqa: F401 (public, as before tasks)
@@ -117,6 +120,8 @@ def _finetune(encoder_kind):
 #: CRIA's pipelines, run on every task.
 CRIA_PIPELINES = {
     "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
+    # The shipped encoder, frozen: what a user gets without pre-training.
+    "cria_probe_shipped": Entry("cria", "cria", True, _probe("cria-small")),
     "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
     "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
     "cria_finetune_scratch": Entry("cria", "cria", False, _finetune(None)),
@@ -202,6 +207,9 @@ class BenchmarkConfig:
         is fitted with (None: all).
     input_band : tuple of (float, float) or None, default=None
         Band-pass of CRIA's input; None keeps EEGPreprocessor's.
+    input_scaling : {"window", "group"} or float, default="window"
+        EEGPreprocessor's ``scaling`` of CRIA's input ("group": per subject,
+        on the subject's own windows, before the recipe's alignment).
     pipelines : tuple of str or None, default=None
         Which pipelines of :data:`PIPELINES` to run; None: CRIA's and the
         task's floors.
@@ -235,6 +243,7 @@ class BenchmarkConfig:
     scalings: tuple = ("subject",)
     train_subjects: tuple = (None,)
     input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
+    input_scaling: object = "window"  # EEGPreprocessor's scaling of the CRIA input
     pipelines: tuple = None
     embeddings: tuple = ("pooled",)
     data: str = None
@@ -297,6 +306,7 @@ class BenchmarkConfig:
                     f"subjects {unknown or list(self.subjects)} are not subjects of task "
                     f"{self.task!r}, which are numbered {task.subjects.start} to "
                     f"{task.subjects.stop - 1}.")
+        check_params_of(self, check_scaling, "input_scaling", self.input_scaling)
         if self.input_band is not None and len(self.input_band) != 2:
             raise ValueError("input_band must be (l_freq, h_freq) in Hz; got "
                              f"{self.input_band!r}.")
@@ -321,6 +331,9 @@ class _Encoders:
         if kind not in self.fitted:
             epochs = self.config.pretrain_epochs if kind == "pretrained" else 0
             start = time.perf_counter()
+            if kind == "cria-small":  # a shipped encoder, frozen as it is
+                self.fitted[kind] = ViewMaskPretrainer.from_pretrained(kind), 0.0
+                return self.fitted[kind]
             with warnings.catch_warnings():
                 # Random weights are this arm's point, not an oversight (also with
                 # --pretrain-epochs 0): the "trains nothing" warning says nothing here.
@@ -414,9 +427,10 @@ def _aligned_inputs(config, task, data):
     band = {} if config.input_band is None else dict(zip(("l_freq", "h_freq"),
                                                          config.input_band))
     base = {
+        # "group" scales each subject on its own unlabelled windows, as the alignment.
         "cria": EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
-                                line_freq=task.line_freq,
-                                **band).fit_transform(data.data),
+                                line_freq=task.line_freq, scaling=config.input_scaling,
+                                **band).fit_transform(data.data, groups=data.groups),
         "baseline": BandPassFilter(data.sfreq, *BASELINE_BAND).fit_transform(data.data),
     }
     inputs = {}
@@ -639,7 +653,8 @@ def markdown_report(rows, config, seconds):
         f"`{config.masking}`, negatives `{config.negatives}`, probes' embeddings "
         f"{', '.join(f'`{e}`' for e in config.embeddings)}, purification "
         f"{'on' if config.purification else 'off'}, "
-        f"CRIA input band {_band(config.input_band)} (baselines: "
+        f"CRIA input band {_band(config.input_band)}, input scaling "
+        f"`{config.input_scaling}` (baselines: "
         f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz{floors}), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "
         f"fine-tuning epochs, {config.seeds} seed(s).",

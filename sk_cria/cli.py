@@ -23,6 +23,7 @@ from .benchmark import (
 from ._check import check_device
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints
+from .preprocessing import SCALINGS as SCALING_SCOPES
 from .pretraining import EMBEDDINGS
 from .tasks import TASKS
 from .datasets._quality import FLAT_SD, LOOSE_SD
@@ -87,6 +88,10 @@ def _add_pretrain(commands):
     cmd.add_argument("--negatives", choices=["batch", "group"], default="batch",
                      help="contrastive negatives: any window of the batch, or batches drawn "
                      "from one recording each")
+    cmd.add_argument("--scaling", type=_pretrain_scaling, default="window",
+                     help="EEGPreprocessor scaling of every window: window (each channel by "
+                     "its own 95th percentile, the default) or a fixed unit in microvolts, "
+                     "e.g. 100; recorded in the encoder's config.json")
     cmd.add_argument("--resume", action="store_true",
                      help="require an unfinished run in --out and continue it")
     cmd.add_argument("--overwrite", action="store_true",
@@ -116,7 +121,7 @@ def _run_pretrain(args):
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
             seed=args.seed, device=args.device, num_workers=args.num_workers,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
-            overwrite=args.overwrite, negatives=args.negatives,
+            overwrite=args.overwrite, negatives=args.negatives, scaling=args.scaling,
             flat_sd=args.flat_sd, loose_sd=args.loose_sd,
         )
     except KeyboardInterrupt:  # before training (reading the data, resuming)
@@ -197,6 +202,11 @@ def _add_benchmark(commands):
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
                      "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
+    cmd.add_argument("--input-scaling", type=_input_scaling, default=None,
+                     metavar="{window,group,UV}",
+                     help="EEGPreprocessor's scaling of the CRIA input: each channel of each "
+                     "window by its own 95th percentile (window, the default), of each "
+                     "subject's windows (group), or a fixed unit in microvolts, e.g. 100")
     cmd.add_argument("--subjects", type=subjects, default=None,
                      help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35, "
                      "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")
@@ -207,6 +217,22 @@ def _add_benchmark(commands):
                      "run with: the pooled embedding, per-channel or per-region features "
                      "(ViewMaskPretrainer's embedding; default pooled)")
     cmd.set_defaults(run=_run_benchmark)
+
+
+def _pretrain_scaling(text):
+    """'window' or a unit in microvolts (pretrain --scaling; its windows have no groups)."""
+    if text == "window":
+        return text
+    return _number(text, float, 0, "window or a unit in microvolts > 0, e.g. 100 (windows "
+                   "read from disk one at a time have no group to scale by)", exclusive=True)
+
+
+def _input_scaling(text):
+    """'window', 'group' or a unit in microvolts (--input-scaling)."""
+    if text in SCALING_SCOPES:
+        return text
+    return _number(text, float, 0, '"window", "group" or a unit in microvolts > 0, e.g. 100',
+                   exclusive=True)
 
 
 def _count(text):
@@ -228,6 +254,7 @@ def _run_benchmark(args):
         "scalings": _unique(args.feature_scaling),
         "train_subjects": _unique(args.train_subjects),
         "input_band": None if args.input_band is None else tuple(args.input_band),
+        "input_scaling": args.input_scaling,
         "pipelines": _unique(args.pipelines),
         "embeddings": _unique(args.embedding),
         "data": args.data,

@@ -3,7 +3,8 @@ channel names from one pipeline step to the next.
 
 The steps follow section 1 of the CRIA design: zero-phase Butterworth band-pass
 and a mains notch at the input rate, polyphase resampling to 200 Hz, per-channel
-95th-percentile scaling and 1-second patches.
+95th-percentile scaling (per window, per group of windows, or by a fixed unit)
+and 1-second patches.
 """
 
 from fractions import Fraction
@@ -16,7 +17,8 @@ from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._check import as_three_d, check_ch_names, check_n_features, check_params, number, one_of
+from ._check import (as_three_d, check_ch_names, check_groups, check_n_features, check_params,
+                     number, one_of, warn_groups_not_routed)
 
 __all__ = ["EEGArray", "EEGPreprocessor"]
 
@@ -32,6 +34,31 @@ _NYQUIST_MARGIN = 0.9
 
 
 _HZ = "Give a frequency in Hz, or None to disable it."
+#: Scaling scopes by name; a positive number is the third kind, a fixed unit in uV.
+SCALINGS = ("window", "group")
+#: What an encoder folder saved before the scope was recorded was trained on.
+LEGACY_SCALING = "window"
+
+
+def check_scaling(name, value):
+    """Check of ``scaling``: "window", "group" or a fixed unit in uV (a number > 0)."""
+    valid = '"window", "group" or a fixed unit in microvolts (a number > 0, e.g. 100.0)'
+    if isinstance(value, str):
+        if value not in SCALINGS:
+            raise ValueError(f"{name} must be {valid}, got {value!r}.")
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__}).")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be {valid}, got {value!r}.")
+
+
+def same_scaling(a, b):
+    """Whether two scopes are the same ("group" == "group", 100 == 100.0)."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return float(a) == float(b)
+
 #: What each parameter of EEGPreprocessor takes, checked at fit (_check.check_params).
 _PARAM_CHECKS = {
     "partial_patch": one_of(("pad", "drop")),
@@ -45,6 +72,7 @@ _PARAM_CHECKS = {
     "filter_order": number(Integral, 1, hint="Give the Butterworth order, e.g. 4 (the default)."),
     "notch_quality": number(Real, 0, None, "neither",
                             hint="Give the notch's quality factor, e.g. 10 (the default)."),
+    "scaling": check_scaling,
     "scale_quantile": number(Real, 0, 100, "right",
                              hint="Give a percentile, e.g. 95 (the default)."),
 }
@@ -69,16 +97,26 @@ class EEGArray(np.ndarray):
         Number of real samples on the time axis; samples after it are zero
         padding added to complete the last patch. The CRIA estimators set them
         to zero again before use, so what they hold changes nothing.
+    scaling : str, float or None
+        The ``scaling`` of the EEGPreprocessor that made it ("window",
+        "group" or a unit in uV); a CRIA estimator warns when it differs from
+        what its encoder was trained on. None: unknown.
     """
 
-    _META = ("ch_names", "sfreq", "n_valid_times")
+    _META = ("ch_names", "sfreq", "n_valid_times", "scaling")
 
-    def __new__(cls, data, ch_names=None, sfreq=TARGET_SFREQ, n_valid_times=None):
+    def __new__(cls, data, ch_names=None, sfreq=TARGET_SFREQ, n_valid_times=None,
+                scaling=None):
         obj = np.asarray(data).view(cls)
         obj.ch_names = None if ch_names is None else list(ch_names)
         obj.sfreq = float(sfreq)
         obj.n_valid_times = None if n_valid_times is None else int(n_valid_times)
+        obj.scaling = scaling
         return obj
+
+    def with_data(self, data):
+        """``data`` (same shape) as an EEGArray with this array's metadata."""
+        return EEGArray(data, **{key: getattr(self, key) for key in self._META})
 
     def __array_finalize__(self, obj):
         for key in self._META:
@@ -104,8 +142,8 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
     The transformer is stateless apart from what it checks: it learns the
     number of channels and their names at ``fit`` and refuses data that
     disagree at ``transform``. Every example is filtered, resampled to 200 Hz,
-    scaled per channel by the 95th percentile of its absolute amplitude and cut
-    to a whole number of 1-second patches.
+    scaled per channel (see ``scaling``) and cut to a whole number of
+    1-second patches.
 
     Parameters
     ----------
@@ -137,8 +175,38 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         a few-second window allow; tests/test_preprocessing.py checks that a
         40 uV line added to 5 s eegmat windows ends below a tenth of the power
         of its spectral neighbourhood.
+    scaling : {"window", "group"} or float, default="window"
+        What each channel is divided by, i.e. which differences in amplitude
+        the model gets to see:
+
+        - "window": the ``scale_quantile`` percentile of that channel's
+          absolute amplitude in that window (design notes, section 1). Every
+          window's per-channel power is erased: only the shape of the signal
+          within the window is left. Robust to any unit, gain or artefact
+          level; nothing can be learnt from power.
+        - "group": that percentile over all windows of the channel's group
+          (a recording or subject), computed at ``transform`` on that group's
+          own windows, without labels, like the aligners of
+          :mod:`sk_cria.alignment`; ``groups`` reaches ``fit``, ``transform``
+          and ``fit_transform`` by metadata routing (requested by default),
+          and None makes all windows of the call one group. Power
+          differences between windows of a subject (motor imagery's
+          desynchronisation, the alpha of rest) are kept, while subjects
+          and recordings of different gains land on one scale. With one
+          window per group it equals "window".
+        - a number: a fixed unit in microvolts, ``x / scaling`` (CBraMod and
+          LaBraM divide by 100 uV). Keeps all power, across subjects too;
+          needs input in microvolts (``mne.Epochs`` are converted).
+
+        Where a per-subject alignment follows (``RiemannianAlignment`` or
+        ``EuclideanAlignment``, the benchmark's ``ra`` and ``ea`` recipes),
+        it whitens each subject anyway, so "group" and a fixed unit give the
+        same input up to a rotation per subject; "window" is the one that
+        alignment cannot undo. Without alignment, "group" is what makes
+        subjects comparable.
     scale_quantile : float, default=95.0
-        Percentile of the absolute amplitude each channel is divided by.
+        Percentile of the absolute amplitude each channel is divided by
+        (``scaling`` "window" and "group").
     partial_patch : {"pad", "drop"}, default="pad"
         What to do with a trailing part of a second: zero-pad it to a full
         patch (its samples are recorded in ``n_valid_times``) or drop it.
@@ -157,6 +225,8 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         channels kept).
     sfreq_in_ : float
         Input sampling frequency used at ``fit``.
+    n_groups_ : int
+        Number of groups seen at ``fit`` (1 when fitted without groups).
 
     See Also
     --------
@@ -168,9 +238,14 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
     >>> from sk_cria import EEGPreprocessor
     >>> X = np.random.default_rng(0).normal(size=(4, 3, 1000))  # 4 s at 250 Hz
     >>> Xt = EEGPreprocessor(sfreq=250, ch_names=["Fz", "Cz", "Pz"]).fit_transform(X)
-    >>> Xt.shape, Xt.ch_names
-    ((4, 3, 800), ['Fz', 'Cz', 'Pz'])
+    >>> Xt.shape, Xt.ch_names, Xt.scaling
+    ((4, 3, 800), ['Fz', 'Cz', 'Pz'], 'window')
     """
+
+    # As the aligners of sk_cria.alignment: groups are requested by default
+    # once metadata routing is enabled (only scaling="group" uses them).
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__transform = {"groups": True}
 
     def __init__(
         self,
@@ -181,6 +256,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         line_freq=60.0,
         filter_order=4,
         notch_quality=10.0,
+        scaling="window",
         scale_quantile=95.0,
         partial_patch="pad",
     ):
@@ -191,11 +267,12 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         self.line_freq = line_freq
         self.filter_order = filter_order
         self.notch_quality = notch_quality
+        self.scaling = scaling
         self.scale_quantile = scale_quantile
         self.partial_patch = partial_patch
 
     # ------------------------------------------------------------------ API
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, groups=None):
         """Check ``X`` and remember its channels.
 
         Parameters
@@ -205,6 +282,9 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
             EEG in microvolts. A 2-D array is a single channel.
         y : None
             Ignored; present for the pipeline API.
+        groups : array-like of shape (n_examples,) or None, default=None
+            Group (recording or subject) of each example; only counted here
+            (``n_groups_``); ``scaling="group"`` scales at ``transform``.
 
         Returns
         -------
@@ -216,9 +296,30 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         self.n_channels_in_ = data.shape[1]
         check_n_features(self, n_features, reset=True)
         self.ch_names_ = ch_names
+        self.n_groups_ = len(np.unique(check_groups(groups, len(data))))
         return self
 
-    def transform(self, X):
+    def fit_transform(self, X, y=None, groups=None):
+        """Fit, then preprocess ``X``; ``groups`` reaches both steps.
+
+        Parameters
+        ----------
+        X : array-like or mne.Epochs
+            As in :meth:`fit`.
+        y : None
+            Ignored.
+        groups : array-like of shape (n_examples,) or None, default=None
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        Xt : EEGArray
+            As in :meth:`transform`.
+        """
+        # TransformerMixin.fit_transform would pass groups to fit only.
+        return self.fit(X, y, groups).transform(X, groups)
+
+    def transform(self, X, groups=None):
         """Preprocess ``X``.
 
         Parameters
@@ -226,14 +327,26 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         X : array-like of shape (n_examples, n_channels, n_times) or \
                 (n_examples, n_times), or mne.Epochs
             EEG in microvolts, with the channels seen at ``fit``.
+        groups : array-like of shape (n_examples,) or None, default=None
+            Group (recording or subject) of each example, for
+            ``scaling="group"``: each group is scaled on its own examples, so
+            groups need not have been seen at ``fit``. None scales all
+            examples as one group, with a warning if ``fit`` saw several.
+            Ignored by the other scalings.
 
         Returns
         -------
         Xt : EEGArray of shape (n_examples, n_channels, n_patches * 200)
-            float32 at 200 Hz, carrying ``ch_names`` and ``n_valid_times``.
+            float32 at 200 Hz, carrying ``ch_names``, ``n_valid_times`` and
+            ``scaling``.
         """
         check_is_fitted(self)
         data, sfreq, ch_names, n_features = self._read_input(X)
+        if self.scaling == "group":
+            if groups is None and self.n_groups_ > 1:
+                warn_groups_not_routed(type(self).__name__, self.n_groups_, len(data),
+                                       "scaled")
+            groups = check_groups(groups, len(data))
         # Names first: for mne.Epochs they say which channel (or bad) changed.
         if ch_names is not None and self.ch_names_ is not None and ch_names != self.ch_names_:
             extra = [n for n in ch_names if n not in self.ch_names_]
@@ -260,9 +373,10 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
             )
         out = self._filter(data, sfreq)
         out = _resample(out, sfreq, TARGET_SFREQ)
-        out = _scale(out, self.scale_quantile, flat=flat)
+        out = self._scale(out, flat, groups)
         out, n_valid = self._to_patches(out)
-        return EEGArray(out, ch_names=ch_names, sfreq=TARGET_SFREQ, n_valid_times=n_valid)
+        return EEGArray(out, ch_names=ch_names, sfreq=TARGET_SFREQ, n_valid_times=n_valid,
+                        scaling=self.scaling)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -365,6 +479,27 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
                     UserWarning,
                 )
         return data
+
+    def _scale(self, data, flat, groups):
+        """Divide each channel by its scale; flat channels come out as zeros."""
+        if self.scaling == "window":
+            scale = np.percentile(np.abs(data), self.scale_quantile, axis=-1, keepdims=True)
+        elif self.scaling == "group":
+            scale = np.empty(data.shape[:2] + (1,))
+            labels, index = np.unique(groups, return_inverse=True)
+            for i in range(len(labels)):
+                rows = index.reshape(-1) == i
+                # One scale per channel over all samples of the group's windows.
+                scale[rows] = np.percentile(np.abs(data[rows]), self.scale_quantile,
+                                            axis=(0, 2), keepdims=True)
+        else:
+            scale = np.full(data.shape[:2] + (1,), float(self.scaling))
+        # A flat channel leaves only rounding noise after filtering; dividing by
+        # its tiny percentile would blow that noise up, so it becomes zeros.
+        tiny = np.finfo(np.float32).tiny
+        out = data / np.maximum(scale, tiny)
+        out[flat | (scale[..., 0] <= tiny)] = 0.0
+        return out.astype(np.float32)
 
     def _to_patches(self, data):
         n_times = data.shape[-1]
@@ -477,12 +612,3 @@ def _flat_channels(data):
     """Boolean (n_examples, n_channels): channels with no variation at all."""
     return np.ptp(data, axis=-1) == 0
 
-
-def _scale(data, quantile, flat):
-    scale = np.percentile(np.abs(data), quantile, axis=-1, keepdims=True)
-    # A flat channel leaves only rounding noise after filtering; dividing by
-    # its tiny percentile would blow that noise up, so it becomes zeros.
-    tiny = np.finfo(np.float32).tiny
-    out = data / np.maximum(scale, tiny)
-    out[flat | (scale[..., 0] <= tiny)] = 0.0
-    return out.astype(np.float32)

@@ -570,7 +570,11 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             Replace an encoder the folder already holds; without it such a
             folder is refused (``FileExistsError``). Other files are kept.
         """
-        self.encoder_.save_pretrained(directory, overwrite=overwrite)
+        encoder = self.encoder_
+        # What it was trained on (fit's input), else what its source was (from_pretrained).
+        encoder.input_scaling = getattr(self, "input_scaling_", None) or getattr(
+            encoder, "input_scaling", None)
+        encoder.save_pretrained(directory, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, directory, **params):

@@ -38,7 +38,7 @@ from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
 from .datasets._quality import FLAT_SD, LOOSE_SD, check_thresholds
 from .datasets.recordings import EEGWindowsDataset
-from .preprocessing import EEGPreprocessor
+from .preprocessing import EEGPreprocessor, check_scaling
 from .pretraining import NEGATIVES, ViewMaskPretrainer
 from .sampling import MontageBatchSampler
 
@@ -64,8 +64,8 @@ class RunDirError(RuntimeError):
 def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs=10,
              batch_size=64, lr=1e-3, lr_schedule="cosine", line_freq=60.0, seed=0,
              device="auto", num_workers=0, checkpoint_every=200, resume=False,
-             overwrite=False, negatives="batch", flat_sd=FLAT_SD, loose_sd=LOOSE_SD,
-             verbose=1):
+             overwrite=False, negatives="batch", scaling="window", flat_sd=FLAT_SD,
+             loose_sd=LOOSE_SD, verbose=1):
     """Pre-train a CRIA encoder on recordings on disk; resumable; returns the pretrainer.
 
     Parameters
@@ -96,6 +96,11 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     negatives : {"batch", "group"}, default="batch"
         See :class:`~sk_cria.ViewMaskPretrainer`; "group" draws each batch
         from the windows of one recording.
+    scaling : "window" or float, default="window"
+        :class:`~sk_cria.EEGPreprocessor`'s ``scaling`` of every window, recorded
+        in the saved encoder's ``config.json``: per window, or a fixed unit in
+        microvolts (e.g. 100.0). "group" is refused: windows are read from
+        disk one at a time, so there is no group to scale them by.
     verbose : int, default=1
 
     Returns
@@ -120,7 +125,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     _check_numbers(window=window, stride=stride, max_epochs=max_epochs,
                    batch_size=batch_size, lr=lr, line_freq=line_freq, seed=seed,
                    num_workers=num_workers, checkpoint_every=checkpoint_every,
-                   flat_sd=flat_sd, loose_sd=loose_sd)
+                   scaling=scaling, flat_sd=flat_sd, loose_sd=loose_sd)
     check_thresholds(flat_sd, loose_sd)
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
@@ -135,11 +140,14 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         "line_freq": line_freq, "seed": seed, "device": device,
         "num_workers": num_workers, "checkpoint_every": checkpoint_every,
     }
-    if negatives != "batch":  # only then, so that runs from before the option still resume
+    # Only when not the default, so that runs from before the options still resume.
+    if negatives != "batch":
         settings["negatives"] = negatives
     for name, value, default in (("flat_sd", flat_sd, FLAT_SD), ("loose_sd", loose_sd, LOOSE_SD)):
         if value != default:  # the same: runs from before the rule still resume
             settings[name] = value
+    if scaling != "window":
+        settings["scaling"] = scaling
     for path in paths:  # before anything is written
         if not Path(path).exists():
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
@@ -151,8 +159,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
                                 verbose=verbose) if writer else (True, False))
     dataset = EEGWindowsDataset(
         paths, window=window, stride=stride,
-        preprocessor=EEGPreprocessor(line_freq=line_freq), verbose=bool(verbose),
-        flat_sd=flat_sd, loose_sd=loose_sd,
+        preprocessor=EEGPreprocessor(line_freq=line_freq, scaling=scaling),
+        verbose=bool(verbose), flat_sd=flat_sd, loose_sd=loose_sd,
     )
     steps = _steps_per_epoch(dataset, batch_size, negatives)
     if steps == 0:  # before run.json: a run that would train nothing is refused
@@ -211,6 +219,16 @@ def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
     return callbacks
 
 
+def _check_scaling(name, value):
+    check_scaling(name, value)
+    if value == "group":
+        raise ValueError(
+            f"{name}='group' cannot apply to pre-training on recordings on disk: their "
+            "windows are read and preprocessed one at a time, so each would be scaled by "
+            "itself (as 'window'). Give 'window' or a fixed unit in microvolts, e.g. 100."
+        )
+
+
 def _check_numbers(**values):
     """Refuse bad numbers before anything is written (the CLI refuses them at parsing)."""
     for name, value in values.items():
@@ -226,6 +244,7 @@ _NUMBER_CHECKS = {
     "seed": number(Integral, 0), "num_workers": number(Integral, 0),
     "checkpoint_every": number(Integral, 1),
     "flat_sd": number(Real, 0, none=True), "loose_sd": number(Real, 0, None, "neither", none=True),
+    "scaling": _check_scaling,
 }
 
 
@@ -342,7 +361,8 @@ def model_card(net, dataset, settings, seconds):
         "(see `files.csv`)",
         f"- {dataset.hours:.2f} hours, {len(dataset)} windows of {dataset.window} s "
         f"(stride {dataset.stride:g} s), preprocessed to 200 Hz "
-        f"(line frequency {settings['line_freq']})",
+        f"(line frequency {settings['line_freq']}, scaling "
+        f"{settings.get('scaling', 'window')!r})",
         f"- {len(dataset.montages)} montage(s); {len(channels)} channels seen: "
         f"{', '.join(channels)}",
         f"- left out for a flat (SD < {dataset.flat_sd} uV) or loose (SD > "

@@ -39,6 +39,9 @@ def _refused(capsys, argv):
     ("--seed", "-1", "--seed: must be a whole number of 0 or more"),
     ("--device", "gpu", "--device: --device='gpu' is not a torch device; use 'auto', 'cpu'"),
     ("--device", "cuda:x", "--device='cuda:x' is not a torch device"),
+    ("--scaling", "group", "--scaling: must be window or a unit in microvolts > 0, e.g. 100 "
+     r"\(windows read from disk one at a time have no group to scale by\), got 'group'"),
+    ("--scaling", "0", "--scaling: must be window or a unit in microvolts > 0"),
 ])
 def test_pretrain_refuses_bad_numbers(tmp_path, capsys, option, value, message):
     line = _refused(capsys, ["pretrain", str(tmp_path), "--out", str(tmp_path / "out"),
@@ -67,6 +70,9 @@ def test_pretrain_refuses_cuda_without_a_gpu(tmp_path, capsys, monkeypatch):
     (["--train-subjects", "0"], "--train-subjects: must be a whole number of 1 or more, or all"),
     (["--train-subjects", "x"], "--train-subjects: must be a whole number"),
     (["--input-band", "0", "40"], "--input-band: must be a finite number above 0"),
+    (["--input-scaling", "subject"], '--input-scaling: must be "window", "group" or a unit '
+                                     "in microvolts > 0, e.g. 100, got 'subject'"),
+    (["--input-scaling", "-100"], "--input-scaling: must be .* got '-100'"),
 ])
 def test_benchmark_refuses_bad_numbers(tmp_path, capsys, argv, message):
     line = _refused(capsys, ["benchmark", "--out", str(tmp_path / "out"), *argv])

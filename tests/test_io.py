@@ -6,6 +6,7 @@ what is wrong and the fix.
 """
 
 import json
+import warnings
 import re
 import shutil
 
@@ -205,3 +206,64 @@ def test_save_pretrained_checks_its_arguments(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(tmp_path / 'file'))} is a file"):
         encoder.save_pretrained(tmp_path / "file")
+
+
+# ------------------------------------------------ the preprocessing an encoder carries
+def _rows(eegmat_small, n):
+    """n windows, half rest and half arithmetic."""
+    return np.concatenate([np.flatnonzero(eegmat_small.target == c)[:n // 2] for c in (0, 1)])
+
+
+def _scaled(eegmat_small, scaling, n=6):
+    rows = _rows(eegmat_small, n)
+    pre = EEGPreprocessor(sfreq=500.0, ch_names=eegmat_small.ch_names, line_freq=50.0,
+                          scaling=scaling)
+    return pre.fit_transform(eegmat_small.data[rows], groups=eegmat_small.groups[rows])
+
+
+def test_shipped_and_older_folders_mean_per_window_scaling(shipped_copy):
+    from sk_cria.model.io import pretrained_scaling
+
+    assert "preprocessing" not in json.loads((SHIPPED / "config.json").read_text())
+    assert pretrained_scaling("cria-small") == "window"
+    assert CRIA.from_pretrained(shipped_copy).input_scaling == "window"
+
+
+def test_saved_encoder_carries_its_scaling_and_warns_on_other_input(tmp_path, eegmat_small):
+    from sk_cria.model import CRIAConfig
+
+    X_group, X_window = _scaled(eegmat_small, "group"), _scaled(eegmat_small, "window")
+    net = ViewMaskPretrainer(config=CRIAConfig.small(), max_epochs=1, batch_size=3,
+                             random_state=0).fit(X_group)
+    net.save_pretrained(tmp_path / "group")
+    header = json.loads((tmp_path / "group" / "config.json").read_text())
+    assert header["preprocessing"] == {"scaling": "group"}
+    loaded = ViewMaskPretrainer.from_pretrained(tmp_path / "group")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the input it was trained on: no warning
+        loaded.transform(X_group)
+    message = (r"trained on input preprocessed with EEGPreprocessor\(scaling='group'\), but X "
+               r"was preprocessed with scaling='window'.*Preprocess with "
+               r"EEGPreprocessor\(scaling='group'\)")
+    with pytest.warns(UserWarning, match=message):
+        loaded.transform(X_window)
+    with pytest.warns(UserWarning, match=message.replace("ViewMask", "CRIAClass")):
+        CRIAClassifier(encoder=tmp_path / "group", max_epochs=1, batch_size=3).fit(
+            X_window, eegmat_small.target[_rows(eegmat_small, 6)])
+
+
+def test_shipped_encoder_warns_on_input_scaled_otherwise(eegmat_small):
+    net = ViewMaskPretrainer.from_pretrained("cria-small")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.transform(_scaled(eegmat_small, "window", n=2))
+    with pytest.warns(UserWarning, match=r"scaling='window'\), but X was preprocessed with "
+                      r"scaling=100\.0"):
+        net.transform(_scaled(eegmat_small, 100.0, n=2))
+
+
+def test_invalid_recorded_scaling_names_the_file(shipped_copy):
+    edit_config(shipped_copy, lambda h: h.update(preprocessing={"scaling": "subject"}))
+    with pytest.raises(ValueError, match=r"config\.json holds an invalid \"preprocessing\" "
+                       r"entry \(scaling must be .*got 'subject'\)"):
+        ViewMaskPretrainer.from_pretrained(shipped_copy)

@@ -6,6 +6,7 @@ import mne
 import numpy as np
 import pytest
 from scipy import signal
+import sklearn
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -240,6 +241,13 @@ def test_epochs_without_good_eeg_are_refused(epochs_with_non_eeg):
         ({"filter_order": 2.5}, TypeError, r"filter_order must be an integer >= 1, got 2\.5"),
         ({"filter_order": 0}, ValueError, r"filter_order must be an integer >= 1"),
         ({"filter_order": -4}, ValueError, r"filter_order must be an integer >= 1"),
+        ({"scaling": "subject"}, ValueError,
+         r'scaling must be "window", "group" or a fixed unit in microvolts \(a number > 0, '
+         r"e\.g\. 100\.0\), got 'subject'"),
+        ({"scaling": 0.0}, ValueError, r"scaling must be .*got 0\.0"),
+        ({"scaling": np.nan}, ValueError, r"scaling must be .*got nan"),
+        ({"scaling": True}, TypeError, r"scaling must be .*got True \(bool\)"),
+        ({"scaling": None}, TypeError, r"scaling must be .*got None"),
         ({"scale_quantile": "95"}, TypeError, r"scale_quantile must be a number in \(0, 100\]"),
         ({"scale_quantile": 150}, ValueError, r"scale_quantile must be a number in \(0, 100\], got 150"),
         ({"partial_patch": ["pad"]}, TypeError, r"partial_patch must be one of \('pad', 'drop'\)"),
@@ -264,3 +272,113 @@ def test_all_zero_examples_warn_that_they_become_zeros(eegmat_small):
     with pytest.warns(UserWarning, match="1 of 3 example.*no signal at all"):
         Xt = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
     assert np.all(Xt[1] == 0) and np.abs(Xt[0]).max() > 0
+
+
+# ---------------------------------------------------------------- scaling scopes
+def _two_subjects(eegmat_small, per_subject=4):
+    """Windows of two real subjects (500 Hz, 20 channels) and their groups."""
+    rows = np.concatenate([np.flatnonzero(eegmat_small.groups == g)[:per_subject]
+                           for g in (0, 1)])
+    return eegmat_small.data[rows].astype(np.float64), eegmat_small.groups[rows]
+
+
+def _power(X):
+    return (np.asarray(X, dtype=np.float64) ** 2).mean(axis=-1)
+
+
+def test_fixed_unit_divides_by_the_unit_and_window_by_each_windows_percentile(eegmat_small):
+    X, _ = _two_subjects(eegmat_small)
+    microvolts = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=1.0).fit_transform(X)
+    unit = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=100.0).fit_transform(X)
+    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
+    assert (unit.scaling, window.scaling) == (100.0, "window")
+    np.testing.assert_allclose(unit, microvolts / 100.0, rtol=1e-5, atol=1e-7)
+    q95 = np.percentile(np.abs(microvolts), 95, axis=-1, keepdims=True)
+    np.testing.assert_allclose(window, microvolts / q95, rtol=1e-4, atol=1e-5)
+    # Real EEG of tens of microvolts: the unit keeps it near 1, and keeps its power.
+    assert 0.05 < np.abs(unit).max() < 10
+    assert not np.allclose(_power(unit), _power(unit)[0, 0], rtol=0.5)
+
+
+def test_group_scaling_keeps_power_within_a_group_and_removes_its_gain(eegmat_small):
+    X, groups = _two_subjects(eegmat_small)
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="group")
+    out = pre.fit_transform(X, groups=groups)
+    microvolts = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=1.0).fit_transform(X)
+    assert out.scaling == "group"
+    for g in (0, 1):
+        rows = groups == g
+        # One scale per channel within a group: the power of any two windows
+        # keeps its ratio (per window scaling would set it near 1).
+        np.testing.assert_allclose(_power(out[rows]) / _power(out[rows][:1]),
+                                   _power(microvolts[rows]) / _power(microvolts[rows][:1]),
+                                   rtol=1e-3)
+        q95 = np.percentile(np.abs(out[rows]), 95, axis=(0, 2))
+        np.testing.assert_allclose(q95, 1.0, rtol=0.02)
+    # A subject recorded with another gain comes out the same.
+    gains = X.copy()
+    gains[groups == 1] *= 1000.0
+    np.testing.assert_allclose(pre.fit_transform(gains, groups=groups), out,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_group_scaling_with_one_window_per_group_is_window_scaling(eegmat_small):
+    X, _ = _two_subjects(eegmat_small)
+    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
+    group = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="group").fit_transform(
+        X, groups=np.arange(len(X)))
+    np.testing.assert_array_equal(group, window)
+
+
+def test_group_scaling_without_groups_is_one_group_warned_after_a_grouped_fit(eegmat_small):
+    X, groups = _two_subjects(eegmat_small)
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="group")
+    one = pre.fit_transform(X, groups=np.zeros(len(X)))
+    np.testing.assert_array_equal(pre.fit(X).transform(X), one)  # no warning: one group
+    pre.fit(X, groups=groups)
+    with pytest.warns(UserWarning, match=r"fitted on 2 groups but transform received "
+                      r"groups=None: all 8 rows are scaled as one group"):
+        np.testing.assert_array_equal(pre.transform(X), one)
+    with pytest.raises(ValueError, match=r"groups must have shape \(8,\)"):
+        pre.transform(X, groups=groups[:3])
+
+
+def test_group_scaling_gets_groups_through_a_pipeline_as_the_aligners(eegmat_small):
+    from sk_cria.alignment import RiemannianAlignment
+
+    X, groups = _two_subjects(eegmat_small)
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="group")
+    expected = clone(pre).fit_transform(X, groups=groups)
+    with sklearn.config_context(enable_metadata_routing=True):
+        # Requested by default, as RiemannianAlignment's: no set_*_request needed.
+        pipe = Pipeline([("pre", clone(pre)), ("align", RiemannianAlignment())])
+        pipe.fit(X, groups=groups)
+        by_pipe = pipe.named_steps["pre"].transform(X, groups=groups)
+        np.testing.assert_array_equal(by_pipe, expected)
+        aligned = pipe.transform(X, groups=groups)
+        np.testing.assert_allclose(
+            aligned, RiemannianAlignment().fit_transform(expected, groups=groups), rtol=1e-5)
+        assert aligned.scaling == "group" and aligned.ch_names is None
+        # Opting out, as for the aligners: the windows are then one group, with a warning.
+        pipe.named_steps["pre"].set_transform_request(groups=False)
+        with pytest.warns(UserWarning, match="EEGPreprocessor was fitted on 2 groups"):
+            pipe.transform(X, groups=groups)
+
+
+@pytest.mark.parametrize("scaling", ["group", 100.0])
+def test_flat_channels_stay_zeros_with_every_scaling(scaling):
+    x = np.random.default_rng(0).normal(size=(2, 3, 600)) * 30.0
+    x[:, 1] = 7.0
+    x[0, 2] = 0.0
+    Xt = EEGPreprocessor(sfreq=200, scaling=scaling).fit_transform(x, groups=[0, 0])
+    assert np.isfinite(Xt).all()
+    assert np.all(Xt[:, 1] == 0) and np.all(Xt[0, 2] == 0)
+    assert np.abs(Xt[1, 2]).max() > 0
+
+
+def test_windows_read_one_at_a_time_refuse_group_scaling(tmp_path):
+    from sk_cria.datasets import EEGWindowsDataset
+
+    with pytest.raises(ValueError, match=r"preprocesses each window on its own, so "
+                       r"EEGPreprocessor\(scaling='group'\) would scale each window by itself"):
+        EEGWindowsDataset(tmp_path, preprocessor=EEGPreprocessor(scaling="group"))

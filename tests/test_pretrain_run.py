@@ -313,6 +313,19 @@ def test_command_draws_negatives_within_recordings(task_files, tmp_path):
     assert "(negatives: group)" in (out / "README.md").read_text()
 
 
+def test_command_records_the_scaling_in_the_encoder(task_files, tmp_path):
+    from sk_cria.model.io import pretrained_scaling
+
+    out = tmp_path / "run"
+    command = _command(task_files[:1], out, "--scaling", "100")[3:]
+    command[command.index("--max-epochs") + 1] = "1"
+    assert main(command) == 0
+    assert json.loads((out / "config.json").read_text())["preprocessing"] == {"scaling": 100.0}
+    assert pretrained_scaling(out) == 100.0
+    assert json.loads((out / "run.json").read_text())["settings"]["scaling"] == 100.0
+    assert "scaling 100.0" in (out / "README.md").read_text()
+
+
 @pytest.mark.slow
 def test_ctrl_c_leaves_a_run_that_resumes_to_the_uninterrupted_weights(task_files, whole,
                                                                        tmp_path):
@@ -424,6 +437,9 @@ def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp
     ("lr_schedule", "linear", ValueError, "lr_schedule must be 'cosine' or 'constant'"),
     ("negatives", "subject", ValueError, "negatives must be one of"),
     ("config", "huge", ValueError, "config must be None, 'default', 'small'"),
+    ("scaling", "group", ValueError, "scaling='group' cannot apply to pre-training on "
+     "recordings on disk: their windows are read and preprocessed one at a time"),
+    ("scaling", 0, ValueError, "scaling must be \"window\", \"group\" or a fixed unit"),
 ])
 def test_pretrain_refuses_bad_numbers_before_anything_is_written(task_files, tmp_path, name,
                                                                  value, error, message):

@@ -280,6 +280,12 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self.preprocessor = EEGPreprocessor() if preprocessor is None else preprocessor
         # Its settings would otherwise be checked at the first window read.
         clone(self.preprocessor)._check_params()
+        if self.preprocessor.scaling == "group":
+            raise ValueError(
+                "EEGWindowsDataset preprocesses each window on its own, so "
+                "EEGPreprocessor(scaling='group') would scale each window by itself; give "
+                "scaling='window' or a fixed unit in microvolts, e.g. scaling=100.0."
+            )
         self.unknown_channels = unknown_channels
         self.cache_size = check_number(
             cache_size, "cache_size", integer=True, low=0,

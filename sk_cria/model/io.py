@@ -1,7 +1,10 @@
 """Saving and loading CRIA checkpoints without ever unpickling.
 
 A checkpoint is a directory with ``config.json`` (the :class:`CRIAConfig`
-fields plus the channel vocabulary the embedding rows stand for) and
+fields, the channel vocabulary the embedding rows stand for and the
+preprocessing the encoder was trained with, ``{"scaling": ...}`` of
+:class:`~sk_cria.EEGPreprocessor`; a folder without it was trained on
+per-window scaling, the only one before the option) and
 ``model.safetensors`` (the weights). Both formats hold data only, so loading
 a checkpoint, even a hostile one, cannot run code; files in pickle-based
 formats (``torch.save`` archives, ``.bin``, ``.pt``, ``.pkl``) are refused.
@@ -33,7 +36,7 @@ from ..channels import CHANNEL_VOCABULARY
 from .config import CRIAConfig
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "available_pretrained", "load_pretrained",
-           "resolve_pretrained", "save_pretrained"]
+           "pretrained_scaling", "resolve_pretrained", "save_pretrained"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -42,6 +45,8 @@ _FORMAT = "sk_cria.CRIA/1"
 # the weights were saved with (both absent from files saved before them).
 _DIGESTS = "sha256"
 _CONFIG = "config"
+# Key of config.json for the preprocessing the encoder was trained with.
+_PREPROCESSING = "preprocessing"
 # Tensor names and shapes shown before "and N more" in a mismatch message.
 _SHOWN = 5
 _SAME_SAVE = ("The two files must come from the same save_pretrained call: re-save the "
@@ -162,6 +167,9 @@ def save_pretrained(model, directory, overwrite=False):
         "config": model.config.to_dict(),
         "channel_vocabulary": list(CHANNEL_VOCABULARY),
     }
+    scaling = getattr(model, "input_scaling", None)
+    if scaling is not None:  # unknown (plain arrays) is left out, read back as "window"
+        header[_PREPROCESSING] = {"scaling": scaling}
     # The config travels with the weights too, so that a config.json from
     # another save is caught even where the shapes agree.
     metadata = {"format": _FORMAT, _CONFIG: json.dumps(model.config.to_dict()),
@@ -191,7 +199,9 @@ def load_pretrained(model_class, directory, overrides=None):
     Returns
     -------
     CRIA
-        The model with the saved weights, in eval mode.
+        The model with the saved weights, in eval mode; its ``input_scaling``
+        attribute is the ``scaling`` of the EEGPreprocessor it was trained
+        with (:func:`pretrained_scaling`).
 
     Raises
     ------
@@ -222,7 +232,44 @@ def load_pretrained(model_class, directory, overrides=None):
     # keep shapes (files saved with their config inside).
     _check_same_config(directory, saved, metadata)
     model.load_state_dict(weights, strict=True)
+    # An attribute, not a buffer: the weights (and cria-small's file) stay as they are.
+    model.input_scaling = _scaling_of(header, config_path)
     return model.eval()
+
+
+def pretrained_scaling(directory):
+    """The EEGPreprocessor ``scaling`` an encoder folder was trained with.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        An encoder folder or a shipped name (see :func:`resolve_pretrained`).
+
+    Returns
+    -------
+    str or float
+        "window", "group" or a unit in microvolts; "window" for folders
+        saved before the scaling was recorded (all were trained on it).
+    """
+    config_path = resolve_pretrained(directory) / CONFIG_NAME
+    return _scaling_of(_read_header(config_path), config_path)
+
+
+def _scaling_of(header, path):
+    from ..preprocessing import LEGACY_SCALING, check_scaling
+
+    preprocessing = header.get(_PREPROCESSING, {})
+    scaling = (preprocessing.get("scaling", LEGACY_SCALING)
+               if isinstance(preprocessing, dict) else preprocessing)
+    try:
+        check_scaling("scaling", scaling)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path} holds an invalid \"{_PREPROCESSING}\" entry ({str(error).rstrip('.')}); "
+            "the file was edited or damaged: set it to the scaling the encoder was trained "
+            'with, e.g. {"scaling": "window"}, or re-save the encoder with save_pretrained.'
+        ) from None
+    return scaling
 
 
 def _read_header(path):
