@@ -121,7 +121,7 @@ def _finetune(encoder_kind):
 CRIA_PIPELINES = {
     "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
     # The shipped encoder, frozen: what a user gets without pre-training.
-    "cria_probe_shipped": Entry("cria", "cria", True, _probe("cria-small")),
+    "cria_probe_shipped": Entry("cria", "cria", True, _probe("shipped")),
     "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
     "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
     "cria_finetune_scratch": Entry("cria", "cria", False, _finetune(None)),
@@ -331,9 +331,6 @@ class _Encoders:
         if kind not in self.fitted:
             epochs = self.config.pretrain_epochs if kind == "pretrained" else 0
             start = time.perf_counter()
-            if kind == "cria-small":  # a shipped encoder, frozen as it is
-                self.fitted[kind] = ViewMaskPretrainer.from_pretrained(kind), 0.0
-                return self.fitted[kind]
             with warnings.catch_warnings():
                 # Random weights are this arm's point, not an oversight (also with
                 # --pretrain-epochs 0): the "trains nothing" warning says nothing here.
