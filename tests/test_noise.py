@@ -123,3 +123,26 @@ def test_electrode_pop_is_a_decaying_step_on_one_channel(windows):
 def test_bad_parameters_are_refused(windows, call, error, match):
     with pytest.raises(error, match=match):
         call(windows)
+
+
+def test_bench_noise_runs_end_to_end(data_path, tmp_path):
+    """benchmarks/bench_noise.py at a toy size: two subjects, one kind, one SNR."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_noise.py"
+    spec = importlib.util.spec_from_file_location("bench_noise", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--data", str(data_path), "--task", "eegmat", "--subjects", "32", "33",
+                "--folds", "2", "--kinds", "pops", "--snrs", "-20", "--seeds", "1",
+                "--pipelines", "cria_probe_pretrained", "band_power", "--out", str(tmp_path)])
+    frame = pd.read_csv(tmp_path / "results.csv")
+    # Two pipelines x two folds, each scored clean and with pops at -20 dB.
+    assert len(frame) == 8
+    assert set(frame.noise) == {"none", "pops"} and frame.bacc.between(0, 1).all()
+    report = (tmp_path / "results.md").read_text()
+    assert "## eegmat: pops" in report and "| cria_probe_pretrained | 2 |" in report
+    assert (tmp_path / "results.png").stat().st_size > 0
