@@ -58,7 +58,7 @@ DEFAULT_PIPELINES = {
 SNRS = (-20.0, -10.0, 0.0, 10.0, 20.0)
 RECIPE = "ra"  # with per-subject feature scaling: ra/subject
 COLUMNS = ["task", "encoder", "pipeline", "family", "noise", "snr_db", "seed", "fold",
-           "bacc", "auroc"]
+           "bacc", "auroc", "error"]
 
 
 class _Shipped:
@@ -98,18 +98,23 @@ def run_task(args, task_name, out):
                                    data=args.data, subjects=args.subjects,
                                    finetune_epochs=args.finetune_epochs)
     config.check()
-    path = out / f"{task_name}.csv"
-    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
     shipped = _Shipped(args.shipped) if args.encoder == "shipped" else None
     conditions = _conditions(args.kinds, args.snrs)
+    seeds = args.only_seeds if args.only_seeds is not None else range(config.seeds)
     start = time.perf_counter()
     with sklearn.config_context(enable_metadata_routing=True):
         data = task.load(config.subjects, config.data)
         folds = list(GroupKFold(config.folds).split(data.groups, groups=data.groups))
         folds = folds[:args.max_folds]
         clean = _inputs(config, task, data, "none", np.inf, 0, 0)
-        for seed in range(config.seeds):
-            if (done.seed == seed).any():
+        for seed in seeds:
+            # One file per task and seed, rewritten after every condition: seeds can run
+            # in parallel processes, and a stopped run keeps what it scored.
+            path = out / f"{task_name}_seed{seed}.csv"
+            done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
+            todo = [(i, kind, snr) for i, (kind, snr) in enumerate(conditions)
+                    if not ((done.noise == kind) & (done.snr_db == snr)).any()]
+            if not todo:
                 print(f"{task_name} seed {seed}: in {path}, skipped", flush=True)
                 continue
             fitted = []  # (fold, name, entry, estimator, test rows)
@@ -128,29 +133,53 @@ def run_task(args, task_name, out):
                     fitted.append((fold, name, entry, estimator, test))
                     print(f"{task_name} seed {seed} fold {fold} {name}: fitted "
                           f"({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
-            rows = []
-            for index, (kind, snr) in enumerate(conditions):
-                X = clean if kind == "none" else _inputs(config, task, data, kind, snr,
-                                                         seed, index)
-                for fold, name, entry, estimator, test in fitted:
-                    groups = data.groups[test]
-                    proba = estimator.predict_proba(
-                        X[entry.input][test], **_groups_for(estimator, "predict_proba", groups))
-                    scores = _scores(data.target[test], proba[:, 1], estimator.classes_, 0, 0)
-                    rows.append({"task": task_name, "encoder": args.encoder, "pipeline": name,
-                                 "family": entry.family, "noise": kind, "snr_db": snr,
-                                 "seed": seed, "fold": fold, "bacc": scores["bacc"],
-                                 "auroc": scores["auroc"]})
+            for index, kind, snr in todo:
+                rows = _score_condition(config, task, data, clean, fitted, kind, snr, seed,
+                                        index)
+                for row in rows:
+                    row.update(task=task_name, encoder=args.encoder, noise=kind, snr_db=snr,
+                               seed=seed)
+                done = pd.concat([done, pd.DataFrame(rows, columns=COLUMNS)],
+                                 ignore_index=True)
+                done.to_csv(path, index=False)
                 print(f"{task_name} seed {seed} {kind} {snr:g} dB: scored "
                       f"({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
-            done = pd.concat([done, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True)
-            done.to_csv(path, index=False)
     minutes = (time.perf_counter() - start) / 60
-    with open(out / f"{task_name}.meta", "a") as file:
+    with open(out / f"{task_name}_seeds{'-'.join(map(str, seeds))}.meta", "w") as file:
         file.write(f"{task_name}: `{_command()}` ({minutes:.1f} min, {torch.get_num_threads()} "
-                   f"torch thread(s), {len(folds)} of {config.folds} grouped folds, "
-                   f"{config.seeds} seed(s), up to {config.finetune_epochs} fine-tuning "
-                   "epochs)\n")
+                   f"torch thread(s), {len(folds)} of {config.folds} grouped folds over "
+                   f"{len(np.unique(data.groups))} subjects, seed(s) {list(seeds)}, up to "
+                   f"{config.finetune_epochs} fine-tuning epochs)\n")
+
+
+#: What a noise condition can break (the alignment of a degenerate input, a prediction):
+#: recorded as a failed score with its message, not a stopped run.
+_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)
+
+
+def _score_condition(config, task, data, clean, fitted, kind, snr, seed, index):
+    """Rows of every fitted pipeline on the test windows under one condition."""
+    try:
+        X = clean if kind == "none" else _inputs(config, task, data, kind, snr, seed, index)
+    except _FAILURES as error:
+        X, failure = None, f"input preparation: {type(error).__name__}: {error}"
+    rows = []
+    for fold, name, entry, estimator, test in fitted:
+        row = {"pipeline": name, "family": entry.family, "fold": fold, "bacc": np.nan,
+               "auroc": np.nan, "error": ""}
+        if X is None:
+            row["error"] = failure[:200]
+        else:
+            groups = data.groups[test]
+            try:
+                proba = estimator.predict_proba(
+                    X[entry.input][test], **_groups_for(estimator, "predict_proba", groups))
+                scores = _scores(data.target[test], proba[:, 1], estimator.classes_, 0, 0)
+                row.update(bacc=scores["bacc"], auroc=scores["auroc"])
+            except _FAILURES as error:
+                row["error"] = f"predict: {type(error).__name__}: {error}"[:200]
+        rows.append(row)
+    return rows
 
 
 def _command():
@@ -160,8 +189,11 @@ def _command():
 # ----------------------------------------------------------------- report
 def summarize(frame):
     """Mean and sd of BAcc per task, pipeline, noise kind and SNR (over seeds and folds)."""
-    return (frame.groupby(["task", "pipeline", "noise", "snr_db"]).bacc
-            .agg(["mean", "std", "size"]).reset_index())
+    frame = frame.assign(failed=frame.bacc.isna())
+    grouped = frame.groupby(["task", "pipeline", "noise", "snr_db"], sort=False)
+    summary = grouped.bacc.agg(["mean", "std", "size"])
+    summary["failed"] = grouped.failed.sum()
+    return summary.reset_index()
 
 
 def markdown(frame, out):
@@ -205,8 +237,11 @@ def _pm(row):
         return "-"
     if isinstance(row, pd.DataFrame):
         row = row.iloc[0]
+    if row["failed"] == row["size"]:
+        return "fails"
     sd = 0.0 if np.isnan(row["std"]) else row["std"]
-    return f"{row['mean']:.3f} ± {sd:.3f}"
+    failed = f" ({int(row['failed'])} of {int(row['size'])} failed)" if row["failed"] else ""
+    return f"{row['mean']:.3f} ± {sd:.3f}{failed}"
 
 
 def plot(frame, path):
@@ -268,6 +303,8 @@ def main(argv=None):
                         choices=list(NOISE_KINDS))
     parser.add_argument("--snrs", nargs="+", type=float, default=list(SNRS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only-seeds", nargs="+", type=int, default=None,
+                        help="Run only these seeds (seeds can run in parallel processes).")
     parser.add_argument("--folds", type=int, default=3, help="Grouped folds over subjects.")
     parser.add_argument("--max-folds", type=int, default=None,
                         help="Run only the first N folds (a smoke run).")
