@@ -78,14 +78,14 @@ def _conditions(kinds, snrs):
     return [("none", np.inf)] + [(kind, snr) for kind in kinds for snr in snrs]
 
 
-def _inputs(config, task, data, kind, snr, seed, index):
+def _inputs(config, task, data, kind, snr, seed, index, inputs=("cria", "baseline")):
     """The aligned inputs of the data corrupted by one noise condition."""
     if kind == "none":
-        return _aligned_inputs(config, task, data)[RECIPE]
+        return _aligned_inputs(config, task, data, inputs)[RECIPE]
     options = {"line_freq": task.line_freq} if kind == "mains" else {}
     noisy = add_noise(data.data, kind, snr, data.sfreq,
                       random_state=1000 * seed + index, **options)
-    return _aligned_inputs(config, task, Bunch(**{**data, "data": noisy}))[RECIPE]
+    return _aligned_inputs(config, task, Bunch(**{**data, "data": noisy}), inputs)[RECIPE]
 
 
 def run_task(args, task_name, out):
@@ -159,16 +159,21 @@ _FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)
 
 def _score_condition(config, task, data, clean, fitted, kind, snr, seed, index):
     """Rows of every fitted pipeline on the test windows under one condition."""
-    try:
-        X = clean if kind == "none" else _inputs(config, task, data, kind, snr, seed, index)
-    except _FAILURES as error:
-        X, failure = None, f"input preparation: {type(error).__name__}: {error}"
+    # Each input prepared on its own: one that breaks (the alignment of a degenerate
+    # input) fails only the pipelines that read it.
+    X, failures = {}, {}
+    for name in ("cria", "baseline"):
+        try:
+            X[name] = clean[name] if kind == "none" else _inputs(
+                config, task, data, kind, snr, seed, index, (name,))[name]
+        except _FAILURES as error:
+            failures[name] = f"input preparation: {type(error).__name__}: {error}"
     rows = []
     for fold, name, entry, estimator, test in fitted:
         row = {"pipeline": name, "family": entry.family, "fold": fold, "bacc": np.nan,
                "auroc": np.nan, "error": ""}
-        if X is None:
-            row["error"] = failure[:200]
+        if entry.input in failures:
+            row["error"] = failures[entry.input][:200]
         else:
             groups = data.groups[test]
             try:
