@@ -223,10 +223,12 @@ def markdown(frame, out):
                       "| pipeline | n | clean | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",
                       "|---|---|---|" + "---|" * len(snrs)]
             for name in _order(part.pipeline.unique()):
-                cells = [_pm(noisy[(noisy.pipeline == name) & (noisy.snr_db == s)])
-                         for s in snrs]
                 row = clean.loc[name] if name in clean.index else None
                 n = int(row["size"]) if row is not None else ""
+                # A cell with fewer runs than the clean score (a run stopped part-way)
+                # says how many it has.
+                cells = [_pm(noisy[(noisy.pipeline == name) & (noisy.snr_db == s)], n)
+                         for s in snrs]
                 lines.append(f"| {name} | {n} | {_pm(row)} | " + " | ".join(cells) + " |")
             lines.append("")
     return "\n".join(lines)
@@ -237,16 +239,17 @@ def _order(names):
     return sorted(names, key=lambda n: (PIPELINES[n].family != "cria", list(PIPELINES).index(n)))
 
 
-def _pm(row):
+def _pm(row, n=None):
     if row is None or (isinstance(row, pd.DataFrame) and row.empty):
         return "-"
     if isinstance(row, pd.DataFrame):
         row = row.iloc[0]
+    runs = f" (n = {int(row['size'])})" if n not in (None, "", row["size"]) else ""
     if row["failed"] == row["size"]:
-        return "fails"
+        return "fails" + runs
     sd = 0.0 if np.isnan(row["std"]) else row["std"]
     failed = f" ({int(row['failed'])} of {int(row['size'])} failed)" if row["failed"] else ""
-    return f"{row['mean']:.3f} ± {sd:.3f}{failed}"
+    return f"{row['mean']:.3f} ± {sd:.3f}{failed}{runs}"
 
 
 def plot(frame, path):
