@@ -419,17 +419,22 @@ def run_benchmark(config):
         return rows
 
 
-def _aligned_inputs(config, task, data):
-    """alignment -> {"cria": windows for CRIA, "baseline": windows for the baselines}."""
+def _aligned_inputs(config, task, data, kinds=("cria", "baseline")):
+    """alignment -> {"cria": windows for CRIA, "baseline": windows for the baselines}.
+
+    ``kinds`` limits it to some inputs (benchmarks/bench_noise.py prepares each
+    corrupted input on its own, so that one that breaks does not take the other).
+    """
     band = {} if config.input_band is None else dict(zip(("l_freq", "h_freq"),
                                                          config.input_band))
-    base = {
+    prepare = {
         # "group" scales each subject on its own unlabelled windows, as the alignment.
-        "cria": EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
-                                line_freq=task.line_freq, scaling=config.input_scaling,
-                                **band).fit_transform(data.data, groups=data.groups),
-        "baseline": BandPassFilter(data.sfreq, *BASELINE_BAND).fit_transform(data.data),
+        "cria": lambda: EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
+                                        line_freq=task.line_freq, scaling=config.input_scaling,
+                                        **band).fit_transform(data.data, groups=data.groups),
+        "baseline": lambda: BandPassFilter(data.sfreq, *BASELINE_BAND).fit_transform(data.data),
     }
+    base = {kind: prepare[kind]() for kind in kinds}
     inputs = {}
     for alignment in config.alignments:
         align = ALIGNMENTS[alignment]
