@@ -292,6 +292,28 @@ def test_signal_alignment_survives_a_flat_channel(estimator, dtype):
     assert np.isfinite(out).all()
 
 
+def test_riemannian_alignment_of_ill_conditioned_float32_eeg(data_path):
+    # eegmat subject 31 under mains hum at -20 dB, preprocessed as CRIA's input:
+    # float32 windows with condition numbers near 1e7, whose covariances came out
+    # of a float32 product with negative eigenvalues and broke the Riemannian mean
+    # ("Matrices must be positive definite", found by benchmarks/bench_noise.py).
+    from sk_cria import EEGPreprocessor
+    from sk_cria.datasets import load_eegmat
+    from sk_cria.noise import add_mains_hum
+
+    bunch = load_eegmat([31], data_path, download=False)
+    noisy = add_mains_hum(bunch.data, bunch.sfreq, -20, line_freq=50, random_state=0)
+    X = EEGPreprocessor(sfreq=bunch.sfreq, ch_names=bunch.ch_names,
+                        line_freq=50).fit_transform(noisy)
+    assert X.dtype == np.float32
+    out = RiemannianAlignment().fit_transform(X, groups=bunch.groups)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    # As aligned as the same windows in float64, to float32 precision.
+    reference = RiemannianAlignment().fit_transform(np.asarray(X, dtype=np.float64),
+                                                   groups=bunch.groups)
+    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-4 * np.abs(reference).max())
+
+
 def test_riemannian_alignment_centres_each_subject_at_the_identity():
     X, groups = _signal_groups()
     X = EEGArray(X.astype(np.float32), ch_names=["C3", "Cz", "C4", "Pz"])
