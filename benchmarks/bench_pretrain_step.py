@@ -16,7 +16,7 @@ script measures:
    fused as one batch); ``pair+bf16``, the same under CPU bfloat16 autocast
    (measured only: not what ``ViewMaskPretrainer`` does on the CPU).
 
-Run from the repository root (takes about 5 minutes on an idle 2-core machine)::
+Run from the repository root (1.8 min on an idle 2-core machine)::
 
     python benchmarks/bench_pretrain_step.py --data ../shared/data \
         --out benchmarks/results/pretrain_profile.md

@@ -362,7 +362,7 @@ class EuclideanAlignment(_GroupAlignment):
 
     def _align(self, X):
         # In float64: float32 products of ill-conditioned trials (condition numbers
-        # near 1e7, as eegmat's under strong mains hum) come out with negative
+        # above 1e6, as eegmat's under strong mains hum) come out with negative
         # eigenvalues, which the ridge does not cover and the Riemannian mean refuses.
         X64 = X.astype(np.float64, copy=False)
         covariances = X64 @ X64.transpose(0, 2, 1) / X.shape[-1]

@@ -294,7 +294,7 @@ def test_signal_alignment_survives_a_flat_channel(estimator, dtype):
 
 def test_riemannian_alignment_of_ill_conditioned_float32_eeg(data_path):
     # eegmat subject 31 under mains hum at -20 dB, preprocessed as CRIA's input:
-    # float32 windows with condition numbers near 1e7, whose covariances came out
+    # float32 windows with condition numbers above 1e6, whose covariances came out
     # of a float32 product with negative eigenvalues and broke the Riemannian mean
     # ("Matrices must be positive definite", found by benchmarks/bench_noise.py).
     from sk_cria import EEGPreprocessor
@@ -306,6 +306,9 @@ def test_riemannian_alignment_of_ill_conditioned_float32_eeg(data_path):
     X = EEGPreprocessor(sfreq=bunch.sfreq, ch_names=bunch.ch_names,
                         line_freq=50).fit_transform(noisy)
     assert X.dtype == np.float32
+    windows = np.asarray(X, dtype=np.float64)
+    eigenvalues = np.linalg.eigvalsh(windows @ windows.transpose(0, 2, 1))
+    assert (eigenvalues[:, -1] / eigenvalues[:, 0]).max() > 1e6  # ill-conditioned indeed
     out = RiemannianAlignment().fit_transform(X, groups=bunch.groups)
     assert out.dtype == np.float32 and np.isfinite(out).all()
     # As aligned as the same windows in float64, to float32 precision.
