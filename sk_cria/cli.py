@@ -216,6 +216,10 @@ def _add_benchmark(commands):
                      help="outputs of the encoder that each probe (cria_probe_<encoder>) is "
                      "run with: the pooled embedding, per-channel or per-region features "
                      "(ViewMaskPretrainer's embedding; default pooled)")
+    cmd.add_argument("--shipped-encoder", default=None, metavar="NAME_OR_FOLDER",
+                     help="encoder of the cria_probe_shipped pipelines, used as it is: a "
+                     "shipped name (cria-small, the default; cria-base) or the folder of an "
+                     "encoder saved by sk-cria pretrain or save_pretrained")
     cmd.set_defaults(run=_run_benchmark)
 
 
@@ -257,6 +261,7 @@ def _run_benchmark(args):
         "input_scaling": args.input_scaling,
         "pipelines": _unique(args.pipelines),
         "embeddings": _unique(args.embedding),
+        "shipped_encoder": args.shipped_encoder,
         "data": args.data,
         "subjects": args.subjects,
     }
