@@ -559,7 +559,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         check_is_fitted(self, "module_")
         return self.module_.encoder
 
-    def save_pretrained(self, directory, overwrite=False):
+    def save_pretrained(self, directory, overwrite=False, dtype="float32"):
         """Save the encoder (JSON config + safetensors) for CRIAClassifier or sharing.
 
         Parameters
@@ -569,12 +569,15 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         overwrite : bool, default=False
             Replace an encoder the folder already holds; without it such a
             folder is refused (``FileExistsError``). Other files are kept.
+        dtype : {"float32", "float16", "bfloat16"}, default="float32"
+            Storage precision of the weights: "float16" halves the file;
+            loading casts the weights back to float32.
         """
         encoder = self.encoder_
         # What it was trained on (fit's input), else what its source was (from_pretrained).
         encoder.input_scaling = getattr(self, "input_scaling_", None) or getattr(
             encoder, "input_scaling", None)
-        encoder.save_pretrained(directory, overwrite=overwrite)
+        encoder.save_pretrained(directory, overwrite=overwrite, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, directory, **params):
