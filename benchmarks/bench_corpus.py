@@ -343,6 +343,90 @@ def report():
     print("\n".join(lines))
 
 
+LICENCES = {
+    "eegmat": "PhysioNet eegmat 1.0.0 (Zyma et al. 2019), ODC-By 1.0",
+    "eegmmidb": "PhysioNet eegmmidb 1.0.0 (Schalk et al. 2004), ODC-By 1.0",
+    "muse": "NeuroTechX eeg-notebooks (Muse 2016 headband, muse-lsl CSV), BSD-3-Clause",
+}
+WHAT = {
+    "eegmat": "eegmat subjects 00-27 (rest and mental arithmetic; 20 channels, 10-20 system)",
+    "eegmmidb": "eegmmidb subjects 1-11, every run in ../shared/data and the corpus "
+                "(rest, real and imagined movements; 64 channels, 10-10 system)",
+    "muse": "eeg-notebooks recordings (visual N170, P300, SSVEP, cueing, go/no-go, ...; "
+            "TP9, AF7, AF8, TP10)",
+}
+
+
+def ship(name, arm, epoch):
+    """Save an arm's encoder into sk_cria/pretrained/NAME with its model card."""
+    record = json.loads((RESULTS / f"{arm}.json").read_text())
+    row = next(r for r in record["rows"] if r["epoch"] == epoch)
+    reference = json.loads((RESULTS / "reference.json").read_text())["rows"]
+    shipped = next(r for r in reference if r["name"].startswith("cria-small"))
+    random_row = next(r for r in record["rows"] if r["epoch"] == 0)
+    floors = [r for r in reference if r["name"].startswith("floor")]
+    best_mi = max((r for r in floors if "mi" in r), key=lambda r: r["mi"]["None"])
+    best_eegmat = max((r for r in floors if "eegmat" in r), key=lambda r: r["eegmat"]["None"][0])
+    if row["fidelity"][1] < FIDELITY_PASS:
+        raise SystemExit(f"{arm}, epoch {epoch} fails the spectral-fidelity test.")
+    target = SHIPPED_DIR / name
+    net = ViewMaskPretrainer.from_pretrained(row["folder"])
+    # Half precision keeps a default-size encoder under the package's 8 MB per file.
+    dtype = "float32" if record["size"] == "small" else "float16"
+    net.save_pretrained(target, overwrite=True, dtype=dtype)
+    corpora = CORPORA[:CORPORA.index(record["corpus"]) + 1]
+    seen = record["summary"]
+
+    def scores(r):
+        return (f"eegmat BAcc {r['eegmat']['2'][0]:.3f} (2 labelled subjects) / "
+                f"{r['eegmat']['None'][0]:.3f} (all); motor imagery {r['mi']['2']:.3f} / "
+                f"{r['mi']['None']:.3f}")
+
+    card = [
+        f"# {name}: CRIA {record['size']}, pre-trained on {' + '.join(corpora)} (sk_cria)", "",
+        f"Load it offline by name: `ViewMaskPretrainer.from_pretrained(\"{name}\")` "
+        f"(embeddings) or `CRIAClassifier(encoder=\"{name}\")` (fine-tuning).", "",
+        "## Data", "",
+        *[f"- {WHAT[c]}: {seen[c][0]} windows of 5 s "
+          f"({seen[c][0] * WINDOW / 3600:.2f} h, {seen[c][1]} "
+          f"{'recordings' if c == 'muse' else 'subjects'}). Licence: {LICENCES[c]}."
+          for c in corpora],
+        f"- In all {record['hours']:.2f} hours, {record['montages']} montage(s) (a channel "
+        "list after the flat / loose electrode rule of `EEGWindowsDataset`); labels unused.",
+        "- **Never seen**: eegmat subjects 28-35 (protocol (a)'s validation and test "
+        "subjects) and eegmmidb subjects 12-109 (kept for evaluation). The scores below "
+        "use eegmat 00-31 and eegmmidb 1-11, whose windows pre-training saw unlabelled.",
+        "- Input: `EEGPreprocessor(scaling=100.0)` (a fixed unit of 100 uV; 200 Hz, 0.5 Hz "
+        "high-pass, mains notch: 50 Hz for eegmat, 60 Hz for the others, 1 s patches), then "
+        "each subject (each Muse recording) whitened on its own windows by "
+        "`RiemannianAlignment`. Feed it the same; `config.json` records the scaling.", "",
+        "## Training", "",
+        f"- `ViewMaskPretrainer(config=\"{record['size']}\", negatives=\"group\", lr=1e-4, "
+        f"batch_size=64, random_state={SEED})`, {epoch} epochs, {row['steps']} steps, "
+        f"{row['windows_seen']} windows seen, final loss {row['loss']:.3f}; "
+        f"{row['train_minutes']:.0f} min of training on one CPU thread.",
+        f"- Command: `{record['command']}`, then `python benchmarks/bench_corpus.py --ship "
+        f"{name} --arm {arm} --epochs {epoch}`.",
+        f"- Weights stored as {dtype} (`model.safetensors`).", "",
+        "## Probe results (linear probe on per-subject z-scored embeddings)", "",
+        "eegmat: grouped 8-fold CV over subjects 00-31; motor imagery (imagined left vs right "
+        "fist, eegmmidb 1-11): the benchmark's grouped 6 folds; balanced accuracy.", "",
+        f"- {name}: {scores(row)}",
+        f"- same architecture, random weights: {scores(random_row)}",
+        f"- cria-small as first shipped (per-window scaled input): {scores(shipped)}",
+        f"- best floor of the same recipe and folds: eegmat {best_eegmat['eegmat']['None'][0]:.3f} "
+        f"({best_eegmat['name'][7:]}); motor imagery {best_mi['mi']['None']:.3f} "
+        f"({best_mi['name'][7:]})",
+        f"- subject identity (eegmat 00-27, chance .036): {row['identity']:.3f}; spectral "
+        f"fidelity (sinusoid probe at -15 / -10 dB): {row['fidelity'][0]:.3f} / "
+        f"{row['fidelity'][1]:.3f} (passes at -10 dB >= {FIDELITY_PASS:.3f})",
+        "- Full table: `benchmarks/results/corpus_ablation.md`.", "",
+        f"sk_cria {sk_cria.__version__}, torch {torch.__version__}.", "",
+    ]
+    (target / "README.md").write_text("\n".join(card))
+    print(f"shipped {target}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -353,11 +437,16 @@ def main():
                         help="budgets of windows seen at which the arm is scored")
     parser.add_argument("--keep", type=Path, default=Path("/tmp/sk_cria-corpus"))
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--ship", metavar="NAME", help="save --arm's encoder after --epochs "
+                        "into sk_cria/pretrained/NAME")
+    parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
     args.command = ("OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm "
                     f"{args.arm} --windows {' '.join(map(str, args.windows))}")
     if args.report:
         return report()
+    if args.ship:
+        return ship(args.ship, args.arm, args.epochs)
     torch.set_num_threads(1)
     sklearn.set_config(enable_metadata_routing=True)
     warnings.filterwarnings("ignore", message=".*constant within every group")
