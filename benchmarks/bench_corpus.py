@@ -43,6 +43,7 @@ as it goes; ``--report`` gathers them into ``benchmarks/results/corpus_ablation.
 with a model card. Run from the repository root, one torch thread per arm::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm reference
+    OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm shipped --encoder cria-small
     OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm small-eegmat
     OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm small-muse
     python benchmarks/bench_corpus.py --report
@@ -269,6 +270,19 @@ def run_reference(args, sines):
     save("reference", record)
 
 
+def run_shipped(args, sines):
+    """A shipped or saved encoder, frozen, on the 100 uV input of the arms."""
+    net = ViewMaskPretrainer.from_pretrained(args.encoder)
+    with warnings.catch_warnings():
+        # Reading input scaled otherwise than it was trained on is this row's point.
+        warnings.filterwarnings("ignore", "ViewMaskPretrainer: the encoder was trained")
+        row = score(net, eegmat_inputs(args.data, SCALING)[:2], mi_inputs(args.data, SCALING),
+                    sines)
+    name = Path(args.encoder).name
+    save(f"shipped-{name}", {"arm": f"shipped-{name}", "rows": [
+        {"name": f"{name} (frozen; 100 uV input)", **row}]})
+
+
 def run_arm(args, sines):
     size, name = args.arm.split("-", 1)
     start = time.perf_counter()
@@ -327,7 +341,7 @@ def report():
              "| arm | corpus: windows of 5 s (subjects or recordings) | hours | montages "
              "| minutes (training + scoring) | command |", "|---|---|---|---|---|---|"]
     for arm, rec in records.items():
-        if arm == "reference":
+        if arm == "reference" or arm.startswith("shipped"):
             continue
         parts = ", ".join(f"{k} {v[0]} ({v[1]})" for k, v in rec["summary"].items())
         lines.append(f"| {arm} | {parts} | {rec['hours']:.2f} | {rec['montages']} | "
@@ -432,7 +446,9 @@ def main():
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--corpus", type=Path, default=Path("/work/corpus"),
                         help="OUT_DIR of ../shared/tools/corpus.sh")
-    parser.add_argument("--arm", help="reference, or <small|default>-<eegmat|eegmmidb|muse>")
+    parser.add_argument("--arm", help="reference, shipped (--encoder on the arms' input), or "
+                        "<small|default>-<eegmat|eegmmidb|muse>")
+    parser.add_argument("--encoder", default="cria-small", help="encoder of --arm shipped")
     parser.add_argument("--windows", nargs="+", type=int, default=[10000, 20000, 40000, 80000],
                         help="budgets of windows seen at which the arm is scored")
     parser.add_argument("--keep", type=Path, default=Path("/tmp/sk_cria-corpus"))
@@ -454,6 +470,8 @@ def main():
                            snr, scaling=SCALING) for snr in SNRS]
     if args.arm == "reference":
         return run_reference(args, sines)
+    if args.arm == "shipped":
+        return run_shipped(args, sines)
     size, name = args.arm.split("-", 1)
     if size not in ("small", "default") or name not in CORPORA:
         parser.error(f"unknown arm {args.arm!r}")
