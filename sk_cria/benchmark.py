@@ -209,7 +209,7 @@ class BenchmarkConfig:
         is fitted with (None: all).
     input_band : tuple of (float, float) or None, default=None
         Band-pass of CRIA's input; None keeps EEGPreprocessor's.
-    input_scaling : {"window", "group"} or float, default=100.0
+    input_scaling : {"window", "group"} or float, default="window"
         EEGPreprocessor's ``scaling`` of CRIA's input ("group": per subject,
         on the subject's own windows, before the recipe's alignment).
     pipelines : tuple of str or None, default=None
@@ -251,7 +251,7 @@ class BenchmarkConfig:
     scalings: tuple = ("subject",)
     train_subjects: tuple = (None,)
     input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
-    input_scaling: object = 100.0  # EEGPreprocessor's scaling of the CRIA input
+    input_scaling: object = "window"  # EEGPreprocessor's scaling of the CRIA input
     pipelines: tuple = None
     embeddings: tuple = ("pooled",)
     shipped_encoder: object = SHIPPED_ENCODER

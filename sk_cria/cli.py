@@ -88,12 +88,10 @@ def _add_pretrain(commands):
     cmd.add_argument("--negatives", choices=["batch", "group"], default="batch",
                      help="contrastive negatives: any window of the batch, or batches drawn "
                      "from one recording each")
-    cmd.add_argument("--scaling", type=_pretrain_scaling, default=100.0,
-                     help="EEGPreprocessor scaling of every window: a fixed unit in "
-                     "microvolts (default %(default)s, as the shipped encoders) or window "
-                     "(each channel by its own 95th percentile); recorded in the encoder's "
-                     "config.json (resume a run begun before 100 was the default with "
-                     "--scaling window)")
+    cmd.add_argument("--scaling", type=_pretrain_scaling, default="window",
+                     help="EEGPreprocessor scaling of every window: window (each channel by "
+                     "its own 95th percentile, the default) or a fixed unit in microvolts, "
+                     "e.g. 100 (as cria-base); recorded in the encoder's config.json")
     cmd.add_argument("--resume", action="store_true",
                      help="require an unfinished run in --out and continue it")
     cmd.add_argument("--overwrite", action="store_true",
@@ -206,10 +204,10 @@ def _add_benchmark(commands):
                      "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
     cmd.add_argument("--input-scaling", type=_input_scaling, default=None,
                      metavar="{window,group,UV}",
-                     help="EEGPreprocessor's scaling of the CRIA input: a fixed unit in "
-                     "microvolts (default 100, as the shipped encoders), each channel of "
-                     "each window by its own 95th percentile (window), or of each subject's "
-                     "windows (group)")
+                     help="EEGPreprocessor's scaling of the CRIA input: each channel of each "
+                     "window by its own 95th percentile (window, the default), of each "
+                     "subject's windows (group), or a fixed unit in microvolts, e.g. 100 "
+                     "(what cria-base was trained on)")
     cmd.add_argument("--subjects", type=subjects, default=None,
                      help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35, "
                      "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")

@@ -177,12 +177,12 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         a few-second window allow; tests/test_preprocessing.py checks that a
         40 uV line added to 5 s eegmat windows ends below a tenth of the power
         of its spectral neighbourhood.
-    scaling : {"window", "group"} or float, default=100.0
+    scaling : {"window", "group"} or float, default="window"
         What each channel is divided by, i.e. which differences in amplitude
-        the model gets to see. The default, a fixed 100 uV, keeps each
-        window's power, which motor imagery and mental arithmetic are decoded
-        from (``benchmarks/results/scaling.md``); the encoders shipped with
-        sk_cria were pre-trained on it.
+        the model gets to see (``benchmarks/results/scaling.md`` and
+        ``corpus_ablation.md`` measure each; feed a pre-trained encoder the
+        scaling its ``config.json`` records: ``cria-base`` 100.0,
+        ``cria-small`` "window"):
 
         - "window": the ``scale_quantile`` percentile of that channel's
           absolute amplitude in that window (design notes, section 1). Every
@@ -245,7 +245,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
     >>> X = np.random.default_rng(0).normal(size=(4, 3, 1000))  # 4 s at 250 Hz
     >>> Xt = EEGPreprocessor(sfreq=250, ch_names=["Fz", "Cz", "Pz"]).fit_transform(X)
     >>> Xt.shape, Xt.ch_names, Xt.scaling
-    ((4, 3, 800), ['Fz', 'Cz', 'Pz'], 100.0)
+    ((4, 3, 800), ['Fz', 'Cz', 'Pz'], 'window')
     """
 
     # As the aligners of sk_cria.alignment: groups are requested by default
@@ -262,7 +262,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         line_freq=60.0,
         filter_order=4,
         notch_quality=10.0,
-        scaling=100.0,
+        scaling="window",
         scale_quantile=95.0,
         partial_patch="pad",
     ):

@@ -64,7 +64,7 @@ class RunDirError(RuntimeError):
 def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs=10,
              batch_size=64, lr=1e-3, lr_schedule="cosine", line_freq=60.0, seed=0,
              device="auto", num_workers=0, checkpoint_every=200, resume=False,
-             overwrite=False, negatives="batch", scaling=100.0, flat_sd=FLAT_SD,
+             overwrite=False, negatives="batch", scaling="window", flat_sd=FLAT_SD,
              loose_sd=LOOSE_SD, verbose=1):
     """Pre-train a CRIA encoder on recordings on disk; resumable; returns the pretrainer.
 
@@ -96,7 +96,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     negatives : {"batch", "group"}, default="batch"
         See :class:`~sk_cria.ViewMaskPretrainer`; "group" draws each batch
         from the windows of one recording.
-    scaling : "window" or float, default=100.0
+    scaling : "window" or float, default="window"
         :class:`~sk_cria.EEGPreprocessor`'s ``scaling`` of every window, recorded
         in the saved encoder's ``config.json``: per window, or a fixed unit in
         microvolts (e.g. 100.0). "group" is refused: windows are read from

@@ -292,8 +292,8 @@ def test_fixed_unit_divides_by_the_unit_and_window_by_each_windows_percentile(ee
     unit = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=100.0).fit_transform(X)
     window = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="window").fit_transform(X)
     default = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
-    assert (unit.scaling, window.scaling, default.scaling) == (100.0, "window", 100.0)
-    np.testing.assert_array_equal(default, unit)
+    assert (unit.scaling, window.scaling, default.scaling) == (100.0, "window", "window")
+    np.testing.assert_array_equal(default, window)
     np.testing.assert_allclose(unit, microvolts / 100.0, rtol=1e-5, atol=1e-7)
     q95 = np.percentile(np.abs(microvolts), 95, axis=-1, keepdims=True)
     np.testing.assert_allclose(window, microvolts / q95, rtol=1e-4, atol=1e-5)
@@ -390,7 +390,7 @@ def test_windows_read_one_at_a_time_refuse_group_scaling(tmp_path):
 def test_fixed_unit_refuses_eeg_in_volts(eegmat_small, factor, unit):
     """Real microvolts pass; the same windows in volts or mV would be silence: refused."""
     X, _ = _two_subjects(eegmat_small)
-    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0)  # the default: a fixed 100 uV
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=100.0)
     assert np.isfinite(pre.fit_transform(X)).all()
     with pytest.raises(ValueError, match=r"scaling=100\.0\) divides by a fixed unit in "
                        r"microvolts, but the typical amplitude of X is .*X looks like volts or "
