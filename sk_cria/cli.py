@@ -76,6 +76,10 @@ def _add_pretrain(commands):
     cmd.add_argument("--seed", type=non_negative_int, default=0)
     cmd.add_argument("--num-workers", type=non_negative_int, default=0,
                      help="DataLoader processes reading windows")
+    cmd.add_argument("--keep-windows", choices=["auto", "yes", "no"], default="auto",
+                     help="keep the preprocessed windows in memory after the first epoch, "
+                     "so that later epochs skip reading them (auto: in one process, when "
+                     "they take at most 4 GiB)")
     cmd.add_argument("--checkpoint-every", type=positive_int, default=200,
                      help="batches between checkpoints (also at every epoch end)")
     cmd.add_argument("--flat-sd", type=_sd, default=FLAT_SD, metavar="UV",
@@ -120,6 +124,7 @@ def _run_pretrain(args):
             config=args.config, max_epochs=args.max_epochs, batch_size=args.batch_size,
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
             seed=args.seed, device=args.device, num_workers=args.num_workers,
+            keep_windows={"yes": True, "no": False}.get(args.keep_windows, "auto"),
             checkpoint_every=args.checkpoint_every, resume=args.resume,
             overwrite=args.overwrite, negatives=args.negatives, scaling=args.scaling,
             flat_sd=args.flat_sd, loose_sd=args.loose_sd,
