@@ -76,6 +76,10 @@ def _add_pretrain(commands):
     cmd.add_argument("--seed", type=non_negative_int, default=0)
     cmd.add_argument("--num-workers", type=non_negative_int, default=0,
                      help="DataLoader processes reading windows")
+    cmd.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                     help="arithmetic of training: auto (bfloat16 autocast on CUDA, float32 "
+                     "on the CPU), float32, or bfloat16 on the CPU too (faster steps, the "
+                     "same loss per step: benchmarks/results/precision.md)")
     cmd.add_argument("--keep-windows", choices=["auto", "yes", "no"], default="auto",
                      help="keep the preprocessed windows in memory after the first epoch, "
                      "so that later epochs skip reading them (auto: in one process, when "
@@ -125,6 +129,7 @@ def _run_pretrain(args):
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
             seed=args.seed, device=args.device, num_workers=args.num_workers,
             keep_windows={"yes": True, "no": False}.get(args.keep_windows, "auto"),
+            precision=args.precision,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
             overwrite=args.overwrite, negatives=args.negatives, scaling=args.scaling,
             flat_sd=args.flat_sd, loose_sd=args.loose_sd,
