@@ -329,6 +329,31 @@ def cells(row):
     return out
 
 
+def mean_bacc(row):
+    """The selection score: mean BAcc of the eegmat and motor-imagery probes (2 and all)."""
+    return float(np.mean([row["eegmat"][b][0] for b in ("2", "None")]
+                         + [row["mi"][b] for b in ("2", "None")]))
+
+
+def selection(records):
+    """Which trained checkpoint ships: the best mean BAcc among those passing fidelity."""
+    rows = [(arm, row) for arm, rec in records.items() if not arm.startswith(("reference",
+            "shipped")) for row in rec["rows"] if row["epoch"] > 0]
+    passing = [(arm, row) for arm, row in rows if row["fidelity"][1] >= FIDELITY_PASS]
+    if not passing:
+        return ["No trained checkpoint passes the spectral-fidelity test."]
+    arm, best = max(passing, key=lambda item: mean_bacc(item[1]))
+    references = [row for name, rec in records.items() if name.startswith(("reference",
+                  "shipped")) for row in rec["rows"] if "mi" in row and "eegmat" in row]
+    out = [f"{len(passing)} of {len(rows)} trained checkpoints pass the spectral-fidelity "
+           f"test (sinusoid probe at -10 dB >= {FIDELITY_PASS:.3f}). The best of them by "
+           f"mean BAcc of the four probes (eegmat and motor imagery, 2 and all labelled "
+           f"subjects): **{best['name']}** ({mean_bacc(best):.3f}; `--arm {arm} --epochs "
+           f"{best['epoch']}`)."]
+    out += [f"- {row['name']}: {mean_bacc(row):.3f}" for row in references]
+    return out
+
+
 def report():
     records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     header = ["| encoder | windows seen | steps | loss | eegmat BAcc, 2 subj. | eegmat, all "
@@ -353,6 +378,7 @@ def report():
             seen = row.get("windows_seen", "")
             lines.append(f"| {row['name']} | {seen} | {row.get('steps', '')} | {loss} | "
                          + " | ".join(cells(row)) + " |")
+    lines += ["", "## Selection", "", *selection(records)]
     (RESULTS.parent / "corpus_ablation.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
