@@ -146,17 +146,19 @@ def profile_parts(module, x, channels, steps):
     return {name: statistics.median(values) for name, values in rows.items()}
 
 
-def compare_arms(config, x, channels, steps):
+def time_arms(config, arms, batches):
+    """Median seconds of a training step per arm, the arms interleaved step by step.
+
+    ``arms``: name -> (fetch, forward, bf16), ``fetch(indices)`` giving the batch's
+    ``(x, channels)``; one module and optimizer serve all arms (the same work each).
+    The first of ``batches`` warms up.
+    """
     torch.manual_seed(0)
     module = ViewMaskModule(CRIA(config))
     loss_fn, optimizer = InfoNCELoss(0.1), torch.optim.AdamW(module.parameters(), 1e-4)
-    arms = {
-        "old": (two_pass_forward, False),
-        "pair": (ViewMaskModule.forward, False),
-        "pair+bf16": (ViewMaskModule.forward, True),
-    }
 
-    def step(forward, bf16):
+    def step(indices, fetch, forward, bf16):
+        x, channels = fetch(indices)
         optimizer.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             z_a, z_b = forward(module, x, channels)
@@ -165,13 +167,24 @@ def compare_arms(config, x, channels, steps):
 
     times = {name: [] for name in arms}
     for arm in arms.values():
-        step(*arm)  # warm-up
-    for _ in range(steps):
+        step(batches[0], *arm)
+    for indices in batches[1:]:
         for name, arm in arms.items():
             start = time.perf_counter()
-            step(*arm)
+            step(indices, *arm)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def compare_arms(config, x, channels, steps):
+    """The model's step alone (one batch in memory): old, pair, pair+bf16."""
+    def batch(_):
+        return x, channels
+
+    arms = {"old": (batch, two_pass_forward, False),
+            "pair": (batch, ViewMaskModule.forward, False),
+            "pair+bf16": (batch, ViewMaskModule.forward, True)}
+    return time_arms(config, arms, [None] * (steps + 1))
 
 
 def read_batch(dataset, indices, design_anew=False):
@@ -205,32 +218,12 @@ def compare_end_to_end(config, data, window, batch_size, steps):
         kept[index]
     rng = np.random.default_rng(1)
     batches = [rng.choice(len(read), batch_size, replace=False) for _ in range(steps + 1)]
-    torch.manual_seed(0)
-    module = ViewMaskModule(CRIA(config))
-    loss_fn, optimizer = InfoNCELoss(0.1), torch.optim.AdamW(module.parameters(), 1e-4)
     arms = {
-        "old": (read, True, two_pass_forward, False),
-        "pair+kept": (kept, False, ViewMaskModule.forward, False),
-        "pair+kept+bf16": (kept, False, ViewMaskModule.forward, True),
+        "old": (lambda i: read_batch(read, i, design_anew=True), two_pass_forward, False),
+        "pair+kept": (lambda i: read_batch(kept, i), ViewMaskModule.forward, False),
+        "pair+kept+bf16": (lambda i: read_batch(kept, i), ViewMaskModule.forward, True),
     }
-
-    def step(indices, dataset, anew, forward, bf16):
-        x, channels = read_batch(dataset, indices, anew)
-        optimizer.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            z_a, z_b = forward(module, x, channels)
-        loss_fn(z_a, z_b).backward()
-        optimizer.step()
-
-    times = {name: [] for name in arms}
-    for arm in arms.values():
-        step(batches[0], *arm)  # warm-up
-    for indices in batches[1:]:
-        for name, arm in arms.items():
-            start = time.perf_counter()
-            step(indices, *arm)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return time_arms(config, arms, batches)
 
 
 def main():
