@@ -437,9 +437,12 @@ def ship(name, arm, epoch):
         "subjects) and eegmmidb subjects 12-109 (kept for evaluation). The scores below "
         "use eegmat 00-31 and eegmmidb 1-11, whose windows pre-training saw unlabelled.",
         "- Input: `EEGPreprocessor(scaling=100.0)` (a fixed unit of 100 uV; 200 Hz, 0.5 Hz "
-        "high-pass, mains notch: 50 Hz for eegmat, 60 Hz for the others, 1 s patches), then "
-        "each subject (each Muse recording) whitened on its own windows by "
-        "`RiemannianAlignment`. Feed it the same; `config.json` records the scaling.", "",
+        "high-pass, 1 s patches, mains notch: "
+        + ("50 Hz" if len(corpora) == 1 else "50 Hz for eegmat, 60 Hz for the others")
+        + "), then each subject"
+        + (" (each Muse recording)" if "muse" in corpora else "")
+        + " whitened on its own windows by `RiemannianAlignment`. Feed it the same; "
+        "`config.json` records the scaling.", "",
         "## Training", "",
         f"- `ViewMaskPretrainer(config=\"{record['size']}\", negatives=\"group\", lr=1e-4, "
         f"batch_size=64, random_state={SEED})`, {epoch} epochs, {row['steps']} steps, "
@@ -447,7 +450,11 @@ def ship(name, arm, epoch):
         f"{row['train_minutes']:.0f} min of training on one CPU thread.",
         f"- Command: `{record['command']}`, then `python benchmarks/bench_corpus.py --ship "
         f"{name} --arm {arm} --epochs {epoch}`.",
-        f"- Weights stored as {dtype} (`model.safetensors`).", "",
+        f"- Weights stored as {dtype} (`model.safetensors`).",
+        "- Selected by `--report`'s rule among every arm and checkpoint of the ablation "
+        "(small and default encoders; eegmat, + eegmmidb, + Muse): of the checkpoints "
+        "passing the spectral-fidelity test, the best mean BAcc of the four probes below "
+        "(eegmat and motor imagery, 2 and all labelled subjects).", "",
         "## Probe results (linear probe on per-subject z-scored embeddings)", "",
         "eegmat: grouped 8-fold CV over subjects 00-31; motor imagery (imagined left vs right "
         "fist, eegmmidb 1-11): the benchmark's grouped 6 folds; balanced accuracy.", "",

@@ -286,7 +286,7 @@ def main():
             "anew, then runs the two encoder passes (the code before issue 26); "
             "`pair+kept` takes the windows that `keep_windows` holds after the first "
             "epoch and runs `encode_masked_pair`; `+bf16` adds CPU bfloat16 autocast "
-            "(measured, not used by `ViewMaskPretrainer` on the CPU):",
+            "(`precision=\"bfloat16\"`, which the estimators take; not their default on the CPU):",
             "",
             "| arm | median s per step | windows/s | speed vs old |",
             "|---|---|---|---|",
