@@ -43,6 +43,7 @@ as it goes; ``--report`` gathers them into ``benchmarks/results/corpus_ablation.
 with a model card. Run from the repository root, one torch thread per arm::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm reference
+    OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm shipped --encoder cria-small
     OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm small-eegmat
     OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm small-muse
     python benchmarks/bench_corpus.py --report
@@ -269,6 +270,19 @@ def run_reference(args, sines):
     save("reference", record)
 
 
+def run_shipped(args, sines):
+    """A shipped or saved encoder, frozen, on the 100 uV input of the arms."""
+    net = ViewMaskPretrainer.from_pretrained(args.encoder)
+    with warnings.catch_warnings():
+        # Reading input scaled otherwise than it was trained on is this row's point.
+        warnings.filterwarnings("ignore", "ViewMaskPretrainer: the encoder was trained")
+        row = score(net, eegmat_inputs(args.data, SCALING)[:2], mi_inputs(args.data, SCALING),
+                    sines)
+    name = Path(args.encoder).name
+    save(f"shipped-{name}", {"arm": f"shipped-{name}", "rows": [
+        {"name": f"{name} (frozen; 100 uV input)", **row}]})
+
+
 def run_arm(args, sines):
     size, name = args.arm.split("-", 1)
     start = time.perf_counter()
@@ -315,6 +329,31 @@ def cells(row):
     return out
 
 
+def mean_bacc(row):
+    """The selection score: mean BAcc of the eegmat and motor-imagery probes (2 and all)."""
+    return float(np.mean([row["eegmat"][b][0] for b in ("2", "None")]
+                         + [row["mi"][b] for b in ("2", "None")]))
+
+
+def selection(records):
+    """Which trained checkpoint ships: the best mean BAcc among those passing fidelity."""
+    rows = [(arm, row) for arm, rec in records.items() if not arm.startswith(("reference",
+            "shipped")) for row in rec["rows"] if row["epoch"] > 0]
+    passing = [(arm, row) for arm, row in rows if row["fidelity"][1] >= FIDELITY_PASS]
+    if not passing:
+        return ["No trained checkpoint passes the spectral-fidelity test."]
+    arm, best = max(passing, key=lambda item: mean_bacc(item[1]))
+    references = [row for name, rec in records.items() if name.startswith(("reference",
+                  "shipped")) for row in rec["rows"] if "mi" in row and "eegmat" in row]
+    out = [f"{len(passing)} of {len(rows)} trained checkpoints pass the spectral-fidelity "
+           f"test (sinusoid probe at -10 dB >= {FIDELITY_PASS:.3f}). The best of them by "
+           f"mean BAcc of the four probes (eegmat and motor imagery, 2 and all labelled "
+           f"subjects): **{best['name']}** ({mean_bacc(best):.3f}; `--arm {arm} --epochs "
+           f"{best['epoch']}`)."]
+    out += [f"- {row['name']}: {mean_bacc(row):.3f}" for row in references]
+    return out
+
+
 def report():
     records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     header = ["| encoder | windows seen | steps | loss | eegmat BAcc, 2 subj. | eegmat, all "
@@ -327,7 +366,7 @@ def report():
              "| arm | corpus: windows of 5 s (subjects or recordings) | hours | montages "
              "| minutes (training + scoring) | command |", "|---|---|---|---|---|---|"]
     for arm, rec in records.items():
-        if arm == "reference":
+        if arm == "reference" or arm.startswith("shipped"):
             continue
         parts = ", ".join(f"{k} {v[0]} ({v[1]})" for k, v in rec["summary"].items())
         lines.append(f"| {arm} | {parts} | {rec['hours']:.2f} | {rec['montages']} | "
@@ -339,8 +378,100 @@ def report():
             seen = row.get("windows_seen", "")
             lines.append(f"| {row['name']} | {seen} | {row.get('steps', '')} | {loss} | "
                          + " | ".join(cells(row)) + " |")
+    lines += ["", "## Selection", "", *selection(records)]
     (RESULTS.parent / "corpus_ablation.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+LICENCES = {
+    "eegmat": "PhysioNet eegmat 1.0.0 (Zyma et al. 2019), ODC-By 1.0",
+    "eegmmidb": "PhysioNet eegmmidb 1.0.0 (Schalk et al. 2004), ODC-By 1.0",
+    "muse": "NeuroTechX eeg-notebooks (Muse 2016 headband, muse-lsl CSV), BSD-3-Clause",
+}
+WHAT = {
+    "eegmat": "eegmat subjects 00-27 (rest and mental arithmetic; 20 channels, 10-20 system)",
+    "eegmmidb": "eegmmidb subjects 1-11, every run in ../shared/data and the corpus "
+                "(rest, real and imagined movements; 64 channels, 10-10 system)",
+    "muse": "eeg-notebooks recordings (visual N170, P300, SSVEP, cueing, go/no-go, ...; "
+            "TP9, AF7, AF8, TP10)",
+}
+
+
+def ship(name, arm, epoch):
+    """Save an arm's encoder into sk_cria/pretrained/NAME with its model card."""
+    record = json.loads((RESULTS / f"{arm}.json").read_text())
+    row = next(r for r in record["rows"] if r["epoch"] == epoch)
+    reference = json.loads((RESULTS / "reference.json").read_text())["rows"]
+    shipped = next(r for r in reference if r["name"].startswith("cria-small"))
+    random_row = next(r for r in record["rows"] if r["epoch"] == 0)
+    floors = [r for r in reference if r["name"].startswith("floor")]
+    best_mi = max((r for r in floors if "mi" in r), key=lambda r: r["mi"]["None"])
+    best_eegmat = max((r for r in floors if "eegmat" in r), key=lambda r: r["eegmat"]["None"][0])
+    if row["fidelity"][1] < FIDELITY_PASS:
+        raise SystemExit(f"{arm}, epoch {epoch} fails the spectral-fidelity test.")
+    target = SHIPPED_DIR / name
+    net = ViewMaskPretrainer.from_pretrained(row["folder"])
+    # Half precision keeps a default-size encoder under the package's 8 MB per file.
+    dtype = "float32" if record["size"] == "small" else "float16"
+    net.save_pretrained(target, overwrite=True, dtype=dtype)
+    corpora = CORPORA[:CORPORA.index(record["corpus"]) + 1]
+    seen = record["summary"]
+
+    def scores(r):
+        return (f"eegmat BAcc {r['eegmat']['2'][0]:.3f} (2 labelled subjects) / "
+                f"{r['eegmat']['None'][0]:.3f} (all); motor imagery {r['mi']['2']:.3f} / "
+                f"{r['mi']['None']:.3f}")
+
+    card = [
+        f"# {name}: CRIA {record['size']}, pre-trained on {' + '.join(corpora)} (sk_cria)", "",
+        f"Load it offline by name: `ViewMaskPretrainer.from_pretrained(\"{name}\")` "
+        f"(embeddings) or `CRIAClassifier(encoder=\"{name}\")` (fine-tuning).", "",
+        "## Data", "",
+        *[f"- {WHAT[c]}: {seen[c][0]} windows of 5 s "
+          f"({seen[c][0] * WINDOW / 3600:.2f} h, {seen[c][1]} "
+          f"{'recordings' if c == 'muse' else 'subjects'}). Licence: {LICENCES[c]}."
+          for c in corpora],
+        f"- In all {record['hours']:.2f} hours, {record['montages']} montage(s) (a channel "
+        "list after the flat / loose electrode rule of `EEGWindowsDataset`); labels unused.",
+        "- **Never seen**: eegmat subjects 28-35 (protocol (a)'s validation and test "
+        "subjects) and eegmmidb subjects 12-109 (kept for evaluation). The scores below "
+        "use eegmat 00-31 and eegmmidb 1-11, whose windows pre-training saw unlabelled.",
+        "- Input: `EEGPreprocessor(scaling=100.0)` (a fixed unit of 100 uV; 200 Hz, 0.5 Hz "
+        "high-pass, 1 s patches, mains notch: "
+        + ("50 Hz" if len(corpora) == 1 else "50 Hz for eegmat, 60 Hz for the others")
+        + "), then each subject"
+        + (" (each Muse recording)" if "muse" in corpora else "")
+        + " whitened on its own windows by `RiemannianAlignment`. Feed it the same; "
+        "`config.json` records the scaling.", "",
+        "## Training", "",
+        f"- `ViewMaskPretrainer(config=\"{record['size']}\", negatives=\"group\", lr=1e-4, "
+        f"batch_size=64, random_state={SEED})`, {epoch} epochs, {row['steps']} steps, "
+        f"{row['windows_seen']} windows seen, final loss {row['loss']:.3f}; "
+        f"{row['train_minutes']:.0f} min of training on one CPU thread.",
+        f"- Command: `{record['command']}`, then `python benchmarks/bench_corpus.py --ship "
+        f"{name} --arm {arm} --epochs {epoch}`.",
+        f"- Weights stored as {dtype} (`model.safetensors`).",
+        "- Selected by `--report`'s rule among every arm and checkpoint of the ablation "
+        "(small and default encoders; eegmat, + eegmmidb, + Muse): of the checkpoints "
+        "passing the spectral-fidelity test, the best mean BAcc of the four probes below "
+        "(eegmat and motor imagery, 2 and all labelled subjects).", "",
+        "## Probe results (linear probe on per-subject z-scored embeddings)", "",
+        "eegmat: grouped 8-fold CV over subjects 00-31; motor imagery (imagined left vs right "
+        "fist, eegmmidb 1-11): the benchmark's grouped 6 folds; balanced accuracy.", "",
+        f"- {name}: {scores(row)}",
+        f"- same architecture, random weights: {scores(random_row)}",
+        f"- cria-small as first shipped (per-window scaled input): {scores(shipped)}",
+        f"- best floor of the same recipe and folds: eegmat {best_eegmat['eegmat']['None'][0]:.3f} "
+        f"({best_eegmat['name'][7:]}); motor imagery {best_mi['mi']['None']:.3f} "
+        f"({best_mi['name'][7:]})",
+        f"- subject identity (eegmat 00-27, chance .036): {row['identity']:.3f}; spectral "
+        f"fidelity (sinusoid probe at -15 / -10 dB): {row['fidelity'][0]:.3f} / "
+        f"{row['fidelity'][1]:.3f} (passes at -10 dB >= {FIDELITY_PASS:.3f})",
+        "- Full table: `benchmarks/results/corpus_ablation.md`.", "",
+        f"sk_cria {sk_cria.__version__}, torch {torch.__version__}.", "",
+    ]
+    (target / "README.md").write_text("\n".join(card))
+    print(f"shipped {target}")
 
 
 def main():
@@ -348,16 +479,23 @@ def main():
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--corpus", type=Path, default=Path("/work/corpus"),
                         help="OUT_DIR of ../shared/tools/corpus.sh")
-    parser.add_argument("--arm", help="reference, or <small|default>-<eegmat|eegmmidb|muse>")
+    parser.add_argument("--arm", help="reference, shipped (--encoder on the arms' input), or "
+                        "<small|default>-<eegmat|eegmmidb|muse>")
+    parser.add_argument("--encoder", default="cria-small", help="encoder of --arm shipped")
     parser.add_argument("--windows", nargs="+", type=int, default=[10000, 20000, 40000, 80000],
                         help="budgets of windows seen at which the arm is scored")
     parser.add_argument("--keep", type=Path, default=Path("/tmp/sk_cria-corpus"))
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--ship", metavar="NAME", help="save --arm's encoder after --epochs "
+                        "into sk_cria/pretrained/NAME")
+    parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
     args.command = ("OMP_NUM_THREADS=1 python benchmarks/bench_corpus.py --arm "
                     f"{args.arm} --windows {' '.join(map(str, args.windows))}")
     if args.report:
         return report()
+    if args.ship:
+        return ship(args.ship, args.arm, args.epochs)
     torch.set_num_threads(1)
     sklearn.set_config(enable_metadata_routing=True)
     warnings.filterwarnings("ignore", message=".*constant within every group")
@@ -365,6 +503,8 @@ def main():
                            snr, scaling=SCALING) for snr in SNRS]
     if args.arm == "reference":
         return run_reference(args, sines)
+    if args.arm == "shipped":
+        return run_shipped(args, sines)
     size, name = args.arm.split("-", 1)
     if size not in ("small", "default") or name not in CORPORA:
         parser.error(f"unknown arm {args.arm!r}")

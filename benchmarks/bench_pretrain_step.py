@@ -14,7 +14,11 @@ script measures:
    ``old``, the two ``CRIA.encode`` calls of pre-training before issue 26;
    ``pair``, today's ``CRIA.encode_masked_pair`` (the views once, both passes
    fused as one batch); ``pair+bf16``, the same under CPU bfloat16 autocast
-   (measured only: not what ``ViewMaskPretrainer`` does on the CPU).
+   (measured only: not what ``ViewMaskPretrainer`` does on the CPU);
+4. training throughput with the loader: the old path (each window read and
+   preprocessed, filters designed anew, two encoder passes) against today's
+   from the second epoch on (windows kept in memory by ``keep_windows``, the
+   pair), with and without bfloat16, interleaved as in 3.
 
 Run from the repository root (1.8 min on an idle 2-core machine)::
 
@@ -142,17 +146,19 @@ def profile_parts(module, x, channels, steps):
     return {name: statistics.median(values) for name, values in rows.items()}
 
 
-def compare_arms(config, x, channels, steps):
+def time_arms(config, arms, batches):
+    """Median seconds of a training step per arm, the arms interleaved step by step.
+
+    ``arms``: name -> (fetch, forward, bf16), ``fetch(indices)`` giving the batch's
+    ``(x, channels)``; one module and optimizer serve all arms (the same work each).
+    The first of ``batches`` warms up.
+    """
     torch.manual_seed(0)
     module = ViewMaskModule(CRIA(config))
     loss_fn, optimizer = InfoNCELoss(0.1), torch.optim.AdamW(module.parameters(), 1e-4)
-    arms = {
-        "old": (two_pass_forward, False),
-        "pair": (ViewMaskModule.forward, False),
-        "pair+bf16": (ViewMaskModule.forward, True),
-    }
 
-    def step(forward, bf16):
+    def step(indices, fetch, forward, bf16):
+        x, channels = fetch(indices)
         optimizer.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             z_a, z_b = forward(module, x, channels)
@@ -161,13 +167,63 @@ def compare_arms(config, x, channels, steps):
 
     times = {name: [] for name in arms}
     for arm in arms.values():
-        step(*arm)  # warm-up
-    for _ in range(steps):
+        step(batches[0], *arm)
+    for indices in batches[1:]:
         for name, arm in arms.items():
             start = time.perf_counter()
-            step(*arm)
+            step(indices, *arm)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def compare_arms(config, x, channels, steps):
+    """The model's step alone (one batch in memory): old, pair, pair+bf16."""
+    def batch(_):
+        return x, channels
+
+    arms = {"old": (batch, two_pass_forward, False),
+            "pair": (batch, ViewMaskModule.forward, False),
+            "pair+bf16": (batch, ViewMaskModule.forward, True)}
+    return time_arms(config, arms, [None] * (steps + 1))
+
+
+def read_batch(dataset, indices, design_anew=False):
+    """A training batch read from ``dataset``; ``design_anew``: the filters designed per window."""
+    from sk_cria import preprocessing
+
+    items = []
+    for index in indices:
+        if design_anew:  # before issue 26, every window designed its filters again
+            preprocessing._band_pass_sos.cache_clear()
+            preprocessing._notch_sos.cache_clear()
+        items.append(dataset[int(index)][0])
+    return (torch.stack([item["x"] for item in items]),
+            torch.stack([item["channels"] for item in items]))
+
+
+def compare_end_to_end(config, data, window, batch_size, steps):
+    """Seconds per training step, loader included, old path against today's, interleaved.
+
+    ``old``: each window read from its file and preprocessed with filters designed
+    anew, then the two encoder passes; ``pair+kept``: the windows kept in memory
+    (``keep_windows``, every epoch after the first) and ``encode_masked_pair``;
+    ``pair+kept+bf16``: the same under CPU bfloat16 autocast.
+    """
+    files = sorted(Path(data, "eegmat/files/eegmat/1.0.0").glob("Subject*.edf"))[:8]
+    prep = EEGPreprocessor(line_freq=50)
+    read = EEGWindowsDataset(files, window=window, verbose=False, preprocessor=prep)
+    kept = EEGWindowsDataset(files, window=window, verbose=False, preprocessor=prep,
+                             keep_windows=True)
+    for index in range(len(kept)):  # the first epoch reads them all
+        kept[index]
+    rng = np.random.default_rng(1)
+    batches = [rng.choice(len(read), batch_size, replace=False) for _ in range(steps + 1)]
+    arms = {
+        "old": (lambda i: read_batch(read, i, design_anew=True), two_pass_forward, False),
+        "pair+kept": (lambda i: read_batch(kept, i), ViewMaskModule.forward, False),
+        "pair+kept+bf16": (lambda i: read_batch(kept, i), ViewMaskModule.forward, True),
+    }
+    return time_arms(config, arms, batches)
 
 
 def main():
@@ -218,6 +274,21 @@ def main():
             f"Step time of the arms, interleaved ({args.steps} steps each, medians):",
             "",
             "| arm | median s | windows/s | speed vs old |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {name} | {value:.3f} | {args.batch_size / value:.1f} | "
+                  f"{arms['old'] / value:.2f}x |" for name, value in arms.items()]
+        arms = compare_end_to_end(config, args.data, args.window, args.batch_size, args.steps)
+        lines += [
+            "",
+            f"Training throughput with the loader, interleaved ({args.steps} steps each, "
+            "medians): `old` reads each window from its file and designs its filters "
+            "anew, then runs the two encoder passes (the code before issue 26); "
+            "`pair+kept` takes the windows that `keep_windows` holds after the first "
+            "epoch and runs `encode_masked_pair`; `+bf16` adds CPU bfloat16 autocast "
+            "(`precision=\"bfloat16\"`, which the estimators take; not their default on the CPU):",
+            "",
+            "| arm | median s per step | windows/s | speed vs old |",
             "|---|---|---|---|",
         ]
         lines += [f"| {name} | {value:.3f} | {args.batch_size / value:.1f} | "

@@ -107,6 +107,10 @@ def check_encoder(name, value):
 
 Integral, Real = numbers.Integral, numbers.Real
 
+#: The estimators' ``precision`` values.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 #: The parameters both estimators share and how fit checks them
 #: (:func:`sk_cria._check.check_params`); each estimator adds its own.
 PARAM_CHECKS = {
@@ -120,6 +124,7 @@ PARAM_CHECKS = {
     "batch_size": _check.number(Integral, 1, also=(-1,),
                                 hint="(-1 puts all windows in one batch)"),
     "device": _check.check_device,
+    "precision": _check.one_of(PRECISIONS),
     "verbose": _check.verbosity,
 }
 
@@ -372,12 +377,26 @@ def to_device_async(x, device):
     return x
 
 
-def autocast(device):
-    """bf16 autocast on CUDA (mixed precision); a no-op context on the CPU."""
+def _to_float32(out):
+    """Floating tensors of a module's output (a tensor or a tuple of them) in float32."""
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, tuple):
+        return tuple(_to_float32(o) for o in out)
+    return out
+
+
+def autocast(device, precision="auto"):
+    """The mixed-precision context of an estimator's ``device`` and ``precision``.
+
+    "auto": bfloat16 autocast on CUDA, none on the CPU; "float32": none;
+    "bfloat16": bfloat16 autocast on either (on the CPU, 1.14-1.5x faster
+    pre-training steps at the same loss: ``benchmarks/results/precision.md``).
+    """
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def check_finite_loss(net, loss, stage):
@@ -477,8 +496,11 @@ class CRIANetMixin:
 
     def infer(self, x, **fit_params):
         x = to_device_async(x, self.device)
-        with autocast(self.device):
-            return super().infer(x, **fit_params)
+        with autocast(self.device, self.precision):
+            out = super().infer(x, **fit_params)
+        # The loss is computed outside autocast, in float32: bfloat16 logits
+        # meet float32 class weights there, which cross-entropy refuses.
+        return _to_float32(out)
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())

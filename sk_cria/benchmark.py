@@ -74,6 +74,7 @@ from .atomic import open_atomic
 from .baselines import BandPassFilter
 from .classification import CRIAClassifier
 from .model import CRIAConfig
+from .model.io import resolve_pretrained
 from ._check import check_params_of
 from .preprocessing import TARGET_SFREQ, EEGPreprocessor, check_scaling
 from .pretraining import EMBEDDINGS, ViewMaskPretrainer
@@ -88,7 +89,8 @@ SCALINGS = ("subject", "global")
 BASELINE_BAND = (1.0, 40.0)
 
 
-#: The encoder of the ``cria_probe_shipped*`` pipelines, used as shipped (no training).
+#: The default encoder of the ``cria_probe_shipped*`` pipelines, used as shipped (no
+#: training); ``BenchmarkConfig.shipped_encoder`` names another.
 SHIPPED_ENCODER = "cria-small"
 
 
@@ -218,6 +220,12 @@ class BenchmarkConfig:
         each pooled-embedding probe of ``pipelines`` (``cria_probe_<encoder>``)
         is run with, as ``cria_probe_<encoder>`` and
         ``cria_probe_<encoder>_<output>``, on the same fitted encoder.
+    shipped_encoder : str or path-like, default="cria-small"
+        The encoder of the ``cria_probe_shipped*`` pipelines, used as it is
+        (no training): a shipped name ("cria-small", "cria-base") or the
+        folder of a saved encoder (an ``sk-cria pretrain`` run, or
+        ``save_pretrained``). Feed it the input it was trained on
+        (``input_scaling``): the estimators warn otherwise.
     data : str or None, default=None
         Folder holding eegmat/ and MNE-eegbci-data/.
     subjects : tuple of int or None, default=None
@@ -246,6 +254,7 @@ class BenchmarkConfig:
     input_scaling: object = "window"  # EEGPreprocessor's scaling of the CRIA input
     pipelines: tuple = None
     embeddings: tuple = ("pooled",)
+    shipped_encoder: object = SHIPPED_ENCODER
     data: str = None
     subjects: tuple = None  # None: the task's
 
@@ -307,6 +316,11 @@ class BenchmarkConfig:
                     f"{self.task!r}, which are numbered {task.subjects.start} to "
                     f"{task.subjects.stop - 1}.")
         check_params_of(self, check_scaling, "input_scaling", self.input_scaling)
+        if any(name.startswith("cria_probe_shipped") for name in self.pipelines):
+            try:
+                resolve_pretrained(self.shipped_encoder)
+            except FileNotFoundError as error:
+                raise ValueError(f"shipped_encoder: {error}") from None
         if self.input_band is not None and len(self.input_band) != 2:
             raise ValueError("input_band must be (l_freq, h_freq) in Hz; got "
                              f"{self.input_band!r}.")
@@ -336,7 +350,7 @@ class _Encoders:
                 # --pretrain-epochs 0): the "trains nothing" warning says nothing here.
                 warnings.filterwarnings("ignore", "ViewMaskPretrainer: max_epochs=0")
                 # The shipped encoder as it is: fit trains nothing, records the channels.
-                source = ({"encoder": SHIPPED_ENCODER} if kind == "shipped" else
+                source = ({"encoder": self.config.shipped_encoder} if kind == "shipped" else
                           {"config": self.config.encoder_config()})
                 encoder = ViewMaskPretrainer(
                     **source, masking=self.config.masking,

@@ -162,6 +162,10 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     optimizer : torch optimizer class, default=torch.optim.AdamW
     device : str, default="auto"
         "auto" uses CUDA (with bf16 mixed precision) when present, else the CPU.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of fit and predict: "auto" is bfloat16 autocast on CUDA and
+        float32 on the CPU; "bfloat16" autocasts on the CPU too; "float32"
+        never autocasts. The weights stay float32 either way.
     n_threads : int or None, default=None
         torch intra-op threads during fit and predict; the caller's setting is
         restored afterwards. None keeps torch's setting (``cores // n_jobs``
@@ -254,6 +258,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         batch_size=32,
         train_split=None,
         device="auto",
+        precision="auto",
         n_threads=None,
         verbose=0,
         **kwargs,
@@ -276,6 +281,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.ch_names = ch_names
         self.random_state = random_state
+        self.precision = precision
         self.n_threads = n_threads
 
     #: Constructor parameters checked by fit (sk_cria._check.check_params).
@@ -400,7 +406,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                         continue
                     for batch in self.get_iterator(dataset, training=False):
                         x = _net.to_device_async(batch[0], self.device)
-                        with _net.autocast(self.device):
+                        with _net.autocast(self.device, self.precision):
                             z = module.encoder(x["x"], x["channels"])
                         z = z.double().cpu()
                         index = x["groups"].cpu()

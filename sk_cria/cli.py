@@ -76,6 +76,14 @@ def _add_pretrain(commands):
     cmd.add_argument("--seed", type=non_negative_int, default=0)
     cmd.add_argument("--num-workers", type=non_negative_int, default=0,
                      help="DataLoader processes reading windows")
+    cmd.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                     help="arithmetic of training: auto (bfloat16 autocast on CUDA, float32 "
+                     "on the CPU), float32, or bfloat16 on the CPU too (faster steps, the "
+                     "same loss per step: benchmarks/results/precision.md)")
+    cmd.add_argument("--keep-windows", choices=["auto", "yes", "no"], default="auto",
+                     help="keep the preprocessed windows in memory after the first epoch, "
+                     "so that later epochs skip reading them (auto: in one process, when "
+                     "they take at most 4 GiB)")
     cmd.add_argument("--checkpoint-every", type=positive_int, default=200,
                      help="batches between checkpoints (also at every epoch end)")
     cmd.add_argument("--flat-sd", type=_sd, default=FLAT_SD, metavar="UV",
@@ -91,7 +99,7 @@ def _add_pretrain(commands):
     cmd.add_argument("--scaling", type=_pretrain_scaling, default="window",
                      help="EEGPreprocessor scaling of every window: window (each channel by "
                      "its own 95th percentile, the default) or a fixed unit in microvolts, "
-                     "e.g. 100; recorded in the encoder's config.json")
+                     "e.g. 100 (as cria-base); recorded in the encoder's config.json")
     cmd.add_argument("--resume", action="store_true",
                      help="require an unfinished run in --out and continue it")
     cmd.add_argument("--overwrite", action="store_true",
@@ -120,6 +128,8 @@ def _run_pretrain(args):
             config=args.config, max_epochs=args.max_epochs, batch_size=args.batch_size,
             lr=args.lr, lr_schedule=args.lr_schedule, line_freq=args.line_freq,
             seed=args.seed, device=args.device, num_workers=args.num_workers,
+            keep_windows={"yes": True, "no": False}.get(args.keep_windows, "auto"),
+            precision=args.precision,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
             overwrite=args.overwrite, negatives=args.negatives, scaling=args.scaling,
             flat_sd=args.flat_sd, loose_sd=args.loose_sd,
@@ -206,7 +216,8 @@ def _add_benchmark(commands):
                      metavar="{window,group,UV}",
                      help="EEGPreprocessor's scaling of the CRIA input: each channel of each "
                      "window by its own 95th percentile (window, the default), of each "
-                     "subject's windows (group), or a fixed unit in microvolts, e.g. 100")
+                     "subject's windows (group), or a fixed unit in microvolts, e.g. 100 "
+                     "(what cria-base was trained on)")
     cmd.add_argument("--subjects", type=subjects, default=None,
                      help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35, "
                      "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")
@@ -216,6 +227,10 @@ def _add_benchmark(commands):
                      help="outputs of the encoder that each probe (cria_probe_<encoder>) is "
                      "run with: the pooled embedding, per-channel or per-region features "
                      "(ViewMaskPretrainer's embedding; default pooled)")
+    cmd.add_argument("--shipped-encoder", default=None, metavar="NAME_OR_FOLDER",
+                     help="encoder of the cria_probe_shipped pipelines, used as it is: a "
+                     "shipped name (cria-small, the default; cria-base) or the folder of an "
+                     "encoder saved by sk-cria pretrain or save_pretrained")
     cmd.set_defaults(run=_run_benchmark)
 
 
@@ -257,6 +272,7 @@ def _run_benchmark(args):
         "input_scaling": args.input_scaling,
         "pipelines": _unique(args.pipelines),
         "embeddings": _unique(args.embedding),
+        "shipped_encoder": args.shipped_encoder,
         "data": args.data,
         "subjects": args.subjects,
     }

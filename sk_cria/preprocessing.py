@@ -34,6 +34,8 @@ _NYQUIST_MARGIN = 0.9
 
 
 _HZ = "Give a frequency in Hz, or None to disable it."
+#: Below this typical amplitude (uV), input to a fixed-unit scaling is in another unit.
+MIN_TYPICAL_UV = 0.5
 #: Scaling scopes by name; a positive number is the third kind, a fixed unit in uV.
 SCALINGS = ("window", "group")
 #: What an encoder folder saved before the scope was recorded was trained on.
@@ -177,7 +179,10 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         of its spectral neighbourhood.
     scaling : {"window", "group"} or float, default="window"
         What each channel is divided by, i.e. which differences in amplitude
-        the model gets to see:
+        the model gets to see (``benchmarks/results/scaling.md`` and
+        ``corpus_ablation.md`` measure each; feed a pre-trained encoder the
+        scaling its ``config.json`` records: ``cria-base`` 100.0,
+        ``cria-small`` "window"):
 
         - "window": the ``scale_quantile`` percentile of that channel's
           absolute amplitude in that window (design notes, section 1). Every
@@ -196,7 +201,8 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
           window per group it equals "window".
         - a number: a fixed unit in microvolts, ``x / scaling`` (CBraMod and
           LaBraM divide by 100 uV). Keeps all power, across subjects too;
-          needs input in microvolts (``mne.Epochs`` are converted).
+          needs input in microvolts (``mne.Epochs`` are converted; an array
+          whose typical amplitude is below 0.5, such as volts, is refused).
 
         Where a per-subject alignment follows (``RiemannianAlignment`` or
         ``EuclideanAlignment``, the benchmark's ``ra`` and ``ea`` recipes),
@@ -493,6 +499,7 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
                 scale[rows] = np.percentile(np.abs(data[rows]), self.scale_quantile,
                                             axis=(0, 2), keepdims=True)
         else:
+            self._check_microvolts(data, flat)
             scale = np.full(data.shape[:2] + (1,), float(self.scaling))
         # A flat channel leaves only rounding noise after filtering; dividing by
         # its tiny percentile would blow that noise up, so it becomes zeros.
@@ -500,6 +507,30 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         out = data / np.maximum(scale, tiny)
         out[flat | (scale[..., 0] <= tiny)] = 0.0
         return out.astype(np.float32)
+
+    def _check_microvolts(self, data, flat):
+        """Refuse input to a fixed unit whose amplitude is far below any scalp EEG in uV.
+
+        Dividing volts by 100 "uV" gives values near 1e-7: the model would see
+        silence, with no error. Scalp EEG has a 95th percentile of tens of uV;
+        below MIN_TYPICAL_UV (the flat-electrode threshold of
+        :mod:`sk_cria.datasets._quality`) in most channels, the unit is wrong.
+        """
+        live = ~flat
+        if not live.any():
+            return  # all flat: warned about already, and comes out as zeros
+        typical = float(np.median(np.percentile(np.abs(data), self.scale_quantile,
+                                                axis=-1)[live]))
+        if typical < MIN_TYPICAL_UV:
+            raise ValueError(
+                f"EEGPreprocessor(scaling={self.scaling!r}) divides by a fixed unit in "
+                f"microvolts, but the typical amplitude of X is {typical:.3g} (the "
+                f"{self.scale_quantile:g}th percentile of |x| per channel, median over "
+                "channels and examples), far below scalp EEG in microvolts: X looks like "
+                "volts or millivolts (MNE's get_data() returns volts). Give microvolts "
+                "(X * 1e6 for volts, get_data(units='uV'), or the mne.Epochs themselves), "
+                "or use scaling='window', which does not depend on the unit."
+            )
 
     def _to_patches(self, data):
         n_times = data.shape[-1]

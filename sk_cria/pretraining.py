@@ -142,6 +142,12 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     optimizer : torch optimizer class, default=torch.optim.AdamW
     device : str, default="auto"
         "auto" uses CUDA (with bf16 mixed precision) when present, else the CPU.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of training and ``transform``: "auto" is bfloat16 autocast
+        on CUDA and float32 on the CPU; "bfloat16" autocasts on the CPU too
+        (pre-training steps 1.14-1.5x faster there, at the same loss per
+        step: ``benchmarks/results/precision.md``); "float32" never
+        autocasts. The weights stay float32 either way.
     verbose : int, default=0
         1 prints the loss per epoch and a progress bar in windows per second
         with the loss and the ETA.
@@ -207,6 +213,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         batch_size=64,
         train_split=None,
         device="auto",
+        precision="auto",
         verbose=0,
         **kwargs,
     ):
@@ -227,6 +234,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
+        self.precision = precision
 
     #: Constructor parameters checked by fit (sk_cria._check.check_params).
     _param_checks = {
@@ -358,7 +366,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             object.__setattr__(self, "_ddp",
                                ddp.data_parallel(self.module_, self.device))
         x = _net.to_device_async(x, self.device)
-        with _net.autocast(self.device):
+        with _net.autocast(self.device, self.precision):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
 
     # ----------------------------------------------------------- public API
@@ -559,7 +567,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         check_is_fitted(self, "module_")
         return self.module_.encoder
 
-    def save_pretrained(self, directory, overwrite=False):
+    def save_pretrained(self, directory, overwrite=False, dtype="float32"):
         """Save the encoder (JSON config + safetensors) for CRIAClassifier or sharing.
 
         Parameters
@@ -569,12 +577,15 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         overwrite : bool, default=False
             Replace an encoder the folder already holds; without it such a
             folder is refused (``FileExistsError``). Other files are kept.
+        dtype : {"float32", "float16", "bfloat16"}, default="float32"
+            Storage precision of the weights: "float16" halves the file;
+            loading casts the weights back to float32.
         """
         encoder = self.encoder_
         # What it was trained on (fit's input), else what its source was (from_pretrained).
         encoder.input_scaling = getattr(self, "input_scaling_", None) or getattr(
             encoder, "input_scaling", None)
-        encoder.save_pretrained(directory, overwrite=overwrite)
+        encoder.save_pretrained(directory, overwrite=overwrite, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, directory, **params):
@@ -646,11 +657,13 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         # Keys added after runs had been checkpointed only appear when they
         # differ from the old behaviour, so those runs still resume.
         extra = {}
+        if self.precision != "auto":
+            extra["precision"] = self.precision
         if self.negatives != "batch":
             groups = getattr(self, "_batch_groups", None)
-            extra = {"negatives": self.negatives,
-                     "groups": None if groups is None else
-                     hashlib.sha1(np.ascontiguousarray(groups).tobytes()).hexdigest()}
+            extra |= {"negatives": self.negatives,
+                      "groups": None if groups is None else
+                      hashlib.sha1(np.ascontiguousarray(groups).tobytes()).hexdigest()}
         return {
             **extra,
             "encoder": encoder, "masking": self.masking, "mask_ratio": self.mask_ratio,
@@ -697,7 +710,7 @@ def embed(net, embed_fn, X):
     net.module_.eval()
     dataset = net.get_dataset(X)
     outputs = []
-    with torch.inference_mode(), _net.autocast(net.device):
+    with torch.inference_mode(), _net.autocast(net.device, net.precision):
         for Xi, _ in net.get_iterator(dataset, training=False):
             Xi = _net.to_device_async(Xi, net.device)
             out = embed_fn(**Xi) if isinstance(Xi, dict) else embed_fn(Xi)

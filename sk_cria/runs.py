@@ -32,7 +32,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from . import __version__, ddp
 from ._check import number
-from ._net import build_encoder_config, resolve_device
+from ._net import PRECISIONS, build_encoder_config, resolve_device
 from .callbacks import EpochLog
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
@@ -55,6 +55,8 @@ _OUTPUTS = (RUN_FILE, CHECKPOINTS, LOG_FILE, "config.json", "model.safetensors",
 # Settings that may differ when a run is resumed: they change where and how
 # fast it runs, not what it computes.
 _FREE = ("device", "num_workers", "checkpoint_every")
+#: Most bytes of windows that pretrain(keep_windows="auto") keeps in memory.
+KEEP_WINDOWS_BYTES = 4 * 2**30
 
 
 class RunDirError(RuntimeError):
@@ -65,7 +67,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
              batch_size=64, lr=1e-3, lr_schedule="cosine", line_freq=60.0, seed=0,
              device="auto", num_workers=0, checkpoint_every=200, resume=False,
              overwrite=False, negatives="batch", scaling="window", flat_sd=FLAT_SD,
-             loose_sd=LOOSE_SD, verbose=1):
+             loose_sd=LOOSE_SD, keep_windows="auto", precision="auto", verbose=1):
     """Pre-train a CRIA encoder on recordings on disk; resumable; returns the pretrainer.
 
     Parameters
@@ -84,6 +86,15 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     seed : int, default=0
     num_workers : int, default=0
         DataLoader processes reading and preprocessing windows.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        See :class:`~sk_cria.ViewMaskPretrainer`: "bfloat16" autocasts on
+        the CPU too (faster steps at the same loss per step).
+    keep_windows : bool or "auto", default="auto"
+        Keep the preprocessed windows in memory after the first epoch
+        (:class:`~sk_cria.datasets.EEGWindowsDataset`'s ``keep_windows``), so
+        that later epochs skip reading and preprocessing. "auto" keeps them
+        in one process (``num_workers=0``) when all windows take at most
+        ``KEEP_WINDOWS_BYTES`` (4 GiB). It changes no result, only the speed.
     checkpoint_every : int, default=200
         Batches between checkpoints (also written at each epoch end).
     resume : bool, default=False
@@ -125,7 +136,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     _check_numbers(window=window, stride=stride, max_epochs=max_epochs,
                    batch_size=batch_size, lr=lr, line_freq=line_freq, seed=seed,
                    num_workers=num_workers, checkpoint_every=checkpoint_every,
-                   scaling=scaling, flat_sd=flat_sd, loose_sd=loose_sd)
+                   scaling=scaling, flat_sd=flat_sd, loose_sd=loose_sd,
+                   keep_windows=keep_windows, precision=precision)
     check_thresholds(flat_sd, loose_sd)
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
@@ -143,6 +155,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     # Only when not the default, so that runs from before the options still resume.
     if negatives != "batch":
         settings["negatives"] = negatives
+    if precision != "auto":
+        settings["precision"] = precision
     for name, value, default in (("flat_sd", flat_sd, FLAT_SD), ("loose_sd", loose_sd, LOOSE_SD)):
         if value != default:  # the same: runs from before the rule still resume
             settings[name] = value
@@ -162,6 +176,10 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         preprocessor=EEGPreprocessor(line_freq=line_freq, scaling=scaling),
         verbose=bool(verbose), flat_sd=flat_sd, loose_sd=loose_sd,
     )
+    if keep_windows == "auto":
+        keep_windows = num_workers == 0 and dataset.nbytes <= KEEP_WINDOWS_BYTES
+    # Set after reading the headers: "auto" needs the dataset's size.
+    dataset.keep_windows = bool(keep_windows)
     steps = _steps_per_epoch(dataset, batch_size, negatives)
     if steps == 0:  # before run.json: a run that would train nothing is refused
         raise ValueError(
@@ -183,7 +201,7 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     net = ViewMaskPretrainer(
         config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
         random_state=seed, device=device, verbose=verbose, negatives=negatives,
-        checkpoint_dir=out / CHECKPOINTS, checkpoint_every=checkpoint_every,
+        precision=precision, checkpoint_dir=out / CHECKPOINTS, checkpoint_every=checkpoint_every,
         callbacks=_callbacks(out, dataset, batch_size, max_epochs, lr_schedule),
         iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
     )
@@ -229,6 +247,16 @@ def _check_scaling(name, value):
         )
 
 
+def _check_precision(name, value):
+    if not (isinstance(value, str) and value in PRECISIONS):
+        raise ValueError(f"{name} must be one of {PRECISIONS}, got {value!r}.")
+
+
+def _check_keep_windows(name, value):
+    if not (isinstance(value, bool) or (isinstance(value, str) and value == "auto")):
+        raise TypeError(f"{name} must be True, False or 'auto', got {value!r}.")
+
+
 def _check_numbers(**values):
     """Refuse bad numbers before anything is written (the CLI refuses them at parsing)."""
     for name, value in values.items():
@@ -245,6 +273,8 @@ _NUMBER_CHECKS = {
     "checkpoint_every": number(Integral, 1),
     "flat_sd": number(Real, 0, none=True), "loose_sd": number(Real, 0, None, "neither", none=True),
     "scaling": _check_scaling,
+    "keep_windows": _check_keep_windows,
+    "precision": _check_precision,
 }
 
 

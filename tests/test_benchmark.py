@@ -216,3 +216,34 @@ def test_task_and_protocol_are_checked_before_loading(tmp_path, capsys):
         benchmark.run_benchmark(benchmark.BenchmarkConfig(task="bci-iv-2a"))
     with pytest.raises(SystemExit):  # argparse: invalid choice
         main(["benchmark", "--task", "bci-iv-2a"])
+
+
+def test_shipped_encoder_option_probes_the_encoder_it_names(data_path, tmp_path, eegmat_small):
+    """--shipped-encoder FOLDER: the frozen probe reads that saved encoder, as it is."""
+    import warnings
+
+    from sk_cria import EEGPreprocessor, ViewMaskPretrainer
+
+    # The random-weight encoder of seed 0, saved: probing it as "shipped" must give
+    # exactly the scores of the benchmark's own random-weight probe of seed 0.
+    b = eegmat_small
+    X = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0).fit_transform(
+        b.data[:8])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ViewMaskPretrainer: max_epochs=0")
+        encoder = ViewMaskPretrainer(config="small", max_epochs=0, random_state=0).fit(X)
+    encoder.save_pretrained(tmp_path / "my-encoder")
+    code = main(["benchmark", "--data", str(data_path), "--out", str(tmp_path / "out"),
+                 *SMALL, "--seeds", "1", "--shipped-encoder", str(tmp_path / "my-encoder"),
+                 "--pipelines", "cria_probe_shipped", "cria_probe_random"])
+    assert code == 0
+    scores = pd.read_csv(tmp_path / "out" / "results.csv").set_index(["pipeline", "fold"]).auroc
+    np.testing.assert_array_equal(scores.loc["cria_probe_shipped"], scores.loc["cria_probe_random"])
+
+
+def test_an_unknown_shipped_encoder_is_refused_before_loading(tmp_path, capsys):
+    code = main(["benchmark", "--shipped-encoder", "cria-huge", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "shipped_encoder: 'cria-huge' is neither an encoder directory" in err
+    assert not (tmp_path / "out").exists()

@@ -101,6 +101,25 @@ def test_same_random_state_gives_identical_embeddings(eegmat):
     assert not np.allclose(a, c)
 
 
+def test_bfloat16_on_the_cpu_trains_and_embeds_close_to_float32(eegmat):
+    """precision="bfloat16" autocasts on the CPU; "float32" is "auto" there, bit for bit."""
+    X, y, _ = eegmat
+    runs = {p: ViewMaskPretrainer(max_epochs=1, precision=p, **FAST).fit(X[:48])
+            for p in ("auto", "float32", "bfloat16")}
+    emb = {p: net.transform(X[:8]) for p, net in runs.items()}
+    np.testing.assert_array_equal(emb["auto"], emb["float32"])
+    assert emb["bfloat16"].dtype == np.float32 and np.isfinite(emb["bfloat16"]).all()
+    assert not np.array_equal(emb["bfloat16"], emb["float32"])  # it did autocast
+    # One epoch in bfloat16 ends near the float32 weights: embeddings correlate closely.
+    assert np.corrcoef(emb["bfloat16"].ravel(), emb["float32"].ravel())[0, 1] > 0.95
+    assert all(p.dtype == torch.float32 for p in runs["bfloat16"].encoder_.parameters())
+    clf = CRIAClassifier(encoder=runs["bfloat16"], precision="bfloat16", max_epochs=1,
+                         random_state=0, early_stopping=False)
+    rows = np.r_[np.flatnonzero(y == 0)[:8], np.flatnonzero(y == 1)[:8]]
+    clf.fit(X[rows], y[rows])
+    assert np.isfinite(clf.predict_proba(X[:4])).all()
+
+
 @pytest.mark.parametrize("masking", ["token", "spatial_block"])
 def test_other_maskings_train(eegmat, masking):
     X, _, _ = eegmat

@@ -199,10 +199,30 @@ def test_save_pretrained_refuses_non_finite_weights(tmp_path):
     assert not (tmp_path / "diverged").exists()
 
 
+def test_half_precision_storage_halves_the_file_and_embeds_alike(tmp_path, eegmat_small):
+    encoder = CRIA.from_pretrained("cria-small")
+    encoder.save_pretrained(tmp_path / "fp32")
+    encoder.save_pretrained(tmp_path / "fp16", dtype="float16")
+    sizes = {name: (tmp_path / name / "model.safetensors").stat().st_size
+             for name in ("fp32", "fp16")}
+    assert sizes["fp16"] < 0.55 * sizes["fp32"]
+    half = ViewMaskPretrainer.from_pretrained(tmp_path / "fp16")
+    assert all(t.dtype == torch.float32 for t in half.encoder_.state_dict().values()
+               if t.is_floating_point())
+    X = _scaled(eegmat_small, "window", n=4)
+    full = ViewMaskPretrainer.from_pretrained(tmp_path / "fp32").transform(X)
+    # Rounding every weight to 11 significant bits moves the embedding by well
+    # under a hundredth of its spread.
+    assert np.abs(half.transform(X) - full).max() < 0.01 * full.std()
+
+
 def test_save_pretrained_checks_its_arguments(tmp_path):
     encoder = CRIA.from_pretrained("cria-small")
     with pytest.raises(TypeError, match="overwrite must be True or False, got 'False'"):
         encoder.save_pretrained(tmp_path / "encoder", overwrite="False")
+    with pytest.raises(ValueError, match=r"dtype must be one of \['bfloat16', 'float16', "
+                                         r"'float32'\], got 'half'"):
+        encoder.save_pretrained(tmp_path / "encoder", dtype="half")
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(tmp_path / 'file'))} is a file"):
         encoder.save_pretrained(tmp_path / "file")

@@ -71,7 +71,7 @@ def test_scaling_is_per_channel_and_per_example(eegmat_small):
     gains = x.copy()
     gains[0, 4] *= 1000.0  # one channel of one example recorded with another gain
     gains[2] *= 1e-6  # one example in volts instead of microvolts
-    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0)
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="window")
     out, out_gains = pre.fit_transform(x), pre.fit_transform(gains)
     np.testing.assert_allclose(out_gains, out, rtol=1e-4, atol=1e-5)
     q95 = np.percentile(np.abs(out), 95, axis=-1)
@@ -290,8 +290,10 @@ def test_fixed_unit_divides_by_the_unit_and_window_by_each_windows_percentile(ee
     X, _ = _two_subjects(eegmat_small)
     microvolts = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=1.0).fit_transform(X)
     unit = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=100.0).fit_transform(X)
-    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
-    assert (unit.scaling, window.scaling) == (100.0, "window")
+    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="window").fit_transform(X)
+    default = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
+    assert (unit.scaling, window.scaling, default.scaling) == (100.0, "window", "window")
+    np.testing.assert_array_equal(default, window)
     np.testing.assert_allclose(unit, microvolts / 100.0, rtol=1e-5, atol=1e-7)
     q95 = np.percentile(np.abs(microvolts), 95, axis=-1, keepdims=True)
     np.testing.assert_allclose(window, microvolts / q95, rtol=1e-4, atol=1e-5)
@@ -324,7 +326,7 @@ def test_group_scaling_keeps_power_within_a_group_and_removes_its_gain(eegmat_sm
 
 def test_group_scaling_with_one_window_per_group_is_window_scaling(eegmat_small):
     X, _ = _two_subjects(eegmat_small)
-    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0).fit_transform(X)
+    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="window").fit_transform(X)
     group = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="group").fit_transform(
         X, groups=np.arange(len(X)))
     np.testing.assert_array_equal(group, window)
@@ -382,3 +384,19 @@ def test_windows_read_one_at_a_time_refuse_group_scaling(tmp_path):
     with pytest.raises(ValueError, match=r"preprocesses each window on its own, so "
                        r"EEGPreprocessor\(scaling='group'\) would scale each window by itself"):
         EEGWindowsDataset(tmp_path, preprocessor=EEGPreprocessor(scaling="group"))
+
+
+@pytest.mark.parametrize("factor, unit", [(1e-6, "volts"), (1e-3, "millivolts")])
+def test_fixed_unit_refuses_eeg_in_volts(eegmat_small, factor, unit):
+    """Real microvolts pass; the same windows in volts or mV would be silence: refused."""
+    X, _ = _two_subjects(eegmat_small)
+    pre = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling=100.0)
+    assert np.isfinite(pre.fit_transform(X)).all()
+    with pytest.raises(ValueError, match=r"scaling=100\.0\) divides by a fixed unit in "
+                       r"microvolts, but the typical amplitude of X is .*X looks like volts or "
+                       r"millivolts.*X \* 1e6.*or use scaling='window'"):
+        pre.fit_transform(X * factor)
+    # Per-window scaling does not depend on the unit.
+    window = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="window")
+    np.testing.assert_allclose(window.fit_transform(X * factor), window.fit_transform(X),
+                               rtol=1e-4, atol=1e-5)

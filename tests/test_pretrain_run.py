@@ -326,6 +326,20 @@ def test_command_records_the_scaling_in_the_encoder(task_files, tmp_path):
     assert "scaling 100.0" in (out / "README.md").read_text()
 
 
+def test_kept_windows_train_the_same_weights(task_files, tmp_path):
+    """Keeping the windows in memory changes the speed only: the same encoder, bit for bit."""
+    from safetensors.torch import load_file
+
+    from sk_cria.runs import pretrain
+
+    for keep in (True, False):
+        pretrain(task_files[:2], tmp_path / str(keep), config="small", max_epochs=2,
+                 batch_size=8, keep_windows=keep, verbose=0)
+    kept, read = (load_file(tmp_path / str(k) / "model.safetensors") for k in (True, False))
+    assert kept.keys() == read.keys()
+    assert all(torch.equal(kept[name], read[name]) for name in kept)
+
+
 @pytest.mark.slow
 def test_ctrl_c_leaves_a_run_that_resumes_to_the_uninterrupted_weights(task_files, whole,
                                                                        tmp_path):
@@ -440,6 +454,7 @@ def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp
     ("scaling", "group", ValueError, "scaling='group' cannot apply to pre-training on "
      "recordings on disk: their windows are read and preprocessed one at a time"),
     ("scaling", 0, ValueError, "scaling must be \"window\", \"group\" or a fixed unit"),
+    ("keep_windows", "yes", TypeError, "keep_windows must be True, False or 'auto', got 'yes'"),
 ])
 def test_pretrain_refuses_bad_numbers_before_anything_is_written(task_files, tmp_path, name,
                                                                  value, error, message):

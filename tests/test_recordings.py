@@ -67,6 +67,24 @@ def test_window_is_exactly_the_preprocessor_output(mixed, files):
     np.testing.assert_array_equal(mixed[index][0]["x"].numpy(), expected[0])
 
 
+def test_kept_windows_are_the_windows_read_and_stay_as_read(files):
+    paths = [files["task"], files["mi"]]
+    kept = EEGWindowsDataset(paths, window=4, verbose=False, keep_windows=True)
+    read = EEGWindowsDataset(paths, window=4, verbose=False)
+    assert kept.nbytes == sum(read[i][0]["x"].numpy().nbytes for i in range(len(read)))
+    for i in (0, 5, len(kept) - 1, -1):
+        first = kept[i][0]["x"]
+        np.testing.assert_array_equal(first.numpy(), read[i][0]["x"].numpy())
+        first.zero_()  # a caller editing its window in place
+        np.testing.assert_array_equal(kept[i][0]["x"].numpy(), read[i][0]["x"].numpy())
+    assert len(kept._kept) == 3  # -1 is the last window: one kept copy
+    kept._cache.clear()
+    kept.cache_size = 0  # kept windows need no open file
+    np.testing.assert_array_equal(kept[0][0]["x"].numpy(), read[0][0]["x"].numpy())
+    with pytest.raises(TypeError, match="keep_windows must be True or False, got 'yes'"):
+        EEGWindowsDataset(paths, window=4, verbose=False, keep_windows="yes")
+
+
 def test_stride_overlaps_windows(files):
     n_times = mne.io.read_raw_edf(files["task"], preload=False, verbose="error").n_times
     ds = EEGWindowsDataset([files["task"]], window=4, stride=2, verbose=False)

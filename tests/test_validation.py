@@ -48,6 +48,7 @@ SHARED = [
     ("random_state", "0", TypeError),
     ("device", "gpu", ValueError),
     ("device", "cuda:999", ValueError),
+    ("precision", "fp16", ValueError),
     ("verbose", "yes", TypeError),
     ("verbose", -1, ValueError),
 ]

@@ -228,7 +228,7 @@ class CRIA(nn.Module):
         views = [getattr(output, view) for view in self.VIEWS]
         return self.pooling.channel_features(views, output.padding_mask)
 
-    def save_pretrained(self, directory, overwrite=False):
+    def save_pretrained(self, directory, overwrite=False, dtype="float32"):
         """Save ``config.json`` and ``model.safetensors`` into ``directory``.
 
         Parameters
@@ -238,10 +238,12 @@ class CRIA(nn.Module):
         overwrite : bool, default=False
             Replace an encoder the folder already holds; without it such a
             folder is refused (``FileExistsError``).
+        dtype : {"float32", "float16", "bfloat16"}, default="float32"
+            Storage precision of the weights (loading casts them back).
         """
         from .io import save_pretrained
 
-        save_pretrained(self, directory, overwrite=overwrite)
+        save_pretrained(self, directory, overwrite=overwrite, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, directory, **overrides):

@@ -112,7 +112,12 @@ def resolve_pretrained(source):
     )
 
 
-def save_pretrained(model, directory, overwrite=False):
+#: Storage precisions of save_pretrained (loading casts back to the model's float32).
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16,
+                  "bfloat16": torch.bfloat16}
+
+
+def save_pretrained(model, directory, overwrite=False, dtype="float32"):
     """Write ``model``'s config and weights into ``directory``.
 
     Parameters
@@ -124,6 +129,10 @@ def save_pretrained(model, directory, overwrite=False):
         Replace the encoder files (``config.json``, ``model.safetensors``)
         that ``directory`` already holds; without it, such a folder is
         refused. Other files in the folder are never touched.
+    dtype : {"float32", "float16", "bfloat16"}, default="float32"
+        Precision of the stored floating-point weights: half precision
+        halves the file (an encoder shipped inside the package stays under
+        8 MB); loading casts them back to float32.
 
     Raises
     ------
@@ -139,6 +148,8 @@ def save_pretrained(model, directory, overwrite=False):
     """
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    if not (isinstance(dtype, str) and dtype in STORAGE_DTYPES):
+        raise ValueError(f"dtype must be one of {sorted(STORAGE_DTYPES)}, got {dtype!r}.")
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(
@@ -153,6 +164,8 @@ def save_pretrained(model, directory, overwrite=False):
         )
     weights = {name: tensor.detach().cpu().contiguous()
                for name, tensor in model.state_dict().items()}
+    weights = {name: t.to(STORAGE_DTYPES[dtype]) if t.is_floating_point() else t
+               for name, t in weights.items()}
     # Non-finite first: the more telling cause when both apply.
     bad = _non_finite(weights)
     if bad:
