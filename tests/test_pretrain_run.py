@@ -313,6 +313,17 @@ def test_command_draws_negatives_within_recordings(task_files, tmp_path):
     assert "(negatives: group)" in (out / "README.md").read_text()
 
 
+def test_command_trains_in_bfloat16_with_kept_windows(task_files, tmp_path):
+    out = tmp_path / "run"
+    command = _command(task_files[:1], out, "--precision", "bfloat16",
+                       "--keep-windows", "yes")[3:]
+    command[command.index("--max-epochs") + 1] = "2"
+    assert main(command) == 0
+    assert json.loads((out / "run.json").read_text())["settings"]["precision"] == "bfloat16"
+    net = ViewMaskPretrainer.from_pretrained(out)
+    assert all(p.dtype == torch.float32 for p in net.encoder_.parameters())
+
+
 def test_command_records_the_scaling_in_the_encoder(task_files, tmp_path):
     from sk_cria.model.io import pretrained_scaling
 
@@ -455,6 +466,8 @@ def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp
      "recordings on disk: their windows are read and preprocessed one at a time"),
     ("scaling", 0, ValueError, "scaling must be \"window\", \"group\" or a fixed unit"),
     ("keep_windows", "yes", TypeError, "keep_windows must be True, False or 'auto', got 'yes'"),
+    ("precision", "fp16", ValueError, "precision must be one of \\('auto', 'float32', "
+     "'bfloat16'\\), got 'fp16'"),
 ])
 def test_pretrain_refuses_bad_numbers_before_anything_is_written(task_files, tmp_path, name,
                                                                  value, error, message):
