@@ -206,29 +206,11 @@ def score(net, eegmat, mi, sines):
     }
 
 
-def mi_efficiency(features, y, groups, budgets=(2, None), draws=3):
-    """BAcc of the per-subject z-scored probe over the benchmark's motor-imagery folds."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-
-    from sk_cria.alignment import GroupStandardScaler
-
-    Z = GroupStandardScaler().fit_transform(features, groups=groups)
-    rng = np.random.default_rng(SEED)
-    scores = {}
-    for budget in budgets:
-        bacc = []
-        for _, _, train, test in splits(mi_config(), groups):
-            for _ in range(draws if budget else 1):
-                subjects = np.unique(groups[train])
-                if budget:
-                    subjects = rng.choice(subjects, budget, replace=False)
-                rows = np.isin(groups, subjects)
-                probe = LogisticRegression(max_iter=3000, class_weight="balanced")
-                bacc.append(balanced_accuracy_score(y[test], probe.fit(Z[rows], y[rows])
-                                                    .predict(Z[test])))
-        scores[str(budget)] = float(np.mean(bacc))
-    return scores
+def mi_efficiency(features, y, groups):
+    """Budget -> BAcc of ``bench_pretext``'s probe over the benchmark's motor-imagery folds."""
+    folds = [(train, test) for _, _, train, test in splits(mi_config(), groups)]
+    scores = label_efficiency(features, y, groups, seed=SEED, folds=folds)
+    return {str(budget): bacc for budget, (bacc, _) in scores.items()}
 
 
 def save(arm, record):
@@ -450,7 +432,9 @@ def ship(name, arm, epoch):
         f"{row['train_minutes']:.0f} min of training on one CPU thread.",
         f"- Command: `{record['command']}`, then `python benchmarks/bench_corpus.py --ship "
         f"{name} --arm {arm} --epochs {epoch}`.",
-        f"- Weights stored as {dtype} (`model.safetensors`).",
+        f"- Weights stored as {dtype} (`model.safetensors`)"
+        + ("; the probes below were measured on the float32 checkpoint before that."
+           if dtype != "float32" else "."),
         "- Selected by `--report`'s rule among every arm and checkpoint of the ablation "
         "(small and default encoders; eegmat, + eegmmidb, + Muse): of the checkpoints "
         "passing the spectral-fidelity test, the best mean BAcc of the four probes below "

@@ -81,14 +81,18 @@ def recipe_inputs(data):
     return X, signals
 
 
-def label_efficiency(features, y, groups, budgets=(2, None), draws=3, seed=0):
-    """Budget -> (BAcc, AUROC), grouped 8-fold CV, the probe fitted on ``budget`` subjects."""
+def label_efficiency(features, y, groups, budgets=(2, None), draws=3, seed=0, folds=None):
+    """Budget -> (BAcc, AUROC), the probe fitted on ``budget`` subjects of each training fold.
+
+    ``folds``: (train, test) index pairs; None is grouped 8-fold CV over ``groups``.
+    """
     Z = GroupStandardScaler().fit_transform(features, groups=groups)
     rng = np.random.default_rng(seed)
+    folds = list(GroupKFold(8).split(Z, y, groups) if folds is None else folds)
     scores = {}
     for budget in budgets:
         bacc, auroc = [], []
-        for train, test in GroupKFold(8).split(Z, y, groups):
+        for train, test in folds:
             for _ in range(draws if budget else 1):
                 subjects = np.unique(groups[train])
                 if budget:
