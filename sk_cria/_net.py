@@ -391,7 +391,8 @@ def autocast(device, precision="auto"):
 
     "auto": bfloat16 autocast on CUDA, none on the CPU; "float32": none;
     "bfloat16": bfloat16 autocast on either (on the CPU, 1.14-1.5x faster
-    pre-training steps at the same loss: ``benchmarks/results/precision.md``).
+    pre-training steps at the same loss: ``benchmarks/results/precision.md``
+    and ``pretrain_profile.md``).
     """
     device = torch.device(device)
     if precision == "float32" or (precision == "auto" and device.type != "cuda"):

@@ -146,7 +146,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         Arithmetic of training and ``transform``: "auto" is bfloat16 autocast
         on CUDA and float32 on the CPU; "bfloat16" autocasts on the CPU too
         (pre-training steps 1.14-1.5x faster there, at the same loss per
-        step: ``benchmarks/results/precision.md``); "float32" never
+        step: ``benchmarks/results/precision.md`` and
+        ``pretrain_profile.md``); "float32" never
         autocasts. The weights stay float32 either way.
     verbose : int, default=0
         1 prints the loss per epoch and a progress bar in windows per second
