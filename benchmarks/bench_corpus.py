@@ -132,13 +132,13 @@ def eegmat_inputs(data_dir, scaling):
 
 
 def mi_config(**overrides):
-    return BenchmarkConfig(task="eegmmidb-mi", seeds=1, input_scaling=SCALING, **overrides)
+    return BenchmarkConfig(**{"task": "eegmmidb-mi", "seeds": 1, "input_scaling": SCALING,
+                              **overrides})
 
 
 def mi_inputs(data_dir, scaling):
     """The motor-imagery task's trials and CRIA's aligned input, as the benchmark makes them."""
-    config = mi_config(data=str(data_dir))
-    config.input_scaling = scaling
+    config = mi_config(data=str(data_dir), input_scaling=scaling)
     task = TASKS["eegmmidb-mi"]
     data = task.load(None, str(data_dir))
     with sklearn.config_context(enable_metadata_routing=True):

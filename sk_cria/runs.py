@@ -31,7 +31,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from . import __version__, ddp
-from ._check import number
+from ._check import number, one_of
 from ._net import PRECISIONS, build_encoder_config, resolve_device
 from .callbacks import EpochLog
 from .atomic import open_atomic
@@ -247,16 +247,6 @@ def _check_scaling(name, value):
         )
 
 
-def _check_precision(name, value):
-    if not (isinstance(value, str) and value in PRECISIONS):
-        raise ValueError(f"{name} must be one of {PRECISIONS}, got {value!r}.")
-
-
-def _check_keep_windows(name, value):
-    if not (isinstance(value, bool) or (isinstance(value, str) and value == "auto")):
-        raise TypeError(f"{name} must be True, False or 'auto', got {value!r}.")
-
-
 def _check_numbers(**values):
     """Refuse bad numbers before anything is written (the CLI refuses them at parsing)."""
     for name, value in values.items():
@@ -273,8 +263,8 @@ _NUMBER_CHECKS = {
     "checkpoint_every": number(Integral, 1),
     "flat_sd": number(Real, 0, none=True), "loose_sd": number(Real, 0, None, "neither", none=True),
     "scaling": _check_scaling,
-    "keep_windows": _check_keep_windows,
-    "precision": _check_precision,
+    "keep_windows": one_of(("auto",), types=(bool,)),
+    "precision": one_of(PRECISIONS),
 }
 
 

@@ -465,7 +465,8 @@ def test_a_run_of_no_epoch_is_refused_before_anything_is_written(task_files, tmp
     ("scaling", "group", ValueError, "scaling='group' cannot apply to pre-training on "
      "recordings on disk: their windows are read and preprocessed one at a time"),
     ("scaling", 0, ValueError, "scaling must be \"window\", \"group\" or a fixed unit"),
-    ("keep_windows", "yes", TypeError, "keep_windows must be True, False or 'auto', got 'yes'"),
+    ("keep_windows", "yes", ValueError, "keep_windows must be one of \\('auto',\\) or a bool, "
+     "got 'yes'"),
     ("precision", "fp16", ValueError, "precision must be one of \\('auto', 'float32', "
      "'bfloat16'\\), got 'fp16'"),
 ])

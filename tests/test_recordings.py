@@ -81,7 +81,7 @@ def test_kept_windows_are_the_windows_read_and_stay_as_read(files):
     kept._cache.clear()
     kept.cache_size = 0  # kept windows need no open file
     np.testing.assert_array_equal(kept[0][0]["x"].numpy(), read[0][0]["x"].numpy())
-    with pytest.raises(TypeError, match="keep_windows must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="keep_windows must be True or False, got 'yes' \\(str\\)"):
         EEGWindowsDataset(paths, window=4, verbose=False, keep_windows="yes")
 
 

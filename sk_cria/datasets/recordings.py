@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from .._check import check_number
+from .._check import boolean, check_number
 from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
@@ -229,11 +229,11 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         dropped) to stderr.
     keep_windows : bool, default=False
         Keep each window in memory once read and preprocessed, so that every
-        epoch after the first skips reading and preprocessing (about 9 ms a
-        10 s window on one core, a third of a small encoder's training
-        step: ``benchmarks/results/pretrain_profile.md``). Costs the
-        windows' float32 bytes, ``channels x window x 800``: 0.7 GB for the
-        17 hours of the issue-26 corpus in 10 s windows. Each process keeps
+        epoch after the first skips reading and preprocessing (about 8 ms a
+        10 s window, a third of a small encoder's training step:
+        ``benchmarks/results/pretrain_profile.md``). Costs the windows'
+        float32 bytes, ``channels x window x 800`` each (``nbytes``
+        gives the total before any is read). Each process keeps
         its own windows, so with DataLoader workers (``num_workers`` > 0)
         every worker ends up holding them all; use it in one process.
         The windows are those read without it, bit for bit.
@@ -297,8 +297,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 "scaling='window' or a fixed unit in microvolts, e.g. scaling=100.0."
             )
         self.unknown_channels = unknown_channels
-        if not isinstance(keep_windows, bool):
-            raise TypeError(f"keep_windows must be True or False, got {keep_windows!r}.")
+        boolean("keep_windows", keep_windows)
         self.keep_windows = keep_windows
         self.cache_size = check_number(
             cache_size, "cache_size", integer=True, low=0,
