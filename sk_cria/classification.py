@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import LabelEncoder
@@ -18,34 +19,53 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import _check, _net
+from .channels import REGIONS
 from .model import CRIA
 from .sampling import MontageBatchSampler
 
 __all__ = ["CRIAClassifier"]
 
 
-class _ClassifierModule(nn.Module):
-    """Encoder + fully connected ELU head returning class logits.
+#: What the head of CRIAClassifier can read (CRIA.features): channel-wise
+#: features would tie the head to one montage, so they are not offered.
+HEAD_EMBEDDINGS = ("pooled", "regions")
+#: How the head starts: random weights, or a logistic-regression probe's.
+HEAD_INITS = ("random", "probe")
 
-    With ``groups`` (an index per window into ``group_stats``), each pooled
-    embedding is standardised with its group's mean and standard deviation
-    before the head; the net computes ``group_stats`` (constants, no
-    gradient) from the group's own windows.
+
+class _ClassifierModule(nn.Module):
+    """Encoder + head returning class logits.
+
+    The head reads ``encoder.features(x, channels, embedding)``; ``hidden``
+    None makes it linear (dropout, then one linear layer), else a fully
+    connected ELU layer of that width comes first. With ``groups`` (an index
+    per window into ``group_stats``), each window's features are
+    standardised with its group's mean and standard deviation before the
+    head; the net computes ``group_stats`` (constants, no gradient) from the
+    group's own windows.
     """
 
-    def __init__(self, encoder, n_classes, hidden=128, dropout=0.3):
+    def __init__(self, encoder, n_classes, hidden=128, dropout=0.3, embedding="pooled"):
         super().__init__()
         self.encoder = encoder
-        width = encoder.config.embed_dim
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(width, hidden), nn.ELU(),
-            nn.Dropout(dropout), nn.Linear(hidden, n_classes),
-        )
-        self.group_stats = None  # (mean, std), each (n_groups, width)
+        self.embedding = embedding
+        config = encoder.config
+        width = (config.embed_dim if embedding == "pooled"
+                 else len(REGIONS) * len(CRIA.VIEWS) * config.d_model)
+        hidden_layers = ([] if hidden is None else
+                         [nn.Linear(width, hidden), nn.ELU(), nn.Dropout(dropout)])
+        self.head = nn.Sequential(nn.Dropout(dropout), *hidden_layers,
+                                  nn.Linear(width if hidden is None else hidden, n_classes))
+        self.group_stats = None  # (mean, std), each (n_groups, n_features)
+
+    def features(self, x, channels):
+        """What the head reads, before any per-group standardisation."""
+        # getattr: a module pickled before the head could read regions.
+        return self.encoder.features(x, channels, getattr(self, "embedding", "pooled"))
 
     def forward(self, x, channels, groups=None):
         """Class logits; ``channels`` are the index pairs every batch carries."""
-        z = self.encoder(x, channels)
+        z = self.features(x, channels)
         if groups is not None:
             mean, std = self.group_stats
             z = (z - mean[groups]) / std[groups]
@@ -243,8 +263,10 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         freeze_encoder=False,
         encoder_lr_scale=1.0,
         attn_mask_ratio=0.1,
+        embedding="pooled",
         head_hidden=128,
         head_dropout=0.3,
+        head_init="random",
         class_weight="balanced",
         early_stopping=True,
         validation_fraction=0.2,
@@ -273,8 +295,10 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.freeze_encoder = freeze_encoder
         self.encoder_lr_scale = encoder_lr_scale
         self.attn_mask_ratio = attn_mask_ratio
+        self.embedding = embedding
         self.head_hidden = head_hidden
         self.head_dropout = head_dropout
+        self.head_init = head_init
         self.class_weight = class_weight
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -290,8 +314,10 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         "freeze_encoder": _check.boolean,
         "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
-        "head_hidden": _check.number(numbers.Integral, 1),
+        "embedding": _check.one_of(HEAD_EMBEDDINGS),
+        "head_hidden": _check.number(numbers.Integral, 1, none=True),
         "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
+        "head_init": _check.one_of(HEAD_INITS),
         "class_weight": _check.class_weight,
         "early_stopping": _check.boolean,
         "validation_fraction": _check.number(
@@ -312,9 +338,12 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             encoder = _net.load_encoder(self.encoder, attn_mask_ratio=self.attn_mask_ratio)
         if self.freeze_encoder:
             encoder.requires_grad_(False)
+        # Only the embedding that is not the default goes to the module, so that
+        # a custom module= without an embedding argument still works.
+        options = {} if self.embedding == "pooled" else {"embedding": self.embedding}
         self.module_ = self.module(
             encoder, n_classes=len(self.classes_), hidden=self.head_hidden,
-            dropout=self.head_dropout, **self.get_params_for("module"),
+            dropout=self.head_dropout, **options, **self.get_params_for("module"),
         ).to(self.device)
         return self
 
@@ -385,39 +414,87 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         # Per-group statistics of this epoch: every group (training and
-        # held-out) on its own windows, with the encoder as it is now.
+        # held-out) on its own windows, with the encoder as it is now; then,
+        # once per fit, the probe that the head starts from.
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        if getattr(self, "n_groups_", None) is not None:
-            self._set_group_stats([dataset_train, dataset_valid], self.n_groups_)
+        grouped = getattr(self, "n_groups_", None) is not None
+        probe = getattr(self, "_probe_pending", False)
+        if not (grouped or probe):
+            return
+        train = self._frozen_features(dataset_train)
+        if grouped:
+            valid = [] if dataset_valid is None else [self._frozen_features(dataset_valid)]
+            self._set_group_stats([train, *valid], self.n_groups_)
+        if probe:
+            self._probe_pending = False
+            self._init_head_from_probe(*train)
 
-    def _set_group_stats(self, datasets, n_groups):
-        """Per-group mean and std of the pooled embeddings (encoder in eval mode)."""
+    def _frozen_features(self, dataset):
+        """``(features, groups, labels)`` of every window of ``dataset``, encoder in eval mode.
+
+        ``features`` are what the head reads before per-group standardisation
+        (float32, CPU); ``groups`` is None for windows without groups.
+        """
         module = self.module_
-        width = module.encoder.config.embed_dim
-        total = torch.zeros(n_groups, width, dtype=torch.float64)
-        squares = torch.zeros(n_groups, width, dtype=torch.float64)
-        counts = torch.zeros(n_groups, dtype=torch.float64)
+        features, groups, labels = [], [], []
         was_training = module.training
         module.eval()
         try:
             with torch.no_grad():
-                for dataset in datasets:
-                    if dataset is None:
-                        continue
-                    for batch in self.get_iterator(dataset, training=False):
-                        x = _net.to_device_async(batch[0], self.device)
-                        with _net.autocast(self.device, self.precision):
-                            z = module.encoder(x["x"], x["channels"])
-                        z = z.double().cpu()
-                        index = x["groups"].cpu()
-                        total.index_add_(0, index, z)
-                        squares.index_add_(0, index, z * z)
-                        counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
+                for x, y in self.get_iterator(dataset, training=False):
+                    x = _net.to_device_async(x, self.device)
+                    with _net.autocast(self.device, self.precision):
+                        features.append(module.features(x["x"], x["channels"]).float().cpu())
+                    groups.append(x["groups"].cpu() if "groups" in x else None)
+                    labels.append(torch.as_tensor(y))
         finally:
             module.train(was_training)
+        groups = None if groups[0] is None else torch.cat(groups)
+        return torch.cat(features), groups, torch.cat(labels)
+
+    def _set_group_stats(self, features, n_groups):
+        """Per-group mean and std of ``features``, a list of ``_frozen_features`` outputs."""
+        width = features[0][0].shape[1]
+        total = torch.zeros(n_groups, width, dtype=torch.float64)
+        squares = torch.zeros(n_groups, width, dtype=torch.float64)
+        counts = torch.zeros(n_groups, dtype=torch.float64)
+        for z, index, _ in features:
+            z = z.double()
+            total.index_add_(0, index, z)
+            squares.index_add_(0, index, z * z)
+            counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
         mean = total / counts[:, None]
         std = (squares / counts[:, None] - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
-        module.group_stats = (mean.float().to(self.device), std.float().to(self.device))
+        self.module_.group_stats = (mean.float().to(self.device), std.float().to(self.device))
+
+    def _init_head_from_probe(self, z, groups, y):
+        """Start the linear head from a logistic regression on the frozen features.
+
+        Linear probing, then fine-tuning (LP-FT): the encoder's first updates
+        follow the gradient of a head that already separates the classes,
+        instead of that of a random one. The probe is the benchmark's: the
+        (per-group standardised) features z-scored over the training windows,
+        then scikit-learn's L2 logistic regression with the loss's class
+        weights; the z-scoring is folded into the head's weights.
+        """
+        if groups is not None:
+            mean, std = (t.cpu() for t in self.module_.group_stats)
+            z = (z - mean[groups]) / std[groups]
+        z, y = z.double().numpy(), y.numpy()
+        center, scale = z.mean(axis=0), z.std(axis=0)
+        scale[scale < 1e-6] = 1.0
+        weight = None if self.class_weight is None else self.class_weight_[y]
+        probe = LogisticRegression(max_iter=2000).fit((z - center) / scale, y,
+                                                       sample_weight=weight)
+        coef, intercept = probe.coef_ / scale, probe.intercept_ - probe.coef_ @ (center / scale)
+        if len(self.classes_) == 2:
+            # One logit difference for two classes: split it between their logits.
+            coef = np.vstack([-coef, coef]) / 2
+            intercept = np.array([-intercept[0], intercept[0]]) / 2
+        linear = self.module_.head[-1]
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(coef, dtype=linear.weight.dtype))
+            linear.bias.copy_(torch.as_tensor(intercept, dtype=linear.bias.dtype))
 
     def _with_groups(self, X, groups, fitting):
         """Add each window's group index to the batch dict; record the groups at fit."""
@@ -487,6 +564,12 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 "for training without labels use ViewMaskPretrainer."
             )
         self._check_params()
+        if self.head_init == "probe" and self.head_hidden is not None:
+            raise ValueError(
+                f"CRIAClassifier: head_init='probe' starts a linear head from a logistic "
+                f"regression, but head_hidden={self.head_hidden} asks for a hidden layer. "
+                "Set head_hidden=None, or head_init='random'."
+            )
         X, montages = _net.model_input(self, X, reset=True)
         _net.record_montages(self, montages, reset=True)
         X, _ = self._with_groups(X, groups, fitting=True)
@@ -512,6 +595,9 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             self.class_weight_ = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=y
             )
+        # Consumed at the start of the first epoch, once the hold-out is drawn.
+        self._probe_pending = self.head_init == "probe" and not (
+            self.warm_start and getattr(self, "initialized_", False))
         return self._train(_labelled(X, y_enc), y_enc, reset=True, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
@@ -584,7 +670,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             X, n_groups = self._with_groups(X, groups, fitting=False)
         with _net.concrete_device(self):
             if n_groups is not None:
-                self._set_group_stats([self.get_dataset(X)], n_groups)
+                self._set_group_stats([self._frozen_features(self.get_dataset(X))], n_groups)
             proba = super().predict_proba(X).astype(np.float64)
         return _net.check_finite_output(self, proba, "probabilities")
 

@@ -23,9 +23,8 @@ from . import _check, _net, ddp
 from ._check import check_groups
 from .callbacks import WindowProgressBar
 from .checkpointing import ResumeTraining, TrainingCheckpoint
-from .channels import REGIONS, channel_regions
-from .model import CRIA
-from .model.purification import region_mean
+from .channels import REGIONS
+from .model import CRIA, EMBEDDINGS
 from .model.pretext import MASKINGS, InfoNCELoss, ViewMaskModule
 from .sampling import MontageBatchSampler
 
@@ -34,7 +33,6 @@ __all__ = ["EMBEDDINGS", "NEGATIVES", "ViewMaskPretrainer"]
 #: Where the contrastive negatives of a window come from (see ``negatives``).
 NEGATIVES = ("batch", "group")
 #: What ``transform`` returns (see ``embedding``).
-EMBEDDINGS = ("pooled", "channels", "regions")
 
 
 class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
@@ -493,10 +491,8 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         if self.embedding == "channels":
             for names in montages:
                 self._check_channel_layout(names)
-        embed_fn = (self.module_.embed if self.embedding == "pooled"
-                    else _SpatialEmbedding(self.encoder_, self.embedding))
         with _net.concrete_device(self):
-            return embed(self, embed_fn, X)
+            return embed(self, self.encoder_, self.embedding, X)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the features ``transform`` returns.
@@ -690,30 +686,14 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
 
-class _SpatialEmbedding:
-    """The per-channel or per-region features of a batch (``embedding`` "channels"/"regions")."""
-
-    def __init__(self, encoder, embedding):
-        self.encoder, self.embedding = encoder, embedding
-
-    def __call__(self, x, channels):
-        features, real = self.encoder.channel_features(self.encoder.encode(x, channels))
-        if self.embedding == "regions":
-            # The batch's own channels: windows of any montage get the same regions.
-            regions = torch.as_tensor(channel_regions(channels.cpu().numpy()),
-                                      device=features.device)
-            features = region_mean(features, real, regions, len(REGIONS))
-        return features.flatten(1)
-
-
-def embed(net, embed_fn, X):
-    """Run ``embed_fn`` over X in eval mode, batch by batch, without gradients."""
+def embed(net, encoder, embedding, X):
+    """``encoder.features`` of X (``embedding`` as there), in eval mode, batch by batch."""
     net.module_.eval()
     dataset = net.get_dataset(X)
     outputs = []
     with torch.inference_mode(), _net.autocast(net.device, net.precision):
         for Xi, _ in net.get_iterator(dataset, training=False):
             Xi = _net.to_device_async(Xi, net.device)
-            out = embed_fn(**Xi) if isinstance(Xi, dict) else embed_fn(Xi)
+            out = encoder.features(Xi["x"], Xi["channels"], embedding)
             outputs.append(out.float().cpu())
     return _net.check_finite_output(net, torch.cat(outputs).numpy(), "embeddings")

@@ -6,8 +6,8 @@ Torch only: nothing here imports scikit-learn or skorch; the estimators of
 
 from .attention import linear_attention, softmax_attention
 from .config import CRIAConfig
-from .cria import CRIA, CRIAOutput
+from .cria import CRIA, EMBEDDINGS, CRIAOutput
 from .io import available_pretrained
 
-__all__ = ["CRIA", "CRIAConfig", "CRIAOutput", "available_pretrained", "linear_attention",
+__all__ = ["CRIA", "CRIAConfig", "CRIAOutput", "EMBEDDINGS", "available_pretrained", "linear_attention",
            "softmax_attention"]

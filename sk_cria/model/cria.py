@@ -10,14 +10,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..channels import lookup_channels, warn_unknown_channels
+from ..channels import REGIONS, channel_regions, lookup_channels, warn_unknown_channels
 from .attention import rotary_tables
 from .config import CRIAConfig
 from .fusion import FusionLayer
-from .purification import PurifiedPooling
+from .purification import PurifiedPooling, region_mean
 from .views import ChannelEmbedding, PatchTokenizer, SpatialView, TemporalView
 
-__all__ = ["CRIA", "CRIAOutput"]
+__all__ = ["CRIA", "CRIAOutput", "EMBEDDINGS"]
+
+#: What :meth:`CRIA.features` reads out of a window: the pooled embedding, each
+#: channel's features, or each scalp region's.
+EMBEDDINGS = ("pooled", "channels", "regions")
 
 
 @dataclass
@@ -227,6 +231,39 @@ class CRIA(nn.Module):
         """
         views = [getattr(output, view) for view in self.VIEWS]
         return self.pooling.channel_features(views, output.padding_mask)
+
+    def features(self, x, ch_names, embedding="pooled"):
+        """One feature vector per window: the pooled embedding, or spatial features.
+
+        Parameters
+        ----------
+        x, ch_names
+            As in :meth:`forward` (index pairs of shape (channels, 2) for
+            ``"regions"`` with windows of one montage, or (batch, channels, 2)).
+        embedding : {"pooled", "channels", "regions"}, default="pooled"
+            "pooled": :meth:`forward`'s embedding; "channels": each channel's
+            :meth:`channel_features`, in the order of ``ch_names``;
+            "regions": the same averaged over the channels of each scalp
+            region of :data:`sk_cria.channels.REGIONS` (any montage gives
+            the same features).
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, n_features)
+            ``embed_dim``, ``channels * 3 * d_model`` or
+            ``len(REGIONS) * 3 * d_model`` features.
+        """
+        if embedding == "pooled":
+            return self(x, ch_names)
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}; got {embedding!r}.")
+        features, real = self.channel_features(self.encode(x, ch_names))
+        if embedding == "regions":
+            # The batch's own channels: windows of any montage get the same regions.
+            channels = ch_names.cpu().numpy() if torch.is_tensor(ch_names) else ch_names
+            regions = torch.as_tensor(channel_regions(channels), device=features.device)
+            features = region_mean(features, real, regions, len(REGIONS))
+        return features.flatten(1)
 
     def save_pretrained(self, directory, overwrite=False, dtype="float32"):
         """Save ``config.json`` and ``model.safetensors`` into ``directory``.

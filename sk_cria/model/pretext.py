@@ -154,7 +154,3 @@ class ViewMaskModule(nn.Module):
         )[rank * batch:(rank + 1) * batch]
         masked, full = self.encoder.encode_masked_pair(x, channels, mask)
         return self.projector(masked.embedding), self.projector(full.embedding)
-
-    def embed(self, x, channels):
-        """The encoder's embedding of each window, shape (batch, embed_dim)."""
-        return self.encoder(x, channels)

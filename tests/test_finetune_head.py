@@ -1,0 +1,106 @@
+"""CRIAClassifier's head: what it reads (embedding) and how it starts (head_init)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+from skorch.callbacks import Callback
+
+from sk_cria import CRIAClassifier, EEGPreprocessor, ViewMaskPretrainer
+from sk_cria.alignment import GroupStandardScaler
+from sk_cria.channels import REGIONS
+
+
+@pytest.fixture(scope="module")
+def eeg(eegmat_small):
+    """Preprocessed eegmat windows: 6 rest and 6 arithmetic windows of each of 4 subjects."""
+    b = eegmat_small
+    rows = np.concatenate([
+        np.flatnonzero((b.groups == s) & (b.target == c))[:6]
+        for s in np.unique(b.groups) for c in (0, 1)
+    ])
+    pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)
+    return pre.fit_transform(b.data[rows]), b.target[rows], b.groups[rows]
+
+
+class _FirstHead(Callback):
+    """The head's last linear layer as the first training batch sees it."""
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training and not hasattr(self, "weight"):
+            linear = net.module_.head[-1]
+            self.weight, self.bias = linear.weight.detach().clone(), linear.bias.detach().clone()
+
+
+@pytest.mark.parametrize("embedding", ["pooled", "regions"])
+def test_probe_head_starts_from_the_frozen_probe(eeg, embedding):
+    X, y, g = eeg
+    first = _FirstHead()
+    CRIAClassifier(encoder="cria-small", embedding=embedding, head_hidden=None,
+                   head_init="probe", early_stopping=False, max_epochs=1, random_state=0,
+                   callbacks=[("first", first)]).fit(X, y, groups=g)
+    # The probe a user would build by hand: frozen features, per-subject and then
+    # global z-scoring, logistic regression with balanced class weights.
+    frozen = ViewMaskPretrainer(encoder="cria-small", embedding=embedding, max_epochs=0)
+    Z = frozen.fit(X).transform(X)  # max_epochs=0: the encoder as shipped
+    Z = GroupStandardScaler().fit_transform(Z, groups=g)
+    scaler = StandardScaler().fit(Z)
+    probe = LogisticRegression(max_iter=2000).fit(
+        scaler.transform(Z), y, sample_weight=compute_sample_weight("balanced", y))
+    expected = probe.decision_function(scaler.transform(Z))
+    # The head's logit difference on the same per-subject standardised features.
+    logits = torch.as_tensor(Z, dtype=torch.float32) @ first.weight.T + first.bias
+    got = (logits[:, 1] - logits[:, 0]).numpy()
+    np.testing.assert_allclose(got, expected, atol=0.05 * np.abs(expected).max())
+    assert np.mean((got > 0) == (expected > 0)) == 1.0
+
+
+def test_random_head_is_not_the_probe(eeg):
+    X, y, g = eeg
+    first = _FirstHead()
+    CRIAClassifier(encoder="cria-small", head_hidden=None, early_stopping=False,
+                   max_epochs=1, random_state=0, callbacks=[("first", first)]).fit(X, y)
+    # nn.Linear's initialisation: uniform within 1/sqrt(fan_in) of zero.
+    assert first.weight.abs().max() <= 1 / np.sqrt(first.weight.shape[1])
+
+
+def test_probe_head_needs_a_linear_head(eeg):
+    X, y, _ = eeg
+    with pytest.raises(ValueError, match="head_init='probe' .* head_hidden=128 .* "
+                                         "head_hidden=None"):
+        CRIAClassifier(head_init="probe").fit(X, y)
+
+
+@pytest.mark.parametrize("param, value, error", [
+    ("embedding", "channels", ValueError), ("embedding", 1, TypeError),
+    ("head_init", "lp", ValueError), ("head_hidden", 0, ValueError),
+])
+def test_head_params_are_checked(eeg, param, value, error):
+    X, y, _ = eeg
+    with pytest.raises(error, match=param):
+        CRIAClassifier(**{param: value}).fit(X, y)
+
+
+def test_regions_head_reads_every_region(eeg):
+    X, y, g = eeg
+    clf = CRIAClassifier(encoder="cria-small", embedding="regions", max_epochs=1,
+                         random_state=0).fit(X, y, groups=g)
+    width = len(REGIONS) * 3 * clf.module_.encoder.config.d_model
+    assert clf.module_.head[1].in_features == width
+    assert clf.module_.group_stats[0].shape == (4, width)
+
+
+def test_probe_headed_classifier_clones_and_pickles(eeg):
+    X, y, g = eeg
+    clf = CRIAClassifier(encoder="cria-small", embedding="regions", head_hidden=None,
+                         head_init="probe", max_epochs=1, random_state=0)
+    assert clone(clf).get_params()["head_init"] == "probe"
+    clf.fit(X, y, groups=g)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(X, groups=g),
+                               clf.predict_proba(X, groups=g), atol=1e-6)
