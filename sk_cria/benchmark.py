@@ -51,6 +51,7 @@ pre-training and every alignment still see all windows of the training split
 """
 
 from dataclasses import dataclass
+from functools import partial
 from itertools import product
 import platform
 import time
@@ -72,7 +73,7 @@ from tqdm.auto import tqdm
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
 from .atomic import open_atomic
 from .baselines import BandPassFilter
-from .classification import CRIAClassifier
+from .classification import HEAD_EMBEDDINGS, CRIAClassifier
 from .model import CRIAConfig
 from .model.io import resolve_pretrained
 from ._check import check_params_of
@@ -108,43 +109,59 @@ def _probe(encoder_kind, embedding="pooled"):
     return build
 
 
-def _finetune(encoder_kind):
+def _finetune(encoder_kind, embedding="pooled"):
     def build(run):
         encoder, seconds = run.encoder(encoder_kind) if encoder_kind else (None, 0.0)
         clf = CRIAClassifier(encoder=encoder, config=run.config.encoder_config(),
-                             max_epochs=run.config.finetune_epochs, random_state=run.seed,
-                             batch_size=run.config.batch_size)
+                             embedding=embedding, max_epochs=run.config.finetune_epochs,
+                             random_state=run.seed, batch_size=run.config.batch_size)
         return clf, seconds
 
     return build
-
-
-#: CRIA's pipelines, run on every task.
-CRIA_PIPELINES = {
-    "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
-    # The shipped encoder, frozen: what a user gets without pre-training.
-    "cria_probe_shipped": Entry("cria", "cria", True, _probe("shipped")),
-    "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
-    "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
-    "cria_finetune_scratch": Entry("cria", "cria", False, _finetune(None)),
-}
 
 
 def _probe_name(encoder_kind, embedding):
     return f"cria_probe_{encoder_kind}" + ("" if embedding == "pooled" else f"_{embedding}")
 
 
+def _finetune_name(encoder_kind, embedding):
+    return f"cria_finetune_{encoder_kind}" + ("" if embedding == "pooled" else f"_{embedding}")
+
+
+#: CRIA's pipelines, run on every task: linear probes of the pre-trained encoder
+#: (pre-trained in the split), of the shipped one as it is (what a user gets without
+#: pre-training) and of random weights; fine-tuning from each encoder or from scratch.
+CRIA_PIPELINES = {
+    "cria_probe_pretrained": Entry("cria", "cria", True, _probe("pretrained")),
+    "cria_probe_shipped": Entry("cria", "cria", True, _probe("shipped")),
+    "cria_probe_random": Entry("cria", "cria", True, _probe("random")),
+    "cria_finetune_pretrained": Entry("cria", "cria", False, _finetune("pretrained")),
+    "cria_finetune_shipped": Entry("cria", "cria", False, _finetune("shipped")),
+    "cria_finetune_scratch": Entry("cria", "cria", False, _finetune(None)),
+}
+
+
 #: The linear probes of every encoder (the pre-trained, random weights, the shipped
 #: encoder) and every output of ``ViewMaskPretrainer.transform`` (its ``embedding``):
-#: ``cria_probe_<encoder>`` for the pooled embedding, else ``cria_probe_<encoder>_<output>``.
-#: ``BenchmarkConfig.embeddings`` runs the pooled probes of a run for each output.
+#: ``cria_probe_<encoder>`` for the pooled embedding, else ``cria_probe_<encoder>_<output>``;
+#: the same for fine-tuning with each head input of CRIAClassifier (its ``embedding``).
+#: ``BenchmarkConfig.embeddings`` runs the pooled pipelines of a run for each output.
+_FINETUNE_KINDS = {"pretrained": "pretrained", "shipped": "shipped", "scratch": None}
 PROBES = {_probe_name(kind, embedding): Entry("cria", "cria", True, _probe(kind, embedding))
           for kind in ("pretrained", "random", "shipped") for embedding in EMBEDDINGS}
-_POOLED_PROBES = {_probe_name(kind, "pooled"): kind for kind in ("pretrained", "random", "shipped")}
+FINETUNES = {_finetune_name(kind, embedding): Entry("cria", "cria", False,
+                                                    _finetune(encoder, embedding))
+             for kind, encoder in _FINETUNE_KINDS.items() for embedding in HEAD_EMBEDDINGS}
+#: Pooled pipeline -> the name of its run with each output.
+_PER_EMBEDDING = {
+    **{_probe_name(kind, "pooled"): partial(_probe_name, kind)
+       for kind in ("pretrained", "random", "shipped")},
+    **{_finetune_name(kind, "pooled"): partial(_finetune_name, kind) for kind in _FINETUNE_KINDS},
+}
 
 
 def _registry():
-    pipelines = {**CRIA_PIPELINES, **PROBES}
+    pipelines = {**CRIA_PIPELINES, **PROBES, **FINETUNES}
     for task in TASKS.values():
         for name, entry in task.floors.items():
             if pipelines.setdefault(name, entry) is not entry:
@@ -208,7 +225,9 @@ class BenchmarkConfig:
         Label budgets: numbers of training subjects whose labels a pipeline
         is fitted with (None: all).
     input_band : tuple of (float, float) or None, default=None
-        Band-pass of CRIA's input; None keeps EEGPreprocessor's.
+        Band-pass of CRIA's input; None: the band the task's floors filter
+        to (eegmmidb-mi: 8-30 Hz), so that CRIA reads the band they read,
+        else (eegmat) EEGPreprocessor's.
     input_scaling : {"window", "group"} or float, default="window"
         EEGPreprocessor's ``scaling`` of CRIA's input ("group": per subject,
         on the subject's own windows, before the recipe's alignment).
@@ -219,10 +238,12 @@ class BenchmarkConfig:
         Outputs of the encoder (``ViewMaskPretrainer(embedding=...)``) that
         each pooled-embedding probe of ``pipelines`` (``cria_probe_<encoder>``)
         is run with, as ``cria_probe_<encoder>`` and
-        ``cria_probe_<encoder>_<output>``, on the same fitted encoder.
+        ``cria_probe_<encoder>_<output>``, on the same fitted encoder; and
+        the head inputs (``CRIAClassifier(embedding=...)``: pooled, regions)
+        that each fine-tuning (``cria_finetune_<encoder>``) is run with.
     shipped_encoder : str or path-like, default="cria-small"
         The encoder of the ``cria_probe_shipped*`` pipelines, used as it is
-        (no training): a shipped name ("cria-small", "cria-base") or the
+        (no training), and the start of ``cria_finetune_shipped*``: a shipped name ("cria-small", "cria-base") or the
         folder of a saved encoder (an ``sk-cria pretrain`` run, or
         ``save_pretrained``). Feed it the input it was trained on
         (``input_scaling``): the estimators warn otherwise.
@@ -250,7 +271,7 @@ class BenchmarkConfig:
     alignments: tuple = ("ra",)
     scalings: tuple = ("subject",)
     train_subjects: tuple = (None,)
-    input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: EEGPreprocessor's
+    input_band: tuple = None  # (l_freq, h_freq) of the CRIA input; None: see cria_band()
     input_scaling: object = "window"  # EEGPreprocessor's scaling of the CRIA input
     pipelines: tuple = None
     embeddings: tuple = ("pooled",)
@@ -279,12 +300,21 @@ class BenchmarkConfig:
         return cls(**values)
 
     def selected_pipelines(self):
-        """``pipelines``, each pooled-embedding probe run once per ``embeddings``."""
+        """``pipelines``, each pooled-embedding probe and fine-tuning run once per ``embeddings``."""
         names = []
         for name in self.pipelines:
-            kind = _POOLED_PROBES.get(name)
-            names += [name] if kind is None else [_probe_name(kind, e) for e in self.embeddings]
+            named = _PER_EMBEDDING.get(name)
+            names += [name] if named is None else [
+                named(e) for e in self.embeddings
+                # Fine-tuning's head reads no per-channel output (see HEAD_EMBEDDINGS).
+                if name.startswith("cria_probe") or e in HEAD_EMBEDDINGS]
         return tuple(dict.fromkeys(names))
+
+    def cria_band(self):
+        """``(l_freq, h_freq)`` of CRIA's input, or None for EEGPreprocessor's default."""
+        if self.input_band is not None:
+            return tuple(self.input_band)
+        return TASKS[self.task].floor_band
 
     def encoder_config(self):
         """The ``config`` of ViewMaskPretrainer and CRIAClassifier for this run."""
@@ -316,7 +346,8 @@ class BenchmarkConfig:
                     f"{self.task!r}, which are numbered {task.subjects.start} to "
                     f"{task.subjects.stop - 1}.")
         check_params_of(self, check_scaling, "input_scaling", self.input_scaling)
-        if any(name.startswith("cria_probe_shipped") for name in self.pipelines):
+        if any(name.startswith(("cria_probe_shipped", "cria_finetune_shipped"))
+               for name in self.pipelines):
             try:
                 resolve_pretrained(self.shipped_encoder)
             except FileNotFoundError as error:
@@ -439,8 +470,8 @@ def _aligned_inputs(config, task, data, kinds=("cria", "baseline")):
     ``kinds`` limits it to some inputs (benchmarks/bench_noise.py prepares each
     corrupted input on its own, so that one that breaks does not take the other).
     """
-    band = {} if config.input_band is None else dict(zip(("l_freq", "h_freq"),
-                                                         config.input_band))
+    band = config.cria_band()
+    band = {} if band is None else dict(zip(("l_freq", "h_freq"), band))
     prepare = {
         # "group" scales each subject on its own unlabelled windows, as the alignment.
         "cria": lambda: EEGPreprocessor(sfreq=data.sfreq, ch_names=data.ch_names,
@@ -657,6 +688,7 @@ def markdown_report(rows, config, seconds):
     summary = summarize(rows)
     floors = ("" if task.floor_band is None else
               ", floors then {:g}-{:g} Hz".format(*task.floor_band))
+    as_floors = " (the floors' band)" if config.input_band is None and task.floor_band else ""
     lines = [
         f"# sk_cria benchmark on {task.title}",
         "",
@@ -669,7 +701,7 @@ def markdown_report(rows, config, seconds):
         f"`{config.masking}`, negatives `{config.negatives}`, probes' embeddings "
         f"{', '.join(f'`{e}`' for e in config.embeddings)}, purification "
         f"{'on' if config.purification else 'off'}, "
-        f"CRIA input band {_band(config.input_band)}, input scaling "
+        f"CRIA input band {_band(config.cria_band())}{as_floors}, input scaling "
         f"`{config.input_scaling}` (baselines: "
         f"{BASELINE_BAND[0]:g}-{BASELINE_BAND[1]:g} Hz{floors}), "
         f"{config.pretrain_epochs} pre-training and up to {config.finetune_epochs} "

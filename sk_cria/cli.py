@@ -211,7 +211,8 @@ def _add_benchmark(commands):
     cmd.add_argument("--input-band", nargs=2, type=positive_float, default=None,
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
-                     "(default: EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist)")
+                     "(default: the band of the task's floors, 8-30 Hz for eegmmidb-mi; "
+                     "EEGPreprocessor's 0.5 Hz to 0.9 x Nyquist for eegmat)")
     cmd.add_argument("--input-scaling", type=_input_scaling, default=None,
                      metavar="{window,group,UV}",
                      help="EEGPreprocessor's scaling of the CRIA input: each channel of each "
