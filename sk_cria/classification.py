@@ -146,9 +146,28 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     attn_mask_ratio : float or None, default=0.1
         Fraction of attention values dropped at random during training (an
         information bottleneck; 0 turns it off, None keeps the encoder's).
-    head_hidden : int, default=128
-        Width of the hidden layer of the head.
+    embedding : {"pooled", "regions"}, default="pooled"
+        What the head reads, as ``ViewMaskPretrainer(embedding=...)`` returns
+        it: the pooled embedding (``embed_dim`` features), or each scalp
+        region's features (``len(REGIONS) * 3 * d_model``, any montage), which
+        keep left apart from right (motor imagery; see
+        ``benchmarks/results/finetune.md``).
+    head_hidden : int or None, default=None
+        Width of a hidden ELU layer of the head; None (the default) makes the
+        head linear (dropout, then one linear layer), as a linear probe is.
     head_dropout : float in [0, 1), default=0.3
+    head_init : {"probe", "random"}, default="probe"
+        How the head starts. "probe" (needs ``head_hidden=None``): linear
+        probing, then fine-tuning (LP-FT). At the start of fit a logistic
+        regression (scikit-learn's, L2, C=1, the loss's class weights) is
+        fitted on the frozen encoder's features of the training windows
+        (standardised per group with ``groups``, then over the training
+        windows, as the benchmark's probe), and the head starts from its
+        weights: the encoder's first updates then follow a head that
+        already separates the classes, not a random one, so that
+        fine-tuning starts where the frozen probe ends. "random": the
+        initialisation of :class:`torch.nn.Linear` (with ``head_hidden=128``
+        and ``lr=3e-4``, the head of earlier versions).
     class_weight : "balanced", dict or None, default="balanced"
         Weight the loss by inverse class frequency (eegmat has 3 rest windows
         per arithmetic window), or by ``{label: weight}``.
@@ -175,7 +194,9 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Channel names when X carries none.
     random_state : int or None, default=None
         Seeds the head, the validation split, dropout, masking and batch order.
-    lr : float > 0, default=3e-4
+    lr : float > 0, default=1e-4
+        Of the head (and of the encoder, times ``encoder_lr_scale``); small,
+        since the head starts from the probe.
     max_epochs : int >= 0, default=30
         0 trains nothing (the head keeps random weights; warned about).
     batch_size : int, default=32
@@ -264,9 +285,9 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         encoder_lr_scale=1.0,
         attn_mask_ratio=0.1,
         embedding="pooled",
-        head_hidden=128,
+        head_hidden=None,
         head_dropout=0.3,
-        head_init="random",
+        head_init="probe",
         class_weight="balanced",
         early_stopping=True,
         validation_fraction=0.2,
@@ -275,7 +296,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         random_state=None,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
-        lr=3e-4,
+        lr=1e-4,
         max_epochs=30,
         batch_size=32,
         train_split=None,

@@ -88,7 +88,7 @@ def test_without_groups_training_is_unchanged(eeg):
     for a, b in zip(*(f.module_.state_dict().values() for f in fits)):
         assert torch.equal(a, b)
     # From scratch the encoder and the head share one learning rate, as before.
-    assert [group["lr"] for group in fits[0].optimizer_.param_groups] == [3e-4]
+    assert [group["lr"] for group in fits[0].optimizer_.param_groups] == [1e-4]
 
 
 class _Splits(Callback):
@@ -126,12 +126,12 @@ def test_group_of_one_window_is_refused(eeg):
 def test_one_learning_rate_by_default_and_a_smaller_one_for_the_encoder_on_request(eeg,
                                                                                  grouped):
     # The default keeps one group at lr, as before the parameter existed.
-    assert [g["lr"] for g in grouped.optimizer_.param_groups] == pytest.approx([3e-4])
+    assert [g["lr"] for g in grouped.optimizer_.param_groups] == pytest.approx([1e-4])
     X, y, g = eeg
     clf = CRIAClassifier(encoder="cria-small", encoder_lr_scale=0.1, max_epochs=1,
                          random_state=0).fit(X, y, groups=g)
     groups = clf.optimizer_.param_groups
-    assert [group["lr"] for group in groups] == pytest.approx([3e-4, 3e-5])
+    assert [group["lr"] for group in groups] == pytest.approx([1e-4, 1e-5])
     encoder = {id(p) for p in clf.module_.encoder.parameters()}
     assert {id(p) for p in groups[1]["params"]} == encoder
     assert not encoder & {id(p) for p in groups[0]["params"]}

@@ -41,8 +41,9 @@ class _FirstHead(Callback):
 def test_probe_head_starts_from_the_frozen_probe(eeg, embedding):
     X, y, g = eeg
     first = _FirstHead()
-    CRIAClassifier(encoder="cria-small", embedding=embedding, head_hidden=None,
-                   head_init="probe", early_stopping=False, max_epochs=1, random_state=0,
+    # The defaults: a linear head that starts from the probe.
+    CRIAClassifier(encoder="cria-small", embedding=embedding, early_stopping=False,
+                   max_epochs=1, random_state=0,
                    callbacks=[("first", first)]).fit(X, y, groups=g)
     # The probe a user would build by hand: frozen features, per-subject and then
     # global z-scoring, logistic regression with balanced class weights.
@@ -63,7 +64,7 @@ def test_probe_head_starts_from_the_frozen_probe(eeg, embedding):
 def test_random_head_is_not_the_probe(eeg):
     X, y, g = eeg
     first = _FirstHead()
-    CRIAClassifier(encoder="cria-small", head_hidden=None, early_stopping=False,
+    CRIAClassifier(encoder="cria-small", head_init="random", early_stopping=False,
                    max_epochs=1, random_state=0, callbacks=[("first", first)]).fit(X, y)
     # nn.Linear's initialisation: uniform within 1/sqrt(fan_in) of zero.
     assert first.weight.abs().max() <= 1 / np.sqrt(first.weight.shape[1])
@@ -73,7 +74,8 @@ def test_probe_head_needs_a_linear_head(eeg):
     X, y, _ = eeg
     with pytest.raises(ValueError, match="head_init='probe' .* head_hidden=128 .* "
                                          "head_hidden=None"):
-        CRIAClassifier(head_init="probe").fit(X, y)
+        CRIAClassifier(head_hidden=128).fit(X, y)  # head_init="probe" by default
+    CRIAClassifier(head_hidden=128, head_init="random", max_epochs=1).fit(X, y)
 
 
 @pytest.mark.parametrize("param, value, error", [
@@ -91,15 +93,15 @@ def test_regions_head_reads_every_region(eeg):
     clf = CRIAClassifier(encoder="cria-small", embedding="regions", max_epochs=1,
                          random_state=0).fit(X, y, groups=g)
     width = len(REGIONS) * 3 * clf.module_.encoder.config.d_model
-    assert clf.module_.head[1].in_features == width
+    assert clf.module_.head[-1].in_features == width
     assert clf.module_.group_stats[0].shape == (4, width)
 
 
 def test_probe_headed_classifier_clones_and_pickles(eeg):
     X, y, g = eeg
-    clf = CRIAClassifier(encoder="cria-small", embedding="regions", head_hidden=None,
-                         head_init="probe", max_epochs=1, random_state=0)
-    assert clone(clf).get_params()["head_init"] == "probe"
+    clf = CRIAClassifier(encoder="cria-small", embedding="regions", head_hidden=16,
+                         head_init="random", max_epochs=1, random_state=0)
+    assert clone(clf).get_params()["head_hidden"] == 16
     clf.fit(X, y, groups=g)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(again.predict_proba(X, groups=g),
