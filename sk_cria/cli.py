@@ -227,9 +227,12 @@ def _add_benchmark(commands):
     cmd.add_argument("--embedding", nargs="+", default=None, choices=list(EMBEDDINGS),
                      help="outputs of the encoder that each probe (cria_probe_<encoder>) is "
                      "run with: the pooled embedding, per-channel or per-region features "
-                     "(ViewMaskPretrainer's embedding; default pooled)")
+                     "(ViewMaskPretrainer's embedding; default pooled); each fine-tuning "
+                     "(cria_finetune_<encoder>) is run with pooled and regions among them "
+                     "(CRIAClassifier's embedding)")
     cmd.add_argument("--shipped-encoder", default=None, metavar="NAME_OR_FOLDER",
-                     help="encoder of the cria_probe_shipped pipelines, used as it is: a "
+                     help="encoder of the cria_probe_shipped pipelines, used as it is, and "
+                     "the start of cria_finetune_shipped: a "
                      "shipped name (cria-small, the default; cria-base) or the folder of an "
                      "encoder saved by sk-cria pretrain or save_pretrained")
     cmd.set_defaults(run=_run_benchmark)
