@@ -27,3 +27,26 @@ def eegmat_small(data_path):
     from sk_cria.datasets import load_eegmat
 
     return load_eegmat(subjects=[0, 1, 32, 33], path=data_path, download=False)
+
+
+@pytest.fixture(scope="module")
+def balanced_windows(eegmat_small):
+    """Raw eegmat windows, 6 rest and 6 arithmetic of each of 4 subjects, and a preprocessor."""
+    import numpy as np
+
+    from sk_cria import EEGPreprocessor
+
+    b = eegmat_small
+    rows = np.concatenate([
+        np.flatnonzero((b.groups == s) & (b.target == c))[:6]
+        for s in np.unique(b.groups) for c in (0, 1)
+    ])
+    pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)
+    return pre, b.data[rows], b.target[rows], b.groups[rows]
+
+
+@pytest.fixture(scope="module")
+def balanced_eeg(balanced_windows):
+    """``balanced_windows`` preprocessed: ``(X, y, groups)``."""
+    pre, X, y, g = balanced_windows
+    return pre.fit_transform(X), y, g

@@ -13,32 +13,14 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
-from sk_cria import CRIAClassifier, EEGPreprocessor
+from sk_cria import CRIAClassifier
 from sk_cria.alignment import GroupScorer
 
 
 @pytest.fixture(scope="module")
-def windows(eegmat_small):
-    """Raw eegmat windows: 6 rest and 6 arithmetic windows of each of 4 subjects."""
-    b = eegmat_small
-    rows = np.concatenate([
-        np.flatnonzero((b.groups == s) & (b.target == c))[:6]
-        for s in np.unique(b.groups) for c in (0, 1)
-    ])
-    pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)
-    return pre, b.data[rows], b.target[rows], b.groups[rows]
-
-
-@pytest.fixture(scope="module")
-def eeg(windows):
-    pre, X, y, g = windows
-    return pre.fit_transform(X), y, g
-
-
-@pytest.fixture(scope="module")
-def grouped(eeg):
+def grouped(balanced_eeg):
     """Fine-tuned on three subjects with groups; subject 33 is never seen."""
-    X, y, g = eeg
+    X, y, g = balanced_eeg
     train = g != 33
     clf = CRIAClassifier(encoder="cria-small", max_epochs=1, random_state=0)
     return clf.fit(X[train], y[train], groups=g[train])
@@ -54,8 +36,8 @@ def _predict_with_embedding_shift(clf, X, groups=None):
         hook.remove()
 
 
-def test_unseen_group_is_normalised_on_its_own_windows(grouped, eeg):
-    X, y, g = eeg
+def test_unseen_group_is_normalised_on_its_own_windows(grouped, balanced_eeg):
+    X, y, g = balanced_eeg
     test = g == 33
     proba = grouped.predict_proba(X[test], groups=g[test])
     # An affine change of one subject's embeddings (a new subject's offset and
@@ -71,8 +53,8 @@ def test_unseen_group_is_normalised_on_its_own_windows(grouped, eeg):
     assert np.abs(pooled[test] - proba).max() > 1e-3
 
 
-def test_without_groups_embeddings_are_not_normalised(eeg):
-    X, y, g = eeg
+def test_without_groups_embeddings_are_not_normalised(balanced_eeg):
+    X, y, g = balanced_eeg
     clf = CRIAClassifier(encoder="cria-small", max_epochs=1, random_state=0).fit(X, y)
     assert clf.n_groups_ is None and clf.validation_groups_ is None
     shifted = _predict_with_embedding_shift(clf, X[:8])
@@ -81,8 +63,8 @@ def test_without_groups_embeddings_are_not_normalised(eeg):
         clf.predict(X[:8], groups=g[:8])
 
 
-def test_without_groups_training_is_unchanged(eeg):
-    X, y, _ = eeg
+def test_without_groups_training_is_unchanged(balanced_eeg):
+    X, y, _ = balanced_eeg
     fits = [CRIAClassifier(max_epochs=1, random_state=0).fit(X, y, **kw)
             for kw in ({}, {"groups": None})]
     for a, b in zip(*(f.module_.state_dict().values() for f in fits)):
@@ -96,8 +78,8 @@ class _Splits(Callback):
         self.train, self.valid = dataset_train.indices, dataset_valid.indices
 
 
-def test_early_stopping_holds_out_whole_groups(eeg):
-    X, y, g = eeg
+def test_early_stopping_holds_out_whole_groups(balanced_eeg):
+    X, y, g = balanced_eeg
     splits = _Splits()
     clf = CRIAClassifier(encoder="cria-small", max_epochs=1, random_state=0,
                          callbacks=[("splits", splits)]).fit(X, y, groups=g)
@@ -108,26 +90,26 @@ def test_early_stopping_holds_out_whole_groups(eeg):
     assert np.isin(np.flatnonzero(np.isin(g, held_out)), splits.valid).all()
 
 
-def test_grouped_early_stopping_refuses_one_group(eeg):
-    X, y, g = eeg
+def test_grouped_early_stopping_refuses_one_group(balanced_eeg):
+    X, y, g = balanced_eeg
     one = g == 0
     with pytest.raises(ValueError, match="holds out whole groups .* 1 group"):
         CRIAClassifier(max_epochs=1).fit(X[one], y[one], groups=g[one])
 
 
-def test_group_of_one_window_is_refused(eeg):
-    X, y, g = eeg
+def test_group_of_one_window_is_refused(balanced_eeg):
+    X, y, g = balanced_eeg
     groups = g.copy()
     groups[0] = 99
     with pytest.raises(ValueError, match=r"groups \[99\] hold a single window"):
         CRIAClassifier(max_epochs=1).fit(X, y, groups=groups)
 
 
-def test_one_learning_rate_by_default_and_a_smaller_one_for_the_encoder_on_request(eeg,
+def test_one_learning_rate_by_default_and_a_smaller_one_for_the_encoder_on_request(balanced_eeg,
                                                                                  grouped):
     # The default keeps one group at lr, as before the parameter existed.
     assert [g["lr"] for g in grouped.optimizer_.param_groups] == pytest.approx([1e-4])
-    X, y, g = eeg
+    X, y, g = balanced_eeg
     clf = CRIAClassifier(encoder="cria-small", encoder_lr_scale=0.1, max_epochs=1,
                          random_state=0).fit(X, y, groups=g)
     groups = clf.optimizer_.param_groups
@@ -137,8 +119,8 @@ def test_one_learning_rate_by_default_and_a_smaller_one_for_the_encoder_on_reque
     assert not encoder & {id(p) for p in groups[0]["params"]}
 
 
-def test_encoder_lr_scale_survives_clone_and_set_params(eeg):
-    X, y, g = eeg
+def test_encoder_lr_scale_survives_clone_and_set_params(balanced_eeg):
+    X, y, g = balanced_eeg
     clf = clone(CRIAClassifier(encoder="cria-small", encoder_lr_scale=0.5, max_epochs=1))
     assert clf.encoder_lr_scale == 0.5
     clf.set_params(encoder_lr_scale=0.25, lr=1e-3).fit(X, y, groups=g)
@@ -146,15 +128,15 @@ def test_encoder_lr_scale_survives_clone_and_set_params(eeg):
 
 
 @pytest.mark.parametrize("value", [0, -0.1, "0.1"])
-def test_bad_encoder_lr_scale_is_refused(eeg, value):
-    X, y, _ = eeg
+def test_bad_encoder_lr_scale_is_refused(balanced_eeg, value):
+    X, y, _ = balanced_eeg
     error = TypeError if isinstance(value, str) else ValueError
     with pytest.raises(error, match="encoder_lr_scale"):
         CRIAClassifier(encoder_lr_scale=value).fit(X, y)
 
 
-def test_pipeline_routes_groups_to_the_classifier(windows):
-    pre, X, y, g = windows
+def test_pipeline_routes_groups_to_the_classifier(balanced_windows):
+    pre, X, y, g = balanced_windows
     pipe = Pipeline([("pre", clone(pre)),
                      ("clf", CRIAClassifier(encoder="cria-small", max_epochs=1,
                                             early_stopping=False, random_state=0))])
@@ -168,8 +150,8 @@ def test_pipeline_routes_groups_to_the_classifier(windows):
     assert np.all(np.isfinite(result["test_score"])) and 0 <= score <= 1
 
 
-def test_grouped_classifier_pickles_and_clones(grouped, eeg):
-    X, _, g = eeg
+def test_grouped_classifier_pickles_and_clones(grouped, balanced_eeg):
+    X, _, g = balanced_eeg
     test = g == 33
     restored = pickle.loads(pickle.dumps(grouped))
     np.testing.assert_allclose(restored.predict_proba(X[test], groups=g[test]),
@@ -178,8 +160,8 @@ def test_grouped_classifier_pickles_and_clones(grouped, eeg):
     assert not hasattr(fresh, "n_groups_") and fresh.encoder == "cria-small"
 
 
-def test_partial_fit_keeps_to_how_the_classifier_was_fitted(eeg):
-    X, y, g = eeg
+def test_partial_fit_keeps_to_how_the_classifier_was_fitted(balanced_eeg):
+    X, y, g = balanced_eeg
     clf = CRIAClassifier(max_epochs=1, early_stopping=False, random_state=0)
     clf.fit(X, y, groups=g)
     with pytest.raises(ValueError, match="fitted with 4 groups.*partial_fit received groups=None"):

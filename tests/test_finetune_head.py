@@ -11,21 +11,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 from skorch.callbacks import Callback
 
-from sk_cria import CRIAClassifier, EEGPreprocessor, ViewMaskPretrainer
+from sk_cria import CRIAClassifier, ViewMaskPretrainer
 from sk_cria.alignment import GroupStandardScaler
 from sk_cria.channels import REGIONS
-
-
-@pytest.fixture(scope="module")
-def eeg(eegmat_small):
-    """Preprocessed eegmat windows: 6 rest and 6 arithmetic windows of each of 4 subjects."""
-    b = eegmat_small
-    rows = np.concatenate([
-        np.flatnonzero((b.groups == s) & (b.target == c))[:6]
-        for s in np.unique(b.groups) for c in (0, 1)
-    ])
-    pre = EEGPreprocessor(sfreq=b.sfreq, ch_names=b.ch_names, line_freq=50.0)
-    return pre.fit_transform(b.data[rows]), b.target[rows], b.groups[rows]
 
 
 class _FirstHead(Callback):
@@ -38,8 +26,8 @@ class _FirstHead(Callback):
 
 
 @pytest.mark.parametrize("embedding", ["pooled", "regions"])
-def test_probe_head_starts_from_the_frozen_probe(eeg, embedding):
-    X, y, g = eeg
+def test_probe_head_starts_from_the_frozen_probe(balanced_eeg, embedding):
+    X, y, g = balanced_eeg
     first = _FirstHead()
     # The defaults: a linear head that starts from the probe.
     CRIAClassifier(encoder="cria-small", embedding=embedding, early_stopping=False,
@@ -61,8 +49,8 @@ def test_probe_head_starts_from_the_frozen_probe(eeg, embedding):
     assert np.mean((got > 0) == (expected > 0)) == 1.0
 
 
-def test_random_head_is_not_the_probe(eeg):
-    X, y, g = eeg
+def test_random_head_is_not_the_probe(balanced_eeg):
+    X, y, g = balanced_eeg
     first = _FirstHead()
     CRIAClassifier(encoder="cria-small", head_init="random", early_stopping=False,
                    max_epochs=1, random_state=0, callbacks=[("first", first)]).fit(X, y)
@@ -70,8 +58,8 @@ def test_random_head_is_not_the_probe(eeg):
     assert first.weight.abs().max() <= 1 / np.sqrt(first.weight.shape[1])
 
 
-def test_probe_head_needs_a_linear_head(eeg):
-    X, y, _ = eeg
+def test_probe_head_needs_a_linear_head(balanced_eeg):
+    X, y, _ = balanced_eeg
     with pytest.raises(ValueError, match="head_init='probe' .* head_hidden=128 .* "
                                          "head_hidden=None"):
         CRIAClassifier(head_hidden=128).fit(X, y)  # head_init="probe" by default
@@ -82,14 +70,14 @@ def test_probe_head_needs_a_linear_head(eeg):
     ("embedding", "channels", ValueError), ("embedding", 1, TypeError),
     ("head_init", "lp", ValueError), ("head_hidden", 0, ValueError),
 ])
-def test_head_params_are_checked(eeg, param, value, error):
-    X, y, _ = eeg
+def test_head_params_are_checked(balanced_eeg, param, value, error):
+    X, y, _ = balanced_eeg
     with pytest.raises(error, match=param):
         CRIAClassifier(**{param: value}).fit(X, y)
 
 
-def test_regions_head_reads_every_region(eeg):
-    X, y, g = eeg
+def test_regions_head_reads_every_region(balanced_eeg):
+    X, y, g = balanced_eeg
     clf = CRIAClassifier(encoder="cria-small", embedding="regions", max_epochs=1,
                          random_state=0).fit(X, y, groups=g)
     width = len(REGIONS) * 3 * clf.module_.encoder.config.d_model
@@ -97,8 +85,8 @@ def test_regions_head_reads_every_region(eeg):
     assert clf.module_.group_stats[0].shape == (4, width)
 
 
-def test_probe_headed_classifier_clones_and_pickles(eeg):
-    X, y, g = eeg
+def test_probe_headed_classifier_clones_and_pickles(balanced_eeg):
+    X, y, g = balanced_eeg
     clf = CRIAClassifier(encoder="cria-small", embedding="regions", head_hidden=16,
                          head_init="random", max_epochs=1, random_state=0)
     assert clone(clf).get_params()["head_hidden"] == 16
