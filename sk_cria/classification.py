@@ -457,6 +457,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         (float32, CPU); ``groups`` is None for windows without groups.
         """
         module = self.module_
+        # A custom module= without features() is read as the pooled embedding.
+        read = getattr(module, "features", None) or module.encoder
         features, groups, labels = [], [], []
         was_training = module.training
         module.eval()
@@ -465,7 +467,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 for x, y in self.get_iterator(dataset, training=False):
                     x = _net.to_device_async(x, self.device)
                     with _net.autocast(self.device, self.precision):
-                        features.append(module.features(x["x"], x["channels"]).float().cpu())
+                        features.append(read(x["x"], x["channels"]).float().cpu())
                     groups.append(x["groups"].cpu() if "groups" in x else None)
                     labels.append(torch.as_tensor(y))
         finally:
@@ -512,7 +514,14 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             # One logit difference for two classes: split it between their logits.
             coef = np.vstack([-coef, coef]) / 2
             intercept = np.array([-intercept[0], intercept[0]]) / 2
-        linear = self.module_.head[-1]
+        linear = getattr(self.module_, "head", [None])[-1]
+        if not isinstance(linear, nn.Linear) or linear.weight.shape != coef.shape:
+            raise ValueError(
+                f"CRIAClassifier: head_init='probe' starts the head's last layer from a "
+                f"logistic regression on {coef.shape[1]} features, but the module's "
+                "head does not end in a linear layer of that size. Give a module whose "
+                "head ends so, or set head_init='random'."
+            )
         with torch.no_grad():
             linear.weight.copy_(torch.as_tensor(coef, dtype=linear.weight.dtype))
             linear.bias.copy_(torch.as_tensor(intercept, dtype=linear.bias.dtype))
