@@ -214,7 +214,11 @@ def _signal_mid_second_epoch(command, out, signum):
     """Start ``command``; send ``signum`` once a checkpoint inside epoch 2 exists."""
     log = out.with_name(out.name + ".stderr")  # a file: a full pipe would stall the run
     with open(log, "w") as stderr:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        # The child handles SIGINT by default even if something in this test process
+        # left it ignored (an ignored disposition is inherited across exec, and Python
+        # then installs no KeyboardInterrupt handler).
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
             steps = [int(p.stem.split("-")[1]) for p in find_checkpoints(out / "checkpoints")]
