@@ -3,6 +3,7 @@
 import math
 import numbers
 import warnings
+from itertools import chain
 
 import numpy as np
 import torch
@@ -442,16 +443,21 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         probe = getattr(self, "_probe_pending", False)
         if not (grouped or probe):
             return
+        # The probe needs the training features whole; the statistics alone are
+        # accumulated batch by batch, so that no epoch holds every window's features.
         train = self._frozen_features(dataset_train)
+        if probe:
+            train = list(train)
         if grouped:
-            valid = [] if dataset_valid is None else [self._frozen_features(dataset_valid)]
-            self._set_group_stats([train, *valid], self.n_groups_)
+            valid = () if dataset_valid is None else self._frozen_features(dataset_valid)
+            self._set_group_stats(chain(train, valid), self.n_groups_)
         if probe:
             self._probe_pending = False
-            self._init_head_from_probe(*train)
+            self._init_head_from_probe(*(torch.cat(part) if part[0] is not None else None
+                                         for part in zip(*train)))
 
     def _frozen_features(self, dataset):
-        """``(features, groups, labels)`` of every window of ``dataset``, encoder in eval mode.
+        """Yield ``(features, groups, labels)`` per batch of ``dataset``, encoder in eval mode.
 
         ``features`` are what the head reads before per-group standardisation
         (float32, CPU); ``groups`` is None for windows without groups.
@@ -459,30 +465,26 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         module = self.module_
         # A custom module= without features() is read as the pooled embedding.
         read = getattr(module, "features", None) or module.encoder
-        features, groups, labels = [], [], []
         was_training = module.training
         module.eval()
         try:
-            with torch.no_grad():
-                for x, y in self.get_iterator(dataset, training=False):
-                    x = _net.to_device_async(x, self.device)
-                    with _net.autocast(self.device, self.precision):
-                        features.append(read(x["x"], x["channels"]).float().cpu())
-                    groups.append(x["groups"].cpu() if "groups" in x else None)
-                    labels.append(torch.as_tensor(y))
+            for x, y in self.get_iterator(dataset, training=False):
+                x = _net.to_device_async(x, self.device)
+                with torch.no_grad(), _net.autocast(self.device, self.precision):
+                    z = read(x["x"], x["channels"]).float().cpu()
+                yield z, (x["groups"].cpu() if "groups" in x else None), torch.as_tensor(y)
         finally:
             module.train(was_training)
-        groups = None if groups[0] is None else torch.cat(groups)
-        return torch.cat(features), groups, torch.cat(labels)
 
-    def _set_group_stats(self, features, n_groups):
-        """Per-group mean and std of ``features``, a list of ``_frozen_features`` outputs."""
-        width = features[0][0].shape[1]
-        total = torch.zeros(n_groups, width, dtype=torch.float64)
-        squares = torch.zeros(n_groups, width, dtype=torch.float64)
+    def _set_group_stats(self, batches, n_groups):
+        """Per-group mean and std over ``batches`` of ``_frozen_features``."""
+        total = squares = None
         counts = torch.zeros(n_groups, dtype=torch.float64)
-        for z, index, _ in features:
+        for z, index, _ in batches:
             z = z.double()
+            if total is None:
+                total = torch.zeros(n_groups, z.shape[1], dtype=torch.float64)
+                squares = torch.zeros_like(total)
             total.index_add_(0, index, z)
             squares.index_add_(0, index, z * z)
             counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
@@ -700,7 +702,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             X, n_groups = self._with_groups(X, groups, fitting=False)
         with _net.concrete_device(self):
             if n_groups is not None:
-                self._set_group_stats([self._frozen_features(self.get_dataset(X))], n_groups)
+                self._set_group_stats(self._frozen_features(self.get_dataset(X)), n_groups)
             proba = super().predict_proba(X).astype(np.float64)
         return _net.check_finite_output(self, proba, "probabilities")
 
