@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import EarlyStopping, ProgressBar
 
 from . import _check, ddp
 from ._check import check_eeg_array, resolve_ch_names
@@ -446,6 +446,17 @@ def check_finite_output(net, values, what):
     )
 
 
+def _stopped_early(net):
+    """Whether skorch's EarlyStopping, not the user, raised the KeyboardInterrupt.
+
+    EarlyStopping ends a fit by raising KeyboardInterrupt once its patience
+    is spent (``misses_ == patience``), as a Ctrl-C does.
+    """
+    return any(isinstance(callback, EarlyStopping)
+               and getattr(callback, "misses_", None) == callback.patience
+               for _, callback in getattr(net, "callbacks_", ()))
+
+
 class CRIANetMixin:
     """skorch behaviour shared by ViewMaskPretrainer and CRIAClassifier.
 
@@ -532,6 +543,8 @@ class CRIANetMixin:
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
+            if _stopped_early(self):
+                raise  # skorch's EarlyStopping ends a fit so: a finished fit
             self.interrupted_ = True
             steps = sum("train_loss" in batch for row in self.history
                         for batch in row["batches"])  # validation batches left out
