@@ -21,8 +21,8 @@ import torch
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["all_gather_with_grad", "init_from_env", "is_main_process", "local_rank",
-           "rank", "world_size"]
+__all__ = ["all_gather_with_grad", "finish", "init_from_env", "is_main_process",
+           "local_rank", "rank", "world_size"]
 
 
 def _launch_variable(name):
@@ -76,15 +76,37 @@ def init_from_env(device):
     if cuda:
         torch.cuda.set_device(local_rank() or 0)
     dist.init_process_group(backend="nccl" if cuda else "gloo")
+    global _owned_group
+    _owned_group = dist.group.WORLD
     # The group is ours: destroy it before the interpreter exits, as PyTorch asks.
     # Left to teardown, gloo's threads can abort a finished process ("terminate
     # called without an active exception"), failing a run that had completed.
     atexit.register(_destroy_process_group)
 
 
+#: The process group init_from_env created (None: none, or the caller's own).
+_owned_group = None
+
+
 def _destroy_process_group():
-    if dist.is_initialized():
+    global _owned_group
+    if _owned_group is not None and dist.is_initialized():
         dist.destroy_process_group()
+    _owned_group = None
+
+
+def finish():
+    """End a run of several processes together; every process calls it last.
+
+    A barrier first, so that no process tears down its connections while
+    another still works or talks to it (rank 0 writing the run's files):
+    then the group init_from_env created is destroyed, in the program's
+    flow rather than at exit. A group the caller created is left alone.
+    """
+    if _owned_group is None or not is_distributed():
+        return
+    dist.barrier()
+    _destroy_process_group()
 
 
 def all_gather_with_grad(tensor):

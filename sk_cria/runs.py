@@ -207,23 +207,30 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
     )
     start = time.perf_counter()
     net.fit(dataset)  # a Ctrl-C stops it with a warning and sets interrupted_
-    if not writer:
-        return net
     if net.interrupted_:
-        # Resumable: the checkpoints stay, and nothing is published as finished.
-        run.update(status="interrupted", interrupted=_now())
-        _write_json(out / RUN_FILE, run)
+        if writer:
+            # Resumable: the checkpoints stay, and nothing is published as finished.
+            run.update(status="interrupted", interrupted=_now())
+            _write_json(out / RUN_FILE, run)
         return net
+    if writer:
+        _publish(net, out, run, dataset, settings, time.perf_counter() - start, verbose)
+    # Every process waits for rank 0's files, then all leave the group together.
+    ddp.finish()
+    return net
+
+
+def _publish(net, out, run, dataset, settings, seconds, verbose):
+    """Write the finished run's encoder, files list, run.json and model card."""
     net.save_pretrained(out)
     _write_files_csv(out / "files.csv", dataset)
     run.update(status="finished", finished=_now())
     _write_json(out / RUN_FILE, run)
     with open_atomic(out / "README.md") as file:
-        file.write(model_card(net, dataset, settings, time.perf_counter() - start))
+        file.write(model_card(net, dataset, settings, seconds))
     if verbose:
         print(f"Pre-trained encoder written to {out}; load it with "
               f"ViewMaskPretrainer.from_pretrained({str(out)!r}).")
-    return net
 
 
 def _callbacks(out, dataset, batch_size, max_epochs, lr_schedule):
