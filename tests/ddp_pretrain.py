@@ -29,3 +29,5 @@ torch.save(net.module_.state_dict(), out / f"rank{rank}.pt")
     "loss": net.history[:, "train_loss"], "threads": torch.get_num_threads(),
     "world_size": ddp.world_size(),
 }))
+ddp.finish()  # as the scaling guide's script ends
+assert not torch.distributed.is_initialized()
