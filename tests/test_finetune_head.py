@@ -94,3 +94,15 @@ def test_probe_headed_classifier_clones_and_pickles(balanced_eeg):
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(again.predict_proba(X, groups=g),
                                clf.predict_proba(X, groups=g), atol=1e-6)
+
+
+def test_early_stopping_ends_a_fit_without_calling_it_interrupted(balanced_eeg, recwarn):
+    X, y, g = balanced_eeg
+    # lr so small that epoch 2 cannot improve on epoch 1: patience 1 ends the fit there.
+    clf = CRIAClassifier(encoder="cria-small", lr=1e-12, max_epochs=3, n_iter_no_change=1,
+                         random_state=0).fit(X, y, groups=g)
+    assert len(clf.history) == 2
+    # skorch's EarlyStopping raises KeyboardInterrupt, as a Ctrl-C does: the fit is
+    # still a finished one, with no warning that it was interrupted.
+    assert not clf.interrupted_
+    assert not [w for w in recwarn if "interrupted" in str(w.message)]
