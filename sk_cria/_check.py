@@ -83,8 +83,9 @@ def number(kind, low=None, high=None, closed="both", *, none=False, also=(), hin
         Which bounds are valid values.
     none : bool
         Whether None is valid.
-    also : tuple of int
-        Further valid values outside the range (``-1`` for batch_size).
+    also : tuple
+        Further valid values outside the range (``-1`` for batch_size,
+        ``"auto"`` for a learning rate).
     hint : str
         Appended to the message: why the range is what it is, or the fix.
     """
@@ -95,17 +96,18 @@ def number(kind, low=None, high=None, closed="both", *, none=False, also=(), hin
     closed = {(True, True): "both", (True, False): "left", (False, True): "right",
               (False, False): "neither"}[(left, right)]
     valid = f"{word} {_interval(low, high, closed)}" if low is not None or high is not None else word
-    valid += "".join(f" or {v}" for v in also) + (" or None" if none else "")
+    valid += "".join(f" or {v!r}" for v in also) + (" or None" if none else "")
     hint = f" {hint}" if hint else ""
 
     def check(name, value):
         if value is None and none:
             return
+        # also may name a string ("auto"); arrays and booleans are never among them.
+        if isinstance(value, (str, numbers.Number)) and not _is_bool(value) and value in also:
+            return
         if _is_bool(value) or not isinstance(value, kind):
             raise TypeError(f"{name} must be {valid}, got {value!r} "
                             f"({type(value).__name__}).{hint}")
-        if value in also:
-            return
         if not math.isfinite(value):
             raise ValueError(f"{name} must be {valid}, got {value!r}.{hint}")
         try:

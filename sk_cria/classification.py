@@ -32,6 +32,10 @@ __all__ = ["CRIAClassifier"]
 HEAD_EMBEDDINGS = ("pooled", "regions")
 #: How the head starts: random weights, or a logistic-regression probe's.
 HEAD_INITS = ("random", "probe")
+#: lr="auto": small steps keep a pre-trained encoder's features (LP-FT);
+#: random weights have none to keep and learn faster with larger ones
+#: (benchmarks/results/finetune.md).
+AUTO_LR = {"pretrained": 1e-4, "scratch": 3e-4}
 
 
 class _ClassifierModule(nn.Module):
@@ -195,9 +199,13 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Channel names when X carries none.
     random_state : int or None, default=None
         Seeds the head, the validation split, dropout, masking and batch order.
-    lr : float > 0, default=1e-4
-        Of the head (and of the encoder, times ``encoder_lr_scale``); small,
-        since the head starts from the probe.
+    lr : float > 0 or "auto", default="auto"
+        Of the head (and of the encoder, times ``encoder_lr_scale``). "auto"
+        is 1e-4 with a pre-trained ``encoder``, small steps that keep its
+        features as fine-tuning leaves the probe, and 3e-4 from scratch
+        (``encoder=None``), where there are no features to keep and larger
+        steps learn in fewer epochs (``AUTO_LR``;
+        ``benchmarks/results/finetune.md``).
     max_epochs : int >= 0, default=30
         0 trains nothing (the head keeps random weights; warned about).
     batch_size : int, default=32
@@ -297,7 +305,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         random_state=None,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
-        lr=1e-4,
+        lr="auto",
         max_epochs=30,
         batch_size=32,
         train_split=None,
@@ -335,6 +343,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         **_net.PARAM_CHECKS,
         "freeze_encoder": _check.boolean,
         "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
+        "lr": _check.number(numbers.Real, 0, None, "neither", also=("auto",)),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
         "embedding": _check.one_of(HEAD_EMBEDDINGS),
         "head_hidden": _check.number(numbers.Integral, 1, none=True),
@@ -394,10 +403,28 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     def get_params_for_optimizer(self, prefix, named_parameters):
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         if prefix == "optimizer":
-            lr = kwargs.get("lr", self.lr)
+            kwargs["lr"] = lr = self._resolved_lr(kwargs.get("lr", self.lr))
             args = (_scale_encoder_lr(args[0], lr, self.module_.encoder,
                                       self.encoder_lr_scale), *args[1:])
         return args, kwargs
+
+    def _resolved_lr(self, lr):
+        """The learning rate ``lr`` stands for ("auto": by where the encoder starts)."""
+        if isinstance(lr, str) and lr == "auto":
+            return AUTO_LR["scratch" if self.encoder is None else "pretrained"]
+        return lr
+
+    def set_params(self, **params):
+        super().set_params(**params)
+        if "lr" in params and getattr(self, "initialized_", False):
+            # skorch's setter gave every group of the optimizer lr as it was given:
+            # resolve "auto", and keep the encoder's group at its scale, as fit does.
+            lr = self._resolved_lr(params["lr"])
+            encoder = {id(p) for p in self.module_.encoder.parameters()}
+            for group in self.optimizer_.param_groups:
+                in_encoder = any(id(p) in encoder for p in group["params"])
+                group["lr"] = lr * (self.encoder_lr_scale if in_encoder else 1)
+        return self
 
     def get_split_datasets(self, X, y=None, **fit_params):
         if self.train_split is None and self.early_stopping:
