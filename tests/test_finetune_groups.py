@@ -69,8 +69,8 @@ def test_without_groups_training_is_unchanged(balanced_eeg):
             for kw in ({}, {"groups": None})]
     for a, b in zip(*(f.module_.state_dict().values() for f in fits)):
         assert torch.equal(a, b)
-    # From scratch the encoder and the head share one learning rate, as before.
-    assert [group["lr"] for group in fits[0].optimizer_.param_groups] == [1e-4]
+    # From scratch the encoder and the head share one learning rate, lr="auto"'s.
+    assert [group["lr"] for group in fits[0].optimizer_.param_groups] == [3e-4]
 
 
 class _Splits(Callback):
@@ -168,3 +168,28 @@ def test_partial_fit_keeps_to_how_the_classifier_was_fitted(balanced_eeg):
         clf.partial_fit(X, y)
     clf.partial_fit(X[g != 0], y[g != 0], groups=g[g != 0])
     assert clf.n_groups_ == 3 and len(clf.history) == 2
+
+
+@pytest.mark.parametrize("encoder, expected", [(None, 3e-4), ("cria-small", 1e-4)])
+def test_auto_learning_rate_follows_where_the_encoder_starts(balanced_eeg, encoder, expected):
+    X, y, g = balanced_eeg
+    clf = CRIAClassifier(encoder=encoder, config="small", max_epochs=1, random_state=0)
+    assert clf.lr == "auto"
+    clf.fit(X, y, groups=g)
+    assert [group["lr"] for group in clf.optimizer_.param_groups] == pytest.approx([expected])
+    assert clf.get_params()["lr"] == "auto"  # the parameter keeps the user's value
+    assert clone(clf).lr == "auto"
+
+
+def test_set_params_lr_on_a_fitted_net_resolves_auto_and_keeps_the_encoder_scale(
+        balanced_eeg):
+    X, y, g = balanced_eeg
+    clf = CRIAClassifier(encoder="cria-small", encoder_lr_scale=0.1, lr=1e-3, max_epochs=1,
+                         random_state=0).fit(X, y, groups=g)
+    clf.set_params(lr="auto")
+    assert clf.lr == "auto"
+    assert [group["lr"] for group in clf.optimizer_.param_groups] == pytest.approx([1e-4, 1e-5])
+    clf.set_params(lr=2e-3)
+    assert [group["lr"] for group in clf.optimizer_.param_groups] == pytest.approx([2e-3, 2e-4])
+    clf.partial_fit(X, y, groups=g)  # trains with them
+    assert [group["lr"] for group in clf.optimizer_.param_groups] == pytest.approx([2e-3, 2e-4])

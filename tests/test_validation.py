@@ -64,8 +64,10 @@ PRETRAINER = SHARED + [
     ("negatives", "subject", ValueError),
     ("checkpoint_every", 0, ValueError),
     ("checkpoint_dir", __file__, ValueError),  # a file, not a folder
+    ("lr", "auto", TypeError),  # the classifier's only
 ]
 CLASSIFIER = SHARED + [
+    ("lr", "fast", TypeError),
     ("validation_fraction", 0, ValueError),
     ("validation_fraction", 1, ValueError),
     ("validation_fraction", 1.5, ValueError),
