@@ -62,6 +62,10 @@ def is_main_process():
     return rank() == 0
 
 
+#: Whether init_from_env created the process group (not the caller), so owns its end.
+_owns_group = False
+
+
 def init_from_env(device):
     """Join the process group that ``torchrun`` describes in the environment, once.
 
@@ -76,23 +80,19 @@ def init_from_env(device):
     if cuda:
         torch.cuda.set_device(local_rank() or 0)
     dist.init_process_group(backend="nccl" if cuda else "gloo")
-    global _owned_group
-    _owned_group = dist.group.WORLD
+    global _owns_group
+    _owns_group = True
     # The group is ours: destroy it before the interpreter exits, as PyTorch asks.
     # Left to teardown, gloo's threads can abort a finished process ("terminate
     # called without an active exception"), failing a run that had completed.
     atexit.register(_destroy_process_group)
 
 
-#: The process group init_from_env created (None: none, or the caller's own).
-_owned_group = None
-
-
 def _destroy_process_group():
-    global _owned_group
-    if _owned_group is not None and dist.is_initialized():
+    global _owns_group
+    if _owns_group and dist.is_initialized():
         dist.destroy_process_group()
-    _owned_group = None
+    _owns_group = False
 
 
 def finish():
@@ -103,7 +103,7 @@ def finish():
     then the group init_from_env created is destroyed, in the program's
     flow rather than at exit. A group the caller created is left alone.
     """
-    if _owned_group is None or not is_distributed():
+    if not (_owns_group and is_distributed()):
         return
     dist.barrier()
     _destroy_process_group()
