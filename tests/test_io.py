@@ -172,13 +172,43 @@ def test_save_pretrained_refuses_to_replace_an_encoder_unless_asked(resaved):
             save(resaved)
     net.save_pretrained(resaved, overwrite=True)
     assert (resaved / "README.md").read_text() == "my notes"
-    # A folder with someone else's config.json is not replaced either.
-    foreign = resaved.parent / "foreign"
-    foreign.mkdir()
-    (foreign / "config.json").write_text("{}")
-    with pytest.raises(FileExistsError, match=r"already holds an encoder \(config\.json\)"):
-        net.save_pretrained(foreign)
-    assert (foreign / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("config.json", b'{"model_type": "bert", "hidden_size": 768}'),  # another library's
+    ("config.json", b"{}"),
+    ("config.json", b"\xff\xfe not json"),
+    ("model.safetensors", None),  # safetensors of someone else, without config.json
+    ("model.safetensors", b"not a safetensors file"),
+])
+def test_save_pretrained_never_replaces_a_file_it_did_not_write(tmp_path, name, content):
+    """Issue 37: the advice 'pass overwrite=True' replaced the user's config.json."""
+    from safetensors.torch import save
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    if content is None:
+        content = save({"w": torch.ones(3)}, metadata={"format": "pt"})
+    (folder / name).write_bytes(content)
+    net = ViewMaskPretrainer.from_pretrained("cria-small")
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=(
+            rf"{re.escape(str(folder))} holds {re.escape(name)}, which sk-cria did not "
+            r"write .*never replaces a file it did not write, even with overwrite=True: "
+            r"move it away, or choose another folder"
+        )):
+            net.save_pretrained(folder, overwrite=overwrite)
+        assert (folder / name).read_bytes() == content
+        assert sorted(p.name for p in folder.iterdir()) == [name]
+
+
+def test_save_pretrained_overwrite_replaces_its_own_files_only(resaved):
+    """An encoder sk-cria saved (and the shipped one, copied) is replaced when asked."""
+    shutil.copy(SHIPPED / "model.safetensors", resaved / "model.safetensors")
+    (resaved / "notes.txt").write_text("mine")
+    CRIA.from_pretrained("cria-small").save_pretrained(resaved, overwrite=True, dtype="float16")
+    assert CRIA.from_pretrained(resaved).config.embed_dim == 128
+    assert (resaved / "notes.txt").read_text() == "mine"
 
 
 def test_saved_again_the_shipped_encoder_embeds_identically(resaved):

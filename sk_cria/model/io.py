@@ -128,7 +128,10 @@ def save_pretrained(model, directory, overwrite=False, dtype="float32"):
     overwrite : bool, default=False
         Replace the encoder files (``config.json``, ``model.safetensors``)
         that ``directory`` already holds; without it, such a folder is
-        refused. Other files in the folder are never touched.
+        refused. Only files sk-cria wrote are replaced (both carry its
+        format mark): a folder holding a ``config.json`` or
+        ``model.safetensors`` of anyone else is refused even with it. Other
+        files in the folder are never touched.
     dtype : {"float32", "float16", "bfloat16"}, default="float32"
         Precision of the stored floating-point weights: half precision
         halves the file (an encoder shipped inside the package stays under
@@ -138,7 +141,8 @@ def save_pretrained(model, directory, overwrite=False, dtype="float32"):
     ------
     FileExistsError
         If ``directory`` already holds an encoder file and ``overwrite`` is
-        False.
+        False, or holds a ``config.json`` or ``model.safetensors`` that
+        sk-cria did not write.
     NotADirectoryError
         If ``directory`` is a file.
     TypeError
@@ -157,6 +161,16 @@ def save_pretrained(model, directory, overwrite=False, dtype="float32"):
             "(config.json + model.safetensors): give a folder path."
         )
     existing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if (directory / name).exists()]
+    # Whatever overwrite says: a file under an encoder's name that sk-cria did
+    # not write (the user's own config.json, another library's weights) is kept.
+    foreign = [name for name in existing if not _written_by_sk_cria(directory / name)]
+    if foreign:
+        raise FileExistsError(
+            f"{directory} holds {', '.join(foreign)}, which sk-cria did not write (no "
+            f"\"format\": {_FORMAT!r} in it); save_pretrained never replaces a file it did "
+            "not write, even with overwrite=True: move "
+            f"{'it' if len(foreign) == 1 else 'them'} away, or choose another folder."
+        )
     if existing and not overwrite:
         raise FileExistsError(
             f"{directory} already holds an encoder ({', '.join(existing)}); save_pretrained "
@@ -192,6 +206,25 @@ def save_pretrained(model, directory, overwrite=False, dtype="float32"):
         file.write(save(weights, metadata=metadata))
     with open_atomic(directory / CONFIG_NAME) as file:
         file.write(json.dumps(header, indent=2))
+
+
+def _written_by_sk_cria(path):
+    """Whether ``path`` (a config.json or model.safetensors) carries sk-cria's format mark.
+
+    Both files have carried ``"format": "sk_cria.CRIA/1"`` since the first
+    save_pretrained (in the JSON, and in the safetensors metadata); a file
+    that cannot be read as either is not sk-cria's.
+    """
+    if not path.is_file():
+        return False
+    try:
+        if path.name == CONFIG_NAME:
+            header = json.loads(path.read_text())
+            return isinstance(header, dict) and header.get("format") == _FORMAT
+        with safe_open(str(path), framework="pt") as file:
+            return (file.metadata() or {}).get("format") == _FORMAT
+    except (OSError, UnicodeDecodeError, ValueError, SafetensorError):
+        return False
 
 
 def load_pretrained(model_class, directory, overrides=None):
