@@ -11,17 +11,34 @@ electrode).
 Running the same command on a folder with an unfinished run (killed, or
 stopped by Ctrl-C: then ``run.json`` says "interrupted") resumes it; a run
 that stopped before its first checkpoint is started afresh.
+
+One run at a time: while a run goes on, its process (rank 0 under torchrun)
+holds an advisory lock (:func:`fcntl.flock`) on ``.sk-cria.lock`` in the
+folder, which names it (pid, host, start time); a second run on the same
+folder, by whatever path, is refused at once. The operating system releases
+the lock when the process ends, killed or not, so a killed run never blocks
+its resume; the file is removed when the run ends.
 """
 
+import contextlib
 import csv
 from datetime import datetime, timezone
+import errno
 import json
 from numbers import Integral, Real
+import os
 from pathlib import Path
 import platform
 import shutil
+import socket
 import sys
 import time
+import warnings
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked there
+    fcntl = None
 
 import mne
 import numpy as np
@@ -42,11 +59,13 @@ from .preprocessing import EEGPreprocessor, check_scaling
 from .pretraining import NEGATIVES, ViewMaskPretrainer
 from .sampling import MontageBatchSampler
 
-__all__ = ["RunDirError", "pretrain"]
+__all__ = ["RunDirError", "RunLock", "pretrain"]
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "train_log.csv"
+#: The file a run holds its lock on (removed when the run ends).
+LOCK_FILE = ".sk-cria.lock"
 # Everything a run writes. --overwrite removes these, and only from a folder
 # that holds an sk-cria run.json: the same names in any other folder are
 # the user's (a README.md, a config.json) and are never touched.
@@ -166,58 +185,157 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         if not Path(path).exists():
             raise FileNotFoundError(f"{path} does not exist; give recordings, folders of "
                                     "recordings or a BIDS root.")
-    # Under torchrun only rank 0 prepares and writes the folder; all read the data.
+    # Under torchrun only rank 0 prepares and writes the folder (and holds its
+    # lock, for the whole run); all read the data.
     writer = ddp.is_main_process()
     verbose = verbose if writer else 0
-    resuming, clear = (_prepare(out, settings, resume=resume, overwrite=overwrite,
-                                verbose=verbose) if writer else (True, False))
-    dataset = EEGWindowsDataset(
-        paths, window=window, stride=stride,
-        preprocessor=EEGPreprocessor(line_freq=line_freq, scaling=scaling),
-        verbose=bool(verbose), flat_sd=flat_sd, loose_sd=loose_sd,
-    )
-    if keep_windows == "auto":
-        keep_windows = num_workers == 0 and dataset.nbytes <= KEEP_WINDOWS_BYTES
-    # Set after reading the headers: "auto" needs the dataset's size.
-    dataset.keep_windows = bool(keep_windows)
-    steps = _steps_per_epoch(dataset, batch_size, negatives)
-    if steps == 0:  # before run.json: a run that would train nothing is refused
-        raise ValueError(
-            f"No batch of batch_size={batch_size} (or at least 2) windows of one montage"
-            f"{' and one recording' if negatives == 'group' else ''} can be formed from "
-            f"the {len(dataset)} window(s) of the data, so nothing would be trained; give "
-            "more or longer recordings, or a shorter window or stride."
+    with RunLock(out) if writer else contextlib.nullcontext():
+        resuming, clear = (_prepare(out, settings, resume=resume, overwrite=overwrite,
+                                    verbose=verbose) if writer else (True, False))
+        dataset = EEGWindowsDataset(
+            paths, window=window, stride=stride,
+            preprocessor=EEGPreprocessor(line_freq=line_freq, scaling=scaling),
+            verbose=bool(verbose), flat_sd=flat_sd, loose_sd=loose_sd,
         )
-    if writer:
-        if clear:  # only now that the data are known to train: nothing lost on an error
-            _remove_outputs(out)
-        if resuming:
-            run = json.loads((out / RUN_FILE).read_text())
-            run.update(status="running", resumed=_now())
-        else:
-            run = {"status": "running", "settings": settings, "started": _now(),
-                   "sk_cria": __version__}
-        _write_json(out / RUN_FILE, run)
-    net = ViewMaskPretrainer(
-        config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
-        random_state=seed, device=device, verbose=verbose, negatives=negatives,
-        precision=precision, checkpoint_dir=out / CHECKPOINTS, checkpoint_every=checkpoint_every,
-        callbacks=_callbacks(out, dataset, batch_size, max_epochs, lr_schedule),
-        iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
-    )
-    start = time.perf_counter()
-    net.fit(dataset)  # a Ctrl-C stops it with a warning and sets interrupted_
-    if net.interrupted_:
+        if keep_windows == "auto":
+            keep_windows = num_workers == 0 and dataset.nbytes <= KEEP_WINDOWS_BYTES
+        # Set after reading the headers: "auto" needs the dataset's size.
+        dataset.keep_windows = bool(keep_windows)
+        steps = _steps_per_epoch(dataset, batch_size, negatives)
+        if steps == 0:  # before run.json: a run that would train nothing is refused
+            raise ValueError(
+                f"No batch of batch_size={batch_size} (or at least 2) windows of one montage"
+                f"{' and one recording' if negatives == 'group' else ''} can be formed from "
+                f"the {len(dataset)} window(s) of the data, so nothing would be trained; give "
+                "more or longer recordings, or a shorter window or stride."
+            )
         if writer:
-            # Resumable: the checkpoints stay, and nothing is published as finished.
-            run.update(status="interrupted", interrupted=_now())
+            if clear:  # only now that the data are known to train: nothing lost on an error
+                _remove_outputs(out)
+            if resuming:
+                run = json.loads((out / RUN_FILE).read_text())
+                run.update(status="running", resumed=_now())
+            else:
+                run = {"status": "running", "settings": settings, "started": _now(),
+                       "sk_cria": __version__}
             _write_json(out / RUN_FILE, run)
+        net = ViewMaskPretrainer(
+            config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
+            random_state=seed, device=device, verbose=verbose, negatives=negatives,
+            precision=precision, checkpoint_dir=out / CHECKPOINTS,
+            checkpoint_every=checkpoint_every,
+            callbacks=_callbacks(out, dataset, batch_size, max_epochs, lr_schedule),
+            iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
+        )
+        start = time.perf_counter()
+        net.fit(dataset)  # a Ctrl-C stops it with a warning and sets interrupted_
+        if net.interrupted_:
+            if writer:
+                # Resumable: the checkpoints stay, and nothing is published as finished.
+                run.update(status="interrupted", interrupted=_now())
+                _write_json(out / RUN_FILE, run)
+            return net
+        if writer:
+            _publish(net, out, run, dataset, settings, time.perf_counter() - start, verbose)
+        # Every process waits for rank 0's files, then all leave the group together.
+        ddp.finish()
         return net
-    if writer:
-        _publish(net, out, run, dataset, settings, time.perf_counter() - start, verbose)
-    # Every process waits for rank 0's files, then all leave the group together.
-    ddp.finish()
-    return net
+
+
+class RunLock:
+    """The lock of a run on its output folder: one run writes a folder at a time.
+
+    An advisory :func:`fcntl.flock` on ``<out>/.sk-cria.lock``, taken without
+    waiting and held until :meth:`release` (or the process's end: the
+    operating system releases it when the process dies, however it dies, so
+    a killed run leaves no lock that blocks its resume). The file names the
+    holder, for the refusal of a second run. The lock is on the file, not
+    on a path: the same folder reached by another (relative, linked) path
+    is the same lock.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The output folder; created if missing (and removed again at
+        :meth:`release` if it was made here and is still empty).
+    """
+
+    def __init__(self, out):
+        self.out = Path(out)
+        self.path = self.out / LOCK_FILE
+        self._fd = None
+        self._created = False
+
+    def acquire(self):
+        """Take the lock, or raise :class:`RunDirError` naming the run that holds it."""
+        if self.out.exists() and not self.out.is_dir():
+            raise RunDirError(f"--out {self.out} is a file; the run writes a folder there "
+                              "(run.json, checkpoints, the encoder): give a folder path.")
+        try:
+            self._created = not self.out.exists()
+            self.out.mkdir(parents=True, exist_ok=True)
+            if fcntl is None:
+                return self
+            while True:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 1000).decode("utf-8", "replace").strip()
+                    os.close(fd)
+                    raise RunDirError(
+                        f"{self.out} is in use by another sk-cria pretrain run "
+                        f"({holder or 'starting'}); wait for it to end or stop it, or "
+                        "choose another --out.") from None
+                except OSError as error:  # a file system without locks
+                    os.close(fd)
+                    if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                        raise
+                    warnings.warn(f"{self.out}'s file system cannot lock files ({error}); "
+                                  "make sure no other run writes this folder.", UserWarning)
+                    return self
+                # The file a run removed while this one opened it is no lock: take
+                # the one now at the path.
+                if _same_file(fd, self.path):
+                    break
+                os.close(fd)
+            self._fd = fd
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}, started "
+                         f"{_now()}\n".encode())
+        except OSError as error:
+            self.release()
+            raise RunDirError(f"Cannot write to {self.out} ({error}); choose a writable "
+                              "--out.") from error
+        return self
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+    def release(self):
+        """Remove the lock file, then let the lock go; remove a folder made only for it."""
+        if self._fd is not None:
+            # Removed while still held: a run that opened it meanwhile takes
+            # the lock of a file no longer at the path, and tries again.
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+        if self._created:
+            try:
+                self.out.rmdir()  # only if empty: nothing was written
+            except OSError:
+                pass
+            self._created = False
+
+
+def _same_file(fd, path):
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _publish(net, out, run, dataset, settings, seconds, verbose):
@@ -329,7 +447,8 @@ def _prepare(out, settings, *, resume, overwrite, verbose=1):
                 "and are never removed, even with --overwrite: move them away or choose "
                 "another --out."
             )
-        if out.is_dir() and any(out.iterdir()) and not overwrite:
+        if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) \
+                and not overwrite:
             raise RunDirError(
                 f"{out} is not empty and holds no sk-cria run ({RUN_FILE} is missing); "
                 "choose an empty or new folder, or pass --overwrite to write the run next "

@@ -492,7 +492,7 @@ def test_data_that_give_no_batch_train_nothing_and_are_refused(task_files, tmp_p
     err = capsys.readouterr().err
     assert "error: No batch of batch_size=4 (or at least 2) windows of one montage can be " \
         "formed from the 1 window(s)" in err and "Traceback" not in err
-    assert not any(out.iterdir())  # no run.json: nothing to protect or to resume
+    assert not out.exists()  # no run.json (nor folder): nothing to protect or to resume
 
 
 def test_ctrl_c_in_a_classifier_fit_warns_and_returns(dataset):
