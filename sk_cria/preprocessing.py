@@ -636,7 +636,15 @@ def _resample(data, sfreq_in, sfreq_out):
     if sfreq_in == sfreq_out:
         return data
     ratio = Fraction(sfreq_out / sfreq_in).limit_denominator(1000)
-    return signal.resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
+    out = signal.resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
+    # As many samples as the duration holds at sfreq_out: resample_poly rounds
+    # up (and the ratio is approximated), which gave 1 s at 173.61 or 199.9 Hz
+    # 201 samples, a second patch of one sample.
+    n_out = max(1, int(round(data.shape[-1] * sfreq_out / sfreq_in)))
+    if out.shape[-1] >= n_out:
+        return out[..., :n_out]
+    return np.concatenate([out, np.repeat(out[..., -1:], n_out - out.shape[-1], axis=-1)],
+                          axis=-1)
 
 
 def _flat_channels(data):

@@ -7,7 +7,7 @@ whether the run finished), ``checkpoints/`` (resumable training state) and
 ``ViewMaskPretrainer.from_pretrained`` and ``CRIAClassifier(encoder=...)``),
 a model card ``README.md`` and ``files.csv`` (each file used or skipped, its
 gap-free segments, and the windows and channels left out for a flat or loose
-electrode).
+electrode, NaN or infinite samples, or a channel the file marks bad).
 Running the same command on a folder with an unfinished run (killed, or
 stopped by Ctrl-C: then ``run.json`` says "interrupted") resumes it; a run
 that stopped before its first checkpoint is started afresh.
@@ -512,7 +512,8 @@ def model_card(net, dataset, settings, seconds):
         f"- {len(dataset.montages)} montage(s); {len(channels)} channels seen: "
         f"{', '.join(channels)}",
         f"- left out for a flat (SD < {dataset.flat_sd} uV) or loose (SD > "
-        f"{dataset.loose_sd} uV) electrode: "
+        f"{dataset.loose_sd} uV) electrode, NaN or infinite samples, or a channel marked "
+        "bad in the file: "
         f"{sum(entry['windows'] for entry in dataset.left_out.values())} window(s), "
         f"{sum(len(entry['channels']) for entry in dataset.left_out.values())} channel(s) "
         f"of {len(dataset.left_out)} file(s)",

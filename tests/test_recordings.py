@@ -214,16 +214,48 @@ def nan_recording(tmp_path, files):
     return path
 
 
-def test_nan_stretch_names_file_window_and_span(nan_recording):
-    ds = EEGWindowsDataset(nan_recording, window=4, verbose=False)
-    assert len(ds) == 5
-    assert np.isfinite(ds[1][0]["x"].numpy()).all()  # windows around the stretch are fine
-    match = r"Window 2 of the dataset \(.*nan_raw\.fif, 8\.000-12\.000 s\) holds NaN.*leave the file out"
-    with pytest.raises(ValueError, match=match):
-        ds[2]
-    # Training stops where the window is read, with the same message.
-    with pytest.raises(ValueError, match=match):
-        ViewMaskPretrainer().fit(ds)
+@pytest.mark.parametrize("thresholds", [{}, dict(flat_sd=None, loose_sd=None)])
+def test_nan_windows_are_left_out_at_the_scan_and_counted(nan_recording, thresholds):
+    """Issue 37: the scan passed them, and training stopped at the first batch reaching one."""
+    ds = EEGWindowsDataset(nan_recording, window=4, verbose=False, **thresholds)
+    assert len(ds) == 4 and ds.recordings[0].starts == tuple(i * 2000 for i in (0, 1, 3, 4))
+    names = ds.recordings[0].ch_names
+    assert ds.left_out == {nan_recording: {
+        "windows": 1, "channels": (),
+        "bad": {(name, "non-finite"): 1 for name in names[:3]}}}
+    assert all(np.isfinite(ds[i][0]["x"].numpy()).all() for i in range(len(ds)))
+    assert "NaN/infinite or marked-bad channels: 1 window(s) and 0 channel(s) of 1 file(s)" \
+        in ds.summary()
+    ViewMaskPretrainer(config="small", max_epochs=1, batch_size=4).fit(ds)  # trains
+
+
+def _with_nan(source, tmp_path, name, edit):
+    raw = mne.io.read_raw_edf(source, preload=True, verbose="error").crop(0, 20,
+                                                                          include_tmax=False)
+    data = raw.get_data()
+    edit(data)
+    path = tmp_path / name
+    mne.io.RawArray(data, raw.info, verbose="error").save(path, verbose="error")
+    return path
+
+
+def test_nan_in_every_window_leaves_out_the_channel_or_the_file(files, tmp_path):
+    channel = _with_nan(files["task"], tmp_path, "channel_raw.fif",
+                        lambda d: d.__setitem__((0, slice(None, None, 500)), np.inf))
+    whole = _with_nan(files["rest"], tmp_path, "whole_raw.fif",
+                      lambda d: d.__setitem__((slice(None), slice(None, None, 997)), np.nan))
+    with pytest.warns(UserWarning, match=r"whole_raw\.fif: every window has a flat or loose "
+                      r"channel, or NaN or infinite samples \(.*Fp1 non-finite in 5.* of 5 "
+                      r"windows\)"):
+        ds = EEGWindowsDataset([channel, whole], window=4, verbose=False)
+    assert [rec.path for rec in ds.recordings] == [channel]
+    assert len(ds) == 5 and "Fp1" not in ds.montages[0] and len(ds.montages[0]) == 19
+    assert ds.left_out[channel]["channels"] == ("Fp1",)
+    assert ds.dropped_channels[("Fp1", "non-finite in most windows")] == 1
+    assert ds.skipped[0][0] == whole and ds.left_out[whole]["windows"] == 5
+    with pytest.warns(UserWarning, match="whole_raw"), \
+            pytest.raises(NoUsableDataError, match="NaN or infinite samples"):
+        EEGWindowsDataset(whole, window=4, verbose=False)
 
 
 @pytest.mark.parametrize("stride", [0.01, 0.1, 0.00625, 1.6])
@@ -309,3 +341,123 @@ def test_window_index_must_be_an_integer(files):
     with pytest.raises(TypeError, match="window index is an integer, got 2.5"):
         ds[2.5]
     np.testing.assert_array_equal(ds[np.int64(2)][0]["x"], ds[2][0]["x"])
+
+
+# ------------------------------------------------ channels a file marks bad
+def test_channels_a_fif_marks_bad_are_left_out_and_counted(files, tmp_path):
+    """Issue 37: info["bads"] of a FIF file were pre-trained on."""
+    raw = mne.io.read_raw_edf(files["task"], preload=True, verbose="error")
+    raw.info["bads"] = ["EEG Fp1", "EEG O2"]
+    path = tmp_path / "bads_raw.fif"
+    raw.save(path, verbose="error")
+    ds = EEGWindowsDataset(path, window=4, verbose=False)
+    assert ds.montages == [tuple(n for n in ds.montages[0])] and len(ds.montages[0]) == 18
+    assert not {"Fp1", "O2"} & set(ds.montages[0])
+    assert ds.left_out[path]["channels"] == ("Fp1", "O2")
+    assert ds.left_out[path]["windows"] == 0
+    assert ds.left_out[path]["bad"][("Fp1", "marked bad in the file")] == 15
+    assert ds.dropped_channels[("O2", "marked bad in the file")] == 1
+    assert ds[0][0]["x"].shape == (18, 800)
+    # Every EEG channel marked bad: the file is skipped, saying so.
+    raw.info["bads"] = [name for name in raw.ch_names if name != "ECG ECG"]
+    raw.save(tmp_path / "all_bad_raw.fif", verbose="error")
+    with pytest.warns(UserWarning, match=r"all_bad_raw\.fif: every EEG channel \(Fp1, .*\) "
+                                         r"is marked bad in the file"), \
+            pytest.raises(NoUsableDataError):
+        EEGWindowsDataset(tmp_path / "all_bad_raw.fif", window=4, verbose=False)
+
+
+def test_bids_channels_marked_bad_in_channels_tsv_are_left_out(tmp_path, files):
+    mne_bids = pytest.importorskip("mne_bids")
+    raw = mne.io.read_raw_edf(files["task"], verbose="error")
+    raw.info["line_freq"] = 50
+    path = mne_bids.BIDSPath(subject="01", task="arithmetic", datatype="eeg",
+                             root=tmp_path / "bids")
+    mne_bids.write_raw_bids(raw, path, verbose="error")
+    mne_bids.mark_channels(path, ch_names=["EEG Cz"], status="bad", verbose="error")
+    tsv = next((tmp_path / "bids").rglob("*_channels.tsv")).read_text()
+    assert [line.split("\t")[0] for line in tsv.splitlines() if "\tbad\t" in line] == ["EEG Cz"]
+    ds = EEGWindowsDataset(tmp_path / "bids", window=4, verbose=False)
+    assert "Cz" not in ds.montages[0] and len(ds.montages[0]) == 19
+    assert ds.left_out[ds.recordings[0].path]["channels"] == ("Cz",)
+
+
+# ------------------------------------------------ folders reached through links
+def test_a_subject_folder_reached_through_a_link_is_searched(tmp_path, files):
+    """Issue 37: linked files were found, a linked folder silently was not."""
+    elsewhere = tmp_path / "elsewhere" / "sub-02"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "rest.edf").symlink_to(files["rest"])
+    root = tmp_path / "study"
+    (root / "sub-01").mkdir(parents=True)
+    (root / "sub-01" / "task.edf").symlink_to(files["task"])
+    (root / "sub-02").symlink_to(elsewhere, target_is_directory=True)
+    (root / "sub-02-again").symlink_to(elsewhere, target_is_directory=True)  # once only
+    (root / "sub-01" / "loop").symlink_to(root, target_is_directory=True)  # a loop
+    (root / "broken").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "mi.edf").symlink_to(files["mi"])
+    found = find_recordings(root)
+    assert found == [files["task"].resolve(), files["rest"].resolve()]
+    assert len(EEGWindowsDataset(root, window=4, verbose=False).recordings) == 2
+
+
+def test_a_bids_root_leaves_out_its_derivatives_also_through_links(tmp_path, files):
+    root = tmp_path / "bids"
+    (root / "sub-01" / "eeg").mkdir(parents=True)
+    (root / "dataset_description.json").write_text("{}")
+    (root / "sub-01" / "eeg" / "x.edf").symlink_to(files["task"])
+    (tmp_path / "derived").mkdir()
+    (tmp_path / "derived" / "clean.edf").symlink_to(files["rest"])
+    (root / "derivatives").symlink_to(tmp_path / "derived", target_is_directory=True)
+    assert find_recordings(root) == [files["task"].resolve()]
+
+
+# ------------------------------------------------ sampling rates
+RATES = [128, 160, 250, 256, 500, 512, 1000, 1024, 100.5, 173.61, 100.7, 199.9, 120.7]
+
+
+@pytest.fixture(scope="module")
+def resampled(files, tmp_path_factory):
+    """30 s of a real recording (3 channels) at each rate of RATES, as FIF files."""
+    raw = mne.io.read_raw_edf(files["task"], preload=True, verbose="error")
+    raw.pick(["EEG Fz", "EEG Cz", "EEG Pz"]).crop(0, 30, include_tmax=False)
+    folder = tmp_path_factory.mktemp("rates")
+    paths = {}
+    for rate in RATES:
+        # Resampled by MNE, then labelled with the rate exactly (173.61 is
+        # not a ratio MNE's resampling keeps).
+        data = raw.copy().resample(rate, verbose="error").get_data()
+        info = mne.create_info(["Fz", "Cz", "Pz"], rate, "eeg")
+        paths[rate] = folder / f"rate{rate}_raw.fif"
+        mne.io.RawArray(data, info, verbose="error").save(paths[rate], verbose="error")
+    return paths
+
+
+@pytest.mark.parametrize("window", [1, 3, 10])
+def test_every_rate_gives_window_patches(resampled, window):
+    """Issue 37: 173.61, 199.9 Hz (and others) gave a window a patch too many."""
+    ds = EEGWindowsDataset(list(resampled.values()), window=window, verbose=False,
+                           preprocessor=EEGPreprocessor(line_freq=None))
+    assert len(ds.recordings) == len(RATES) and len(ds.montages) == 1
+    for k, rec in enumerate(ds.recordings):
+        shapes = {tuple(ds[i][0]["x"].shape) for i in range(ds._offsets[k], ds._offsets[k + 1])}
+        assert shapes == {(3, window * 200)}, f"{rec.sfreq} Hz"
+    # Windows of any rates batch together (one montage).
+    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
+    assert batch[0]["x"].shape == (len(ds), 3, window * 200)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_preprocessor_gives_the_patches_of_the_duration(rate):
+    """1 s at 173.61 Hz (174 samples) was 201 samples at 200 Hz: a second patch."""
+    rng = np.random.default_rng(0)
+    for seconds in (1, 4, 10):
+        n = int(round(seconds * rate))  # the samples nearest to `seconds`
+        X = rng.standard_normal((2, 3, n)) * 20
+        out = EEGPreprocessor(sfreq=rate, line_freq=None).fit_transform(X)
+        # As many samples at 200 Hz as the n samples last, and the patches they need.
+        assert out.n_valid_times == round(n * 200 / rate)
+        assert out.shape == (2, 3, 200 * -(-out.n_valid_times // 200))
+        if rate >= 200 or n == seconds * rate:  # then exactly `seconds` long at 200 Hz
+            assert out.shape == (2, 3, seconds * 200)

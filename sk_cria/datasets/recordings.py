@@ -12,8 +12,11 @@ that share a montage.
 Readers are chosen by file extension: ``.csv`` files are read as the
 muse-lsl recorder writes them (:mod:`sk_cria.datasets._csv`: rate and gaps
 from the timestamps), every other format by :func:`mne.io.read_raw`. Windows
-never span a gap; windows and channels with a flat or loose electrode are left
-out (:mod:`sk_cria.datasets._quality`).
+never span a gap; windows and channels with a flat or loose electrode, or with
+NaN or infinite samples, are left out (:mod:`sk_cria.datasets._quality`), and
+so are the channels a file marks bad (FIF's ``info["bads"]``, ``status`` bad
+in a BIDS ``channels.tsv``). Every window has ``window`` one-second patches,
+whatever the sampling rate.
 """
 
 from collections import Counter, OrderedDict
@@ -35,7 +38,7 @@ from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
 from ._csv import read_csv_recording
-from ._quality import FLAT_SD, LOOSE_SD, check_thresholds, judge_windows, window_sd
+from ._quality import FLAT_SD, KINDS, LOOSE_SD, check_thresholds, judge_windows, window_sd
 
 __all__ = ["EEG_EXTENSIONS", "EEGWindowsDataset", "NoUsableDataError", "Recording",
            "find_recordings"]
@@ -52,6 +55,8 @@ _NON_EEG_NAME = re.compile(
     r"BURSTS|IBI|SUPPR|EVENT|MARK|ANNOT|EDF ANNOT|DC\d|X|Y|Z|ND)\b",
     re.IGNORECASE,
 )
+# Why a channel the file itself marks bad is left out (files.csv, left_out, summary).
+MARKED_BAD = "marked bad in the file"
 # Folders of a BIDS root that do not hold its raw recordings.
 _BIDS_NOT_RAW = ("sourcedata", "derivatives")
 # Tolerance on counts of samples computed in floating point (0.1 s * 160 Hz).
@@ -112,9 +117,11 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
     Parameters
     ----------
     paths : str, path-like or list of them
-        Files, folders (searched recursively) or BIDS roots (folders holding
+        Files, folders (searched recursively, through symbolic links to
+        folders too, each folder once) or BIDS roots (folders holding
         ``dataset_description.json``: their ``sourcedata/`` and
-        ``derivatives/`` are left out).
+        ``derivatives/`` are left out). Hidden files and folders (``.name``)
+        are left out.
     extensions : str or sequence of str, default=EEG_EXTENSIONS
         Which files of a folder count as recordings (case-insensitive); a
         single string is one extension. Files given explicitly are always
@@ -153,12 +160,8 @@ def find_recordings(paths, extensions=EEG_EXTENSIONS):
             files.append(path)
             continue
         skip = _BIDS_NOT_RAW if (path / "dataset_description.json").is_file() else ()
-        found = sorted(
-            p for p in path.rglob("*")
-            if p.is_file() and p.name.lower().endswith(extensions)
-            and not any(part.startswith(".") or part in skip
-                        for part in p.relative_to(path).parts)
-        )
+        found = sorted(p for p in _walk(path, skip)
+                       if p.is_file() and p.name.lower().endswith(extensions))
         if not found:
             raise FileNotFoundError(
                 f"{path} holds no EEG recording (no file ending in "
@@ -216,7 +219,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         is left out of that recording; then every window in which a kept
         channel is flat or loose is left out (the rule of
         :mod:`sk_cria.datasets._quality`). Testing reads every window once
-        when the dataset is made.
+        when the dataset is made; so are windows and channels holding a NaN
+        or infinite sample, whatever the thresholds.
     cache_size : int, default=64
         Open recordings kept per process (headers only, well under a
         megabyte each; a CSV recording is held whole, about 2 MB for 4
@@ -249,9 +253,11 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         ``(name, reason)`` -> number of recordings it was dropped from.
     left_out : dict
         File -> ``{"windows": n, "channels": names, "bad": Counter}`` for each
-        file with a flat or loose channel in some window: the windows and the
-        channels left out, and ``(channel, "flat" | "loose")`` -> windows in
-        which it was so. A file all of whose windows are left out is skipped.
+        file with a flat, loose or non-finite channel in some window, or a
+        channel it marks bad: the windows and the channels left out, and
+        ``(channel, "flat" | "loose" | "non-finite" | "marked bad in the
+        file")`` -> windows in which it was so. A file all of whose windows
+        are left out is skipped.
     montages : list of tuple of str
         The distinct channel lists (canonical names), in order of appearance.
     montage_ids : ndarray of shape (n_windows,)
@@ -358,6 +364,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             raw, segments, not_eeg = _open(path)
             picks, names, dropped = self._select_channels(raw) if raw is not None else ((), (), [])
             dropped += not_eeg
+            picks, names, marked_bad = _without_marked_bad(raw, picks, names)
+            dropped += [(name, MARKED_BAD) for name in marked_bad]
             if picks:
                 n_times = raw.n_times
                 # Reading the last sample catches data files shorter than their
@@ -366,13 +374,26 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         except Exception as error:  # any reader failure means: skip this file
             return self._skip(path, f"{type(error).__name__}: {error}")
         if not picks:
-            return self._skip(path, "no EEG channel with a 10-05 name")
+            return self._skip(path, f"every EEG channel ({', '.join(marked_bad)}) is "
+                                    f"{MARKED_BAD}" if marked_bad else
+                                    "no EEG channel with a 10-05 name")
         return dict(path=path, raw=raw, picks=picks, names=names, dropped=dropped,
-                    segments=segments, n_times=n_times, sfreq=float(raw.info["sfreq"]))
+                    marked_bad=marked_bad, segments=segments, n_times=n_times,
+                    sfreq=float(raw.info["sfreq"]))
 
-    def _index(self, path, raw, picks, names, dropped, segments, n_times, sfreq):
-        """Count the windows of a file, leaving out those with a flat or loose channel."""
-        size = int(round(self.window * sfreq))
+    def _size(self, sfreq):
+        """Samples of a window read at ``sfreq``: at least ``window`` seconds.
+
+        Rounded up, so that the window resampled to 200 Hz holds at least
+        ``window`` patches, and cut to them (:meth:`_read_window`); rounded
+        to the nearest sample, a rate such as 173.61 or 199.9 Hz gave a
+        patch too many or a zero-padded sample.
+        """
+        return int(np.ceil(self.window * sfreq - _EPS))
+
+    def _index(self, path, raw, picks, names, dropped, marked_bad, segments, n_times, sfreq):
+        """Count the windows of a file, leaving out those with a flat, loose or NaN channel."""
+        size = self._size(sfreq)
         starts = self._window_starts(segments, size, sfreq)
         if not starts:
             longest = max(b - a for a, b in segments)
@@ -380,28 +401,33 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 f"{n_times / sfreq:.1f} s long" if len(segments) == 1 else
                 f"{len(segments)} stretches between gaps in its timestamps, the longest "
                 f"{longest / sfreq:.1f} s") + f", shorter than one {self.window} s window")
-        if self.flat_sd is not None or self.loose_sd is not None:
-            try:
-                sd = self._window_sd(raw, picks, starts, size, sfreq)
-            except Exception as error:  # as at opening: the file is unreadable
-                return self._skip(path, f"{type(error).__name__}: {error}")
-            channels, windows, bad = judge_windows(sd, names, self.flat_sd, self.loose_sd)
-            if bad:
-                self.left_out[path] = {
-                    "windows": int((~windows).sum()) if channels.any() else len(starts),
-                    "channels": tuple(n for n, keep in zip(names, channels) if not keep),
-                    "bad": bad}
-            if not (channels.any() and windows.any()):
-                summary = ", ".join(f"{name} {kind} in {count}"
-                                    for (name, kind), count in sorted(bad.items()))
-                return self._skip(path, f"every window has a flat or loose channel "
-                                        f"({summary} of {len(starts)} windows)")
-            for j in np.flatnonzero(~channels):
-                kind = max(("flat", "loose"), key=lambda k: bad.get((names[j], k), 0))
-                dropped.append((names[j], f"{kind} in most windows"))
-            picks = tuple(p for p, keep in zip(picks, channels) if keep)
-            names = tuple(name for name, keep in zip(names, channels) if keep)
-            starts = [start for start, keep in zip(starts, windows) if keep]
+        # Every window is read once here, also with both thresholds off: a NaN
+        # or infinite sample is found now, not at the batch that reaches it.
+        try:
+            sd = self._window_sd(raw, picks, starts, size, sfreq)
+        except Exception as error:  # as at opening: the file is unreadable
+            return self._skip(path, f"{type(error).__name__}: {error}")
+        channels, windows, bad = judge_windows(sd, names, self.flat_sd, self.loose_sd)
+        # Channels the file marks bad count as left out for the whole file.
+        bad.update({(name, MARKED_BAD): len(starts) for name in marked_bad})
+        if bad:
+            self.left_out[path] = {
+                "windows": int((~windows).sum()) if channels.any() else len(starts),
+                "channels": marked_bad + tuple(
+                    n for n, keep in zip(names, channels) if not keep),
+                "bad": bad}
+        if not (channels.any() and windows.any()):
+            summary = ", ".join(f"{name} {kind} in {count}"
+                                for (name, kind), count in sorted(bad.items())
+                                if kind != MARKED_BAD)
+            return self._skip(path, f"every window has a flat or loose channel, or NaN or "
+                                    f"infinite samples ({summary} of {len(starts)} windows)")
+        for j in np.flatnonzero(~channels):
+            kind = max(KINDS, key=lambda k: bad.get((names[j], k), 0))
+            dropped.append((names[j], f"{kind} in most windows"))
+        picks = tuple(p for p, keep in zip(picks, channels) if keep)
+        names = tuple(name for name, keep in zip(names, channels) if keep)
+        starts = [start for start, keep in zip(starts, windows) if keep]
         self.dropped_channels.update(dropped)
         if names not in self.montages:
             self.montages.append(names)
@@ -485,11 +511,12 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def _read_window(self, index, recording, first):
         """Window ``index`` read from its file and preprocessed, as a float32 tensor."""
         raw = self._raw(recording.path)
-        size = int(round(self.window * recording.sfreq))
+        size = self._size(recording.sfreq)
         data = raw.get_data(picks=list(recording.picks), start=first, stop=first + size,
                             units="uV")
         if not np.isfinite(data).all():
-            # Said here, with the file and the time span, not deep in the model.
+            # The scan left such windows out, so the file changed since; said
+            # here, with the file and the time span, not deep in the model.
             start = first / recording.sfreq
             raise ValueError(
                 f"Window {index} of the dataset ({recording.path}, "
@@ -499,7 +526,9 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 "the file out."
             )
         window = self._preprocessor(recording).transform(data[np.newaxis])
-        return torch.from_numpy(np.ascontiguousarray(window[0], dtype=np.float32))
+        # At least window * 200 samples (see _size): exactly `window` patches.
+        window = window[0, :, :int(self.window * TARGET_SFREQ)]
+        return torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32))
 
     def locate(self, index):
         """Return the recording of window ``index`` and its start in seconds."""
@@ -533,7 +562,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             prep = clone(self.preprocessor).set_params(
                 sfreq=recording.sfreq, ch_names=list(recording.ch_names)
             )
-            n_times = int(round(self.window * recording.sfreq))
+            n_times = self._size(recording.sfreq)
             self._preprocessors[key] = prep.fit(
                 np.zeros((1, len(recording.picks), n_times))
             )
@@ -585,8 +614,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         if self.left_out:
             windows = sum(entry["windows"] for entry in self.left_out.values())
             lines.append(
-                f"Left out for flat (SD < {self.flat_sd} uV) or loose (SD > {self.loose_sd} uV) "
-                f"channels: {windows} window(s) and "
+                f"Left out for flat (SD < {self.flat_sd} uV), loose (SD > {self.loose_sd} uV), "
+                f"NaN/infinite or marked-bad channels: {windows} window(s) and "
                 f"{sum(len(entry['channels']) for entry in self.left_out.values())} "
                 f"channel(s) of {len(self.left_out)} file(s) (see left_out).")
         for path, reason in self.skipped:
@@ -596,6 +625,39 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def __repr__(self):
         return (f"EEGWindowsDataset({len(self.recordings)} recordings, {len(self)} windows "
                 f"of {self.window} s, {len(self.montages)} montage(s))")
+
+
+def _walk(root, skip):
+    """Every file under ``root``, following links to folders, each folder once.
+
+    :meth:`pathlib.Path.rglob` does not enter a symbolic link to a folder
+    (before Python 3.13), which left a linked subject folder silently out.
+    Hidden entries and the top-level folders in ``skip`` are left out; a
+    link back to a folder already searched (a loop) is not entered again.
+    """
+    seen = set()
+    for folder, folders, names in os.walk(root, followlinks=True):
+        stat = os.stat(folder)
+        if (stat.st_dev, stat.st_ino) in seen:
+            folders[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        top = Path(folder) == Path(root)
+        folders[:] = sorted(name for name in folders if not name.startswith(".")
+                            and not (top and name in skip))
+        yield from (Path(folder) / name for name in names if not name.startswith("."))
+
+
+def _without_marked_bad(raw, picks, names):
+    """``picks`` and ``names`` less the channels the file marks bad, and those names.
+
+    MNE reads the marks into ``info["bads"]``: FIF's own, and a BIDS
+    ``channels.tsv``'s ``status`` column when mne-bids reads the recording.
+    """
+    bads = set(raw.info["bads"]) if raw is not None else set()
+    keep = [raw.ch_names[pick] not in bads for pick in picks]
+    return (tuple(p for p, k in zip(picks, keep) if k), tuple(n for n, k in zip(names, keep) if k),
+            tuple(n for n, k in zip(names, keep) if not k))
 
 
 def _copies(files):
