@@ -519,3 +519,34 @@ def test_overwrite_removes_nothing_when_the_new_run_is_refused(task_files, tmp_p
     assert main(command) == 2
     assert "nothing would be trained" in capsys.readouterr().err
     assert (out / "model.safetensors").read_text() == "an earlier encoder"
+
+
+def test_nan_samples_and_marked_bad_channels_are_left_out_and_listed(task_files, tmp_path,
+                                                                      capsys):
+    """Issue 37: one NaN stopped the whole run at the first batch reaching it, and
+    channels the file marks bad were pre-trained on."""
+    import csv
+
+    import mne
+
+    raw = mne.io.read_raw_edf(task_files[0], preload=True, verbose="error")
+    data = raw.get_data()
+    data[:2, int(9.0 * 500):int(9.5 * 500)] = np.nan  # Fp1, Fp2 in the third 4 s window
+    raw = mne.io.RawArray(data, raw.info, verbose="error")
+    raw.info["bads"] = ["EEG O2"]
+    marked = tmp_path / "marked_raw.fif"
+    raw.save(marked, verbose="error")
+    out = tmp_path / "run"
+    command = _command([marked, task_files[1]], out)[3:]
+    command[command.index("--max-epochs") + 1] = "1"
+    assert main(command) == 0, capsys.readouterr().err
+    rows = {Path(row["path"]).name: row for row in csv.DictReader(open(out / "files.csv"))}
+    row = rows["marked_raw.fif"]
+    assert row["used"] == "True" and row["windows"] == "14" and row["channels"] == "19"
+    assert row["windows_left_out"] == "1" and row["channels_left_out"] == "O2"
+    assert row["bad_windows"] == ("Fp1 non-finite 1; Fp2 non-finite 1; "
+                                  "O2 marked bad in the file 15")
+    assert rows["Subject01_2.edf"]["windows_left_out"] == "0"
+    card = (out / "README.md").read_text()
+    assert "NaN or infinite samples, or a channel marked bad in the file: 1 window(s), " \
+        "1 channel(s) of 1 file(s)" in card
