@@ -254,6 +254,11 @@ def plot_view_ablation(table, ax=None):
     -------
     ax : matplotlib.axes.Axes
     """
+    if not (isinstance(table, pd.DataFrame) and "score" in table.columns
+            and "none" in table.index):
+        raise ValueError(
+            "plot_view_ablation draws what view_ablation returns (a DataFrame with a "
+            f"'score' column and a 'none' row, the unmasked score); got {_described(table)}.")
     ax = _axes(ax, figsize=(5, 3.5))
     masked = table.drop(index="none")
     positions = np.arange(len(masked))
@@ -361,6 +366,30 @@ def attention_maps(estimator, X, windows=(0,), *, layers=None, queries=("tempora
     )
 
 
+def _position(value, held, name, plural):
+    """``value`` as a position in ``held`` (maps.windows or maps.layers), checked."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, a position in maps.{plural}; got {value!r}.")
+    if not -len(held) <= value < len(held):
+        # The likely slip: the window's index in X (or the layer's number) given.
+        hint = (f"; {name} {value} of the encoder is at position {held.index(value)}"
+                if value in held else "")
+        raise IndexError(
+            f"{name}={value} is not a position in maps.{plural}={list(held)} (0 to "
+            f"{len(held) - 1}, or negative from the last){hint}: {name} counts the "
+            f"{plural} the maps hold, not those of X or of the encoder.")
+    return int(value)
+
+
+def _described(value):
+    """A short description of an unexpected argument for an error message."""
+    if isinstance(value, pd.DataFrame):
+        return f"a DataFrame with columns {list(value.columns)} and rows {list(value.index)[:6]}"
+    if isinstance(value, dict):
+        return f"a {type(value).__name__} with keys {list(value)[:8]}"
+    return f"a {type(value).__name__}"
+
+
 def _capturer(store, key):
     def hook(module, args, kwargs):
         x, context = args[0], (args[1] if len(args) > 1 else kwargs.get("context"))
@@ -437,6 +466,15 @@ def plot_attention(maps, query="temporal", *, window=0, layer=-1, by="channel", 
     -------
     image : matplotlib.image.AxesImage
     """
+    if not (isinstance(maps, Bunch) and {"weights", "sources", "windows", "layers",
+                                         "ch_names"} <= set(maps)):
+        raise TypeError(f"maps must be what attention_maps returns; got {_described(maps)}.")
+    if query not in maps.weights:
+        raise ValueError(f"query {query!r} is not in these maps, which hold the queries "
+                         f"{list(maps.weights)}: give one of them, or call attention_maps(..., "
+                         f"queries=[{query!r}]).")
+    window = _position(window, maps.windows, "window", "windows")
+    layer = _position(layer, maps.layers, "layer", "layers")
     weights = maps.weights[query][window, layer]
     if weights.ndim != 4:
         raise ValueError("plot_attention draws maps averaged over heads: call "
@@ -670,7 +708,16 @@ def plot_channel_topomap(values, ax=None, **kwargs):
     """
     import mne
 
-    values = pd.Series(values, dtype=float)
+    if not isinstance(values, (pd.Series, dict)) or not all(
+            isinstance(name, str) for name in (values.index if isinstance(values, pd.Series)
+                                               else values)):
+        raise TypeError("values must be a pandas Series or a dict of one value per channel "
+                        f"name, e.g. purification_counts(...).window_share; got "
+                        f"{_described(values)}.")
+    try:
+        values = pd.Series(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"values must be numbers, one per channel name ({error}).") from None
     info, picks = _scalp_info(list(values.index))
     if len(picks) < 3:
         raise ValueError(f"plot_channel_topomap needs at least 3 channels with a scalp "
@@ -698,6 +745,9 @@ def plot_channel_coverage(coverage, ax=None):
     ax : matplotlib.axes.Axes
         Its title counts the known channels and names the unknown ones.
     """
+    if not (isinstance(coverage, pd.DataFrame) and "known" in coverage.columns):
+        raise ValueError("plot_channel_coverage draws what channel_coverage returns (a "
+                         f"DataFrame with a 'known' column); got {_described(coverage)}.")
     info, _ = _scalp_info(list(coverage.index))
     ax = _axes(ax, figsize=(4, 4))
     if len(info.ch_names):

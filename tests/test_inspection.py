@@ -275,3 +275,46 @@ def test_plots_draw_without_a_display(probe, raw):
         assert "unknown: EKG" in inspection.plot_channel_coverage(coverage).get_title()
     finally:
         plt.close("all")
+
+
+def test_plots_refuse_what_the_maps_and_tables_do_not_hold(probe, raw):
+    """Issue 37: an index or view the maps do not hold failed deep in numpy or a dict."""
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data, target, bunch = raw
+    maps = inspection.attention_maps(probe, data, windows=[3, 5], layers=[1])
+    try:
+        with pytest.raises(ValueError, match=r"query 'spectral' is not in these maps, which "
+                           r"hold the queries \['temporal', 'spatial'\].*queries=\['spectral'\]"):
+            inspection.plot_attention(maps, "spectral")
+        with pytest.raises(IndexError, match=r"window=5 is not a position in "
+                           r"maps\.windows=\[3, 5\] \(0 to 1, .*\); window 5 of the encoder is "
+                           r"at position 1: window counts the windows the maps hold"):
+            inspection.plot_attention(maps, window=5)
+        with pytest.raises(IndexError, match=r"layer=1 is not a position in maps\.layers=\[1\]"):
+            inspection.plot_attention(maps, layer=1)
+        with pytest.raises(IndexError, match=r"window=-3 is not a position"):
+            inspection.plot_attention(maps, window=-3)
+        for bad in (0.0, "0", True, None):
+            with pytest.raises(TypeError, match=r"window must be an int, a position in "
+                                                r"maps\.windows"):
+                inspection.plot_attention(maps, window=bad)
+        with pytest.raises(TypeError, match="maps must be what attention_maps returns; "
+                                            "got a dict with keys"):
+            inspection.plot_attention(dict(maps.weights))
+        # Positions that exist still draw, negative ones from the last.
+        assert inspection.plot_attention(maps, window=-1, layer=0).get_array().shape == (20, 20)
+        table = inspection.view_ablation(probe, data[:8], target[:8], views=["spectral"])
+        with pytest.raises(ValueError, match=r"plot_view_ablation draws what view_ablation "
+                           r"returns .* got a DataFrame with columns \['score', 'drop'\] and rows "
+                           r"\['spectral'\]"):
+            inspection.plot_view_ablation(table.drop(index="none"))
+        with pytest.raises(ValueError, match="plot_channel_coverage draws what channel_coverage"):
+            inspection.plot_channel_coverage(table)
+        with pytest.raises(TypeError, match="values must be a pandas Series or a dict"):
+            inspection.plot_channel_topomap(np.linspace(0, 1, 20))
+        with pytest.raises(ValueError, match="values must be numbers, one per channel name"):
+            inspection.plot_channel_topomap(dict.fromkeys(bunch.ch_names, "high"))
+    finally:
+        plt.close("all")
