@@ -121,8 +121,8 @@ def test_flat_and_loose_channels_are_left_out_and_counted(loose_csv, tmp_path):
     entry = ds.left_out[rec.path]
     assert entry["windows"] == 1 and entry["channels"] == ("AF8",)
     assert entry["bad"] == {("AF8", "flat"): 15, ("TP9", "loose"): 1}
-    assert "Left out for flat (SD < 0.5 uV) or loose (SD > 200.0 uV) channels: 1 window(s) " \
-           "and 1 channel(s) of 1 file(s)" in ds.summary()
+    assert "Left out for flat (SD < 0.5 uV), loose (SD > 200.0 uV), NaN/infinite or " \
+           "marked-bad channels: 1 window(s) and 1 channel(s) of 1 file(s)" in ds.summary()
     off = EEGWindowsDataset(loose_csv, window=4, verbose=False, flat_sd=None, loose_sd=None)
     assert len(off) == 15 and len(off.recordings[0].ch_names) == 4 and not off.left_out
     # ... and the run's files.csv counts them, per file.
@@ -156,7 +156,7 @@ def test_an_all_bad_file_is_skipped_with_the_counts(tmp_path, signal_uv):
     data = signal_uv * 40
     path = write_muse_csv(tmp_path / "off_head.csv", data, gap=False)
     with pytest.warns(UserWarning, match=r"off_head.csv: every window has a flat or loose "
-                                         r"channel \(AF7 loose in 15, .* of 15 windows\)"), \
+                                         r"channel, or NaN or infinite samples \(AF7 loose in 15, .* of 15 windows\)"), \
             pytest.raises(NoUsableDataError):
         EEGWindowsDataset(path, window=4, verbose=False)
 
@@ -182,3 +182,16 @@ def test_command_refuses_bad_thresholds_before_anything_is_written(tmp_path, loo
         main(["pretrain", str(loose_csv), "--out", str(out), "--loose-sd", "big"])
     assert "--loose-sd: must be a standard deviation in uV" in capsys.readouterr().err
     assert FLAT_SD < LOOSE_SD
+
+
+def test_empty_cells_of_a_csv_leave_their_windows_out(tmp_path, signal_uv):
+    """Issue 37: a recorder's dropped samples (empty cells, NaN) passed the scan."""
+    path = write_muse_csv(tmp_path / "dropouts.csv", signal_uv, gap=False)
+    table = pd.read_csv(path)
+    table.loc[5100:5110, "AF7"] = np.nan  # 10.2 s: the third 4 s window
+    table.to_csv(path, index=False, float_format="%.3f")
+    assert ",," in path.read_text()
+    ds = EEGWindowsDataset(path, window=4, verbose=False)
+    assert len(ds) == 14 and ds.left_out[ds.recordings[0].path] == {
+        "windows": 1, "channels": (), "bad": {("AF7", "non-finite"): 1}}
+    assert all(np.isfinite(ds[i][0]["x"].numpy()).all() for i in range(len(ds)))

@@ -202,6 +202,15 @@ def test_save_pretrained_never_replaces_a_file_it_did_not_write(tmp_path, name, 
         assert sorted(p.name for p in folder.iterdir()) == [name]
 
 
+def test_save_pretrained_never_replaces_a_link_it_did_not_write(tmp_path):
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    (folder / "config.json").symlink_to(tmp_path / "nowhere.json")  # broken
+    with pytest.raises(FileExistsError, match="holds config.json, which sk-cria did not write"):
+        CRIA.from_pretrained("cria-small").save_pretrained(folder, overwrite=True)
+    assert (folder / "config.json").is_symlink()
+
+
 def test_save_pretrained_overwrite_replaces_its_own_files_only(resaved):
     """An encoder sk-cria saved (and the shipped one, copied) is replaced when asked."""
     shutil.copy(SHIPPED / "model.safetensors", resaved / "model.safetensors")

@@ -763,8 +763,9 @@ def _bids_root(folder):
 @lru_cache(maxsize=1)
 def _warn_no_mne_bids():
     warnings.warn(
-        "Reading a BIDS tree without mne-bids: channel types from channels.tsv are not "
-        "applied (non-EEG channels are then recognised by name only). Install it with "
+        "Reading a BIDS tree without mne-bids: channel types and bad-channel marks "
+        "(status) from channels.tsv are not applied (non-EEG channels are then recognised "
+        "by name only, and channels marked bad there are used). Install it with "
         "pip install 'sk_cria[bids]'.",
         UserWarning,
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -160,7 +161,9 @@ def save_pretrained(model, directory, overwrite=False, dtype="float32"):
             f"{directory} is a file; save_pretrained writes an encoder into a folder "
             "(config.json + model.safetensors): give a folder path."
         )
-    existing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if (directory / name).exists()]
+    # A link counts, even a broken one: the rename would replace it.
+    existing = [name for name in (CONFIG_NAME, WEIGHTS_NAME)
+                if os.path.lexists(directory / name)]
     # Whatever overwrite says: a file under an encoder's name that sk-cria did
     # not write (the user's own config.json, another library's weights) is kept.
     foreign = [name for name in existing if not _written_by_sk_cria(directory / name)]
