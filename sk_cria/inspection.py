@@ -469,7 +469,7 @@ def plot_attention(maps, query="temporal", *, window=0, layer=-1, by="channel", 
     if not (isinstance(maps, Bunch) and {"weights", "sources", "windows", "layers",
                                          "ch_names"} <= set(maps)):
         raise TypeError(f"maps must be what attention_maps returns; got {_described(maps)}.")
-    if query not in maps.weights:
+    if not isinstance(query, str) or query not in maps.weights:
         raise ValueError(f"query {query!r} is not in these maps, which hold the queries "
                          f"{list(maps.weights)}: give one of them, or call attention_maps(..., "
                          f"queries=[{query!r}]).")

@@ -55,6 +55,7 @@ from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
 from .datasets._quality import FLAT_SD, LOOSE_SD, check_thresholds
 from .datasets.recordings import EEGWindowsDataset
+from .model.io import CONFIG_NAME, WEIGHTS_NAME, _written_by_sk_cria
 from .preprocessing import EEGPreprocessor, check_scaling
 from .pretraining import NEGATIVES, ViewMaskPretrainer
 from .sampling import MontageBatchSampler
@@ -340,7 +341,9 @@ def _same_file(fd, path):
 
 def _publish(net, out, run, dataset, settings, seconds, verbose):
     """Write the finished run's encoder, files list, run.json and model card."""
-    net.save_pretrained(out)
+    # Files of an earlier publish of this run (killed before run.json said
+    # "finished") are replaced; anyone else's were refused before training.
+    net.save_pretrained(out, overwrite=True)
     _write_files_csv(out / "files.csv", dataset)
     run.update(status="finished", finished=_now())
     _write_json(out / RUN_FILE, run)
@@ -436,6 +439,15 @@ def _prepare(out, settings, *, resume, overwrite, verbose=1):
     """
     clear = False
     previous = _read_run(out / RUN_FILE)
+    # An sk-cria run folder, but an encoder file in it that sk-cria did not write
+    # (it would be removed by --overwrite, or refused at the very end).
+    foreign = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if previous is not None
+               and os.path.lexists(out / name) and not _written_by_sk_cria(out / name)]
+    if foreign:
+        raise RunDirError(
+            f"{out} holds an sk-cria run but {', '.join(foreign)} there is not sk-cria's "
+            "(no sk_cria.CRIA/1 format mark); it is never removed or replaced, even with "
+            "--overwrite: move it away or choose another --out.")
     if previous is None:
         # Files named as sk-cria's outputs, in a folder without an sk-cria run,
         # are the user's: never removed, and never written over at the end.

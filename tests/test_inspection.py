@@ -288,6 +288,8 @@ def test_plots_refuse_what_the_maps_and_tables_do_not_hold(probe, raw):
         with pytest.raises(ValueError, match=r"query 'spectral' is not in these maps, which "
                            r"hold the queries \['temporal', 'spatial'\].*queries=\['spectral'\]"):
             inspection.plot_attention(maps, "spectral")
+        with pytest.raises(ValueError, match=r"query \['temporal'\] is not in these maps"):
+            inspection.plot_attention(maps, ["temporal"])
         with pytest.raises(IndexError, match=r"window=5 is not a position in "
                            r"maps\.windows=\[3, 5\] \(0 to 1, .*\); window 5 of the encoder is "
                            r"at position 1: window counts the windows the maps hold"):

@@ -513,12 +513,29 @@ def test_overwrite_removes_nothing_when_the_new_run_is_refused(task_files, tmp_p
     out = tmp_path / "run"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"status": "finished", "settings": {}}))
-    (out / "model.safetensors").write_text("an earlier encoder")
+    CRIA.from_pretrained("cria-small").save_pretrained(out)  # an earlier run's encoder
+    earlier = (out / "model.safetensors").read_bytes()
     command = _command(task_files[:1], out, "--overwrite")[3:]
     command[command.index("--window") + 1] = "40"  # one window: no batch to train
     assert main(command) == 2
     assert "nothing would be trained" in capsys.readouterr().err
-    assert (out / "model.safetensors").read_text() == "an earlier encoder"
+    assert (out / "model.safetensors").read_bytes() == earlier
+
+
+@pytest.mark.parametrize("status", ["finished", "running"])
+def test_an_encoder_file_of_someone_else_in_a_run_folder_is_never_removed(
+        task_files, tmp_path, capsys, status):
+    """Issue 37 variant: --overwrite removed any config.json of an sk-cria run folder."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"status": status, "settings": {}}))
+    (out / "config.json").write_text('{"mine": true}')
+    command = _command(task_files[:1], out, "--overwrite")[3:]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"{out} holds an sk-cria run but config.json there is not sk-cria's" in err
+    assert "never removed or replaced, even with --overwrite" in err
+    assert (out / "config.json").read_text() == '{"mine": true}'
 
 
 def test_nan_samples_and_marked_bad_channels_are_left_out_and_listed(task_files, tmp_path,
