@@ -632,8 +632,8 @@ def _walk(root, skip):
 
     :meth:`pathlib.Path.rglob` does not enter a symbolic link to a folder
     (before Python 3.13), which left a linked subject folder silently out.
-    Hidden entries and the top-level folders in ``skip`` are left out; a
-    link back to a folder already searched (a loop) is not entered again.
+    Hidden entries and folders named in ``skip`` are left out; a link back
+    to a folder already searched (a loop) is not entered again.
     """
     seen = set()
     for folder, folders, names in os.walk(root, followlinks=True):
@@ -642,9 +642,8 @@ def _walk(root, skip):
             folders[:] = []
             continue
         seen.add((stat.st_dev, stat.st_ino))
-        top = Path(folder) == Path(root)
-        folders[:] = sorted(name for name in folders if not name.startswith(".")
-                            and not (top and name in skip))
+        folders[:] = sorted(name for name in folders
+                            if not name.startswith(".") and name not in skip)
         yield from (Path(folder) / name for name in names if not name.startswith("."))
 
 
