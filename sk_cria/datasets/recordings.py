@@ -404,7 +404,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         # Every window is read once here, also with both thresholds off: a NaN
         # or infinite sample is found now, not at the batch that reaches it.
         try:
-            sd = self._window_sd(raw, picks, starts, size, sfreq)
+            sd = self._window_sd(raw, picks, starts, size, sfreq,
+                                 spread=self.flat_sd is not None or self.loose_sd is not None)
         except Exception as error:  # as at opening: the file is unreadable
             return self._skip(path, f"{type(error).__name__}: {error}")
         channels, windows, bad = judge_windows(sd, names, self.flat_sd, self.loose_sd)
@@ -450,13 +451,18 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         return starts
 
     @staticmethod
-    def _window_sd(raw, picks, starts, size, sfreq, chunk=32):
-        """:func:`~sk_cria.datasets._quality.window_sd` of every window, a few at a time."""
+    def _window_sd(raw, picks, starts, size, sfreq, spread=True, chunk=32):
+        """:func:`~sk_cria.datasets._quality.window_sd` of every window, a few at a time.
+
+        With ``spread=False`` (both thresholds off) only the NaN of non-finite
+        windows is computed, 0 elsewhere: the filter is most of the cost.
+        """
         sd = np.empty((len(starts), len(picks)))
         for i in range(0, len(starts), chunk):
             data = np.stack([raw.get_data(picks=list(picks), start=start, stop=start + size,
                                           units="uV") for start in starts[i:i + chunk]])
-            sd[i:i + chunk] = window_sd(data, sfreq)
+            sd[i:i + chunk] = (window_sd(data, sfreq) if spread else
+                               np.where(np.isfinite(data).all(axis=-1), 0.0, np.nan))
         return sd
 
     def _check_stride(self, rates):
