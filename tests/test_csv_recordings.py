@@ -156,7 +156,8 @@ def test_an_all_bad_file_is_skipped_with_the_counts(tmp_path, signal_uv):
     data = signal_uv * 40
     path = write_muse_csv(tmp_path / "off_head.csv", data, gap=False)
     with pytest.warns(UserWarning, match=r"off_head.csv: every window has a flat or loose "
-                                         r"channel, or NaN or infinite samples \(AF7 loose in 15, .* of 15 windows\)"), \
+                                         r"channel, or NaN or infinite samples \(AF7 loose "
+                                         r"in 15, .* of 15 windows\)"), \
             pytest.raises(NoUsableDataError):
         EEGWindowsDataset(path, window=4, verbose=False)
 

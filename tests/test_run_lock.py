@@ -1,4 +1,4 @@
-"""One `sk-cria pretrain` run per output folder: a second is refused at once, a killed one never blocks.
+"""One `sk-cria pretrain` run per folder: a second is refused at once, a killed one never blocks.
 
 Issue 37: two runs started on the same --out both trained into it (one died
 with a traceback, the other left a folder mixing both). These tests start
