@@ -219,6 +219,10 @@ class GroupStandardScaler(_GroupAlignment):
         return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
 
     def _align(self, X):
+        # In float64, as StandardScaler: float16 squares overflow beyond 256 (the std
+        # of features near 1000 came out inf, and every value 0); the result is
+        # returned in the input's dtype, as StandardScaler does.
+        X = X.astype(np.float64)
         if self.with_mean:
             X = X - X.mean(axis=0)
         if self.with_std:
