@@ -388,6 +388,11 @@ def check_eeg_array(estimator, X, reset, patch_size):
     if reset is not None:
         check_n_features(estimator, X.shape[1], reset)
     X = as_three_d(X)
+    if 0 in X.shape:  # check_array counts the examples only, for 3-D input
+        raise ValueError(
+            f"{type(estimator).__name__}: X is empty (shape {X.shape}): it needs at least "
+            "one example, one channel and one sample."
+        )
     n_times = X.shape[-1]
     if n_valid is not None and n_valid < n_times:
         X = X.copy()  # never write into the caller's array

@@ -17,8 +17,8 @@ from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._check import (as_three_d, check_ch_names, check_groups, check_n_features, check_params,
-                     check_params_of, number, one_of, warn_groups_not_routed,
+from ._check import (as_three_d, check_ch_names, check_groups, check_n_features, check_number,
+                     check_params, check_params_of, number, one_of, warn_groups_not_routed,
                      warn_half_precision)
 
 __all__ = ["EEGArray", "EEGPreprocessor"]
@@ -147,8 +147,12 @@ class EEGArray(np.ndarray):
                     f"{n_channels} channel(s) (axis 1); give one name per channel."
                 )
         obj.ch_names = None if ch_names is None else list(ch_names)
-        obj.sfreq = float(sfreq)
-        obj.n_valid_times = None if n_valid_times is None else int(n_valid_times)
+        obj.sfreq = check_number(sfreq, "sfreq", low=0, low_open=True)
+        n_times = obj.shape[-1] if obj.ndim else 0
+        obj.n_valid_times = check_number(
+            n_valid_times, "n_valid_times", integer=True, low=0, high=n_times,
+            allow_none=True, fix="It counts the real samples of the time axis, before the "
+            "zero padding of the last patch.")
         obj.scaling = scaling
         return obj
 
@@ -264,8 +268,10 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     sfreq : float or None, default=None
-        Sampling frequency of array input in Hz. Required for arrays (a rate is
-        never assumed); ignored for :class:`mne.Epochs`, whose ``info`` gives it.
+        Sampling frequency of array input in Hz, 32 to 100 000 (:data:`SFREQ_RANGE`;
+        an ``mne.Epochs``' rate is checked the same way). Required for arrays (a
+        rate is never assumed); ignored for :class:`mne.Epochs`, whose ``info``
+        gives it.
     ch_names : list of str or None, default=None
         Channel names of array input, in the order of axis 1 (distinct). They
         are passed on to the next pipeline step so that a pre-trained encoder
@@ -284,7 +290,10 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         use 50.0 for European and most Asian recordings). None disables it.
     filter_order : int, default=4
         Order of the Butterworth band-pass (applied forward and backward, so
-        the effective order is doubled and the phase is zero).
+        the effective order is doubled and the phase is zero), 1 to 100. An
+        order whose filter floating point cannot hold at the input's rate and
+        band (its poles on the unit circle) is refused, naming the usable ones;
+        a step that turns finite input into NaN or infinity is refused too.
     notch_quality : float, default=10.0
         Quality factor of the notch (its -3 dB width is ``line_freq / Q``,
         5 Hz at 50 Hz). Narrower notches ring for longer than the edges of
@@ -399,7 +408,9 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_examples, n_channels, n_times) or \
                 (n_examples, n_times), or mne.Epochs
-            EEG in microvolts. A 2-D array is a single channel.
+            EEG in microvolts. A 2-D array is a single channel. Any real dtype;
+            float16 is computed in float64 (as scikit-learn upcasts it), with a
+            warning that its lost precision is not restored.
         y : None
             Ignored; present for the pipeline API.
         groups : array-like of shape (n_examples,) or None, default=None
