@@ -213,6 +213,13 @@ class EEGArray(np.ndarray):
         """The transposed array, a plain :class:`numpy.ndarray`."""
         return self.transpose()
 
+    def __array_function__(self, func, types, args, kwargs):
+        # np.roll fills an empty_like copy slice by slice, so indexing never sees
+        # it: roll the names with the channels, and give up the metadata otherwise.
+        if func is np.roll and isinstance(args[0], EEGArray):
+            return _roll(*args, **kwargs)
+        return super().__array_function__(func, types, args, kwargs)
+
     def take(self, indices, axis=None, out=None, mode="raise"):
         """:meth:`numpy.ndarray.take`; along axis 1 or 2 the metadata follow, as in indexing."""
         if out is None and mode == "raise" and axis is not None and self.ndim == 3:
@@ -231,6 +238,17 @@ class EEGArray(np.ndarray):
         super().__setstate__(nd_state)
         for key, value in meta.items():
             setattr(self, key, value)
+
+
+def _roll(X, shift, axis=None):
+    """np.roll of an EEGArray: along examples or channels it keeps (rolled) names."""
+    out = np.roll(np.asarray(X), shift, axis)
+    if X.ndim != 3 or not isinstance(axis, (int, np.integer)) or axis % 3 == 2:
+        return out  # flattened, several axes, or time: no longer the windows described
+    rolled = X.with_data(out)
+    if axis % 3 == 1 and X.ch_names is not None:
+        rolled.ch_names = [X.ch_names[i] for i in np.roll(np.arange(X.shape[1]), shift)]
+    return rolled
 
 
 def _indexes_examples_only(key):

@@ -408,6 +408,9 @@ def test_fixed_unit_refuses_eeg_in_volts(eegmat_small, factor, unit):
 
 
 # ------------------------------------------- issue 37: hostile input, silent results
+NAMES3 = ["Fz", "Cz", "Pz"]
+
+
 def _named_windows(n_valid_times=300):
     rng = np.random.default_rng(0)
     return EEGArray(rng.normal(size=(4, 3, 400)).astype(np.float32),
@@ -429,6 +432,9 @@ def test_eeg_array_indexing_carries_the_names_of_the_channels_it_selects(index, 
     assert isinstance(out, EEGArray) and out.ch_names == names
     np.testing.assert_array_equal(out, np.asarray(X)[index])
     assert X.take([2, 0], axis=1).ch_names == np.take(X, [2, 0], axis=1).ch_names == ["Pz", "Fz"]
+    rolled = np.roll(X, 1, axis=1)  # numpy fills a copy slice by slice: no indexing
+    assert rolled.ch_names == ["Pz", "Fz", "Cz"] and np.roll(X, 1, axis=0).ch_names == NAMES3
+    np.testing.assert_array_equal(rolled, np.roll(np.asarray(X), 1, axis=1))
 
 
 @pytest.mark.parametrize("index, n_valid", [
@@ -443,6 +449,7 @@ def test_eeg_array_time_crops_keep_the_padding_count(index, n_valid):
     lambda X: X[0], lambda X: X[:, 0], lambda X: X[..., ::2], lambda X: X[..., ::-1],
     lambda X: X[np.asarray(X) > 0], lambda X: X[:, :, None], lambda X: X.transpose(0, 2, 1),
     lambda X: X.T, lambda X: X.swapaxes(1, 2), lambda X: np.moveaxis(X, 1, 2),
+    lambda X: np.roll(X, 1, axis=2), lambda X: np.roll(X, 1),
 ])
 def test_eeg_array_that_is_no_longer_a_batch_of_channels_drops_its_names(make):
     out = make(_named_windows())
