@@ -3,7 +3,6 @@
 Each check names the problem and the fix in its error message.
 """
 
-from collections import Counter
 import math
 import numbers
 import os
@@ -17,7 +16,8 @@ from sklearn.utils.validation import check_array
 from .channels import electrode_duplicates, normalize_channel_name
 
 __all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg_array",
-           "check_fit_params", "check_groups", "check_n_features", "check_number", "check_optimizer", "check_params",
+           "check_fit_params", "check_groups", "check_n_features", "check_number",
+           "check_optimizer", "check_params",
            "check_params_of", "class_weight", "verbosity", "warn_half_precision",
            "get_ch_names", "number", "one_of", "optional_path", "random_state",
            "resolve_ch_names", "warn_groups_not_routed", "warn_if_constant_within_groups"]
