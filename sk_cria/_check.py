@@ -3,7 +3,6 @@
 Each check names the problem and the fix in its error message.
 """
 
-from collections import Counter
 import math
 import numbers
 import os
@@ -14,9 +13,12 @@ import torch
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array
 
+from .channels import electrode_duplicates, normalize_channel_name
+
 __all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg_array",
-           "check_groups", "check_n_features", "check_number", "check_optimizer", "check_params",
-           "check_params_of", "class_weight", "verbosity",
+           "check_fit_params", "check_groups", "check_n_features", "check_number",
+           "check_optimizer", "check_params",
+           "check_params_of", "class_weight", "verbosity", "warn_half_precision",
            "get_ch_names", "number", "one_of", "optional_path", "random_state",
            "resolve_ch_names", "warn_groups_not_routed", "warn_if_constant_within_groups"]
 
@@ -255,10 +257,13 @@ def check_device(name, value):
 
 
 def check_ch_names(name, value, *, none=True):
-    """Check of a list of channel names: strings, each name once (None if ``none``).
+    """Check of a list of channel names: strings, each channel once (None if ``none``).
 
-    A name given twice would make two channels share one channel embedding
-    without a word, so duplicates are refused, named.
+    A channel given twice would make two channels share one channel embedding
+    without a word, so duplicates are refused, named. Names are compared as
+    the encoder looks them up (:func:`sk_cria.channels.normalize_channel_name`):
+    ``"Fp1"``, ``"FP1"`` and ``"EEG Fp1-REF"`` are one channel, as ``"T3"``
+    and ``"T7"`` are.
     """
     if value is None and none:
         return
@@ -272,15 +277,21 @@ def check_ch_names(name, value, *, none=True):
     if bad:
         raise TypeError(f"{name} must hold str channel names, got {bad[0]!r} "
                         f"({type(bad[0]).__name__}) among them.")
-    duplicates = sorted(ch for ch, count in Counter(value).items() if count > 1)
+    duplicates = electrode_duplicates(value)
     if duplicates:
+        repeated = sorted({ch for group in duplicates for ch in group if group.count(ch) > 1})
+        spelt = [list(dict.fromkeys(group)) for group in duplicates]
+        problems = ([f"channel name(s) {repeated} appear more than once"] if repeated else [])
+        problems += [f"channel names {', '.join(map(repr, group[:-1]))} and {group[-1]!r} "
+                     "are one channel, "
+                     f"{normalize_channel_name(group[0])}" for group in spelt if len(group) > 1]
         raise ValueError(
-            f"{name}: channel name(s) {duplicates} appear more than once in "
-            f"{list(value)}; each "
-            "channel needs a name of its own (a repeated name would give two channels one "
-            "channel embedding). Rename or drop the duplicates."
+            f"{name}: {'; '.join(problems)} (in {list(value)}); each channel needs a name "
+            "of its own (a repeated channel would give two channels one channel embedding; "
+            "names are matched as the encoder looks them up, ignoring case, an 'EEG' "
+            "prefix and a '-REF' suffix, with old names such as T3 meaning T7). Rename or "
+            "drop the duplicates."
         )
-
 
 
 def get_ch_names(X):
@@ -314,6 +325,50 @@ def as_three_d(data):
         )
     return data
 
+def check_fit_params(estimator, fit_params, instead):
+    """Refuse keyword arguments of ``fit`` that the estimator does not take, at once.
+
+    skorch passes ``fit(**fit_params)`` on to the module's ``forward``, so a
+    ``sample_weight`` (which scikit-learn's meta-estimators pass to estimators
+    that take one) would fail inside torch after training started, or be
+    ignored. ``instead`` says how to weigh windows with this estimator.
+    """
+    if "sample_weight" in fit_params:
+        raise TypeError(
+            f"{type(estimator).__name__}.fit does not take sample_weight (the windows "
+            f"are weighed alike); {instead}"
+        )
+    if fit_params:
+        raise TypeError(
+            f"{type(estimator).__name__}.fit got unexpected keyword argument(s) "
+            f"{sorted(fit_params)}; it takes X, y and groups (groups by keyword, or "
+            "routed by scikit-learn's metadata routing)."
+        )
+
+
+def warn_half_precision(estimator, X, computed_in):
+    """Warn that float16 ``X`` is computed in ``computed_in``, its lost precision not restored.
+
+    scikit-learn's ``check_array`` upcasts float16 without a word; an EEG array
+    stored in float16 has already lost all but about 3 significant digits (a
+    20 uV signal on a 2000 uV offset keeps steps of 1 uV) and holds nothing
+    beyond 65504, so the estimators that take EEG say so. The result is that
+    of the float16 values, computed in ``computed_in``.
+    """
+    if getattr(X, "dtype", None) == np.float16:
+        from .model.cria import _outside_caller_level  # deferred: torch model code
+
+        warnings.warn(
+            f"{type(estimator).__name__}: X is float16 (half precision: about 3 "
+            "significant digits, nothing beyond 65504); it is computed in "
+            f"{computed_in}, but the precision lost when it was stored in float16 is "
+            "not restored. Keep EEG in float32 or float64 (EEGPreprocessor returns "
+            "float32).",
+            UserWarning,
+            stacklevel=_outside_caller_level(),
+        )
+
+
 def check_eeg_array(estimator, X, reset, patch_size):
     """Validate X and return a float32 (n, C, T) array, T a multiple of ``patch_size``.
 
@@ -328,10 +383,16 @@ def check_eeg_array(estimator, X, reset, patch_size):
     """
     ch_names = get_ch_names(X)
     n_valid = getattr(X, "n_valid_times", None)
+    warn_half_precision(estimator, X, "float32")
     X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
     if reset is not None:
         check_n_features(estimator, X.shape[1], reset)
     X = as_three_d(X)
+    if 0 in X.shape:  # check_array counts the examples only, for 3-D input
+        raise ValueError(
+            f"{type(estimator).__name__}: X is empty (shape {X.shape}): it needs at least "
+            "one example, one channel and one sample."
+        )
     n_times = X.shape[-1]
     if n_valid is not None and n_valid < n_times:
         X = X.copy()  # never write into the caller's array

@@ -32,7 +32,8 @@ from sklearn.metrics import get_scorer
 from sklearn.utils.metadata_routing import MetadataRequest, get_routing_for_object
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
-from ._check import check_groups, warn_groups_not_routed, warn_if_constant_within_groups
+from ._check import (boolean, check_groups, check_params, warn_groups_not_routed,
+                     warn_if_constant_within_groups)
 
 try:  # pyRiemann >= 0.12 moved its geometry out of ``utils``
     from pyriemann.geometry.base import invsqrtm
@@ -216,9 +217,15 @@ class GroupStandardScaler(_GroupAlignment):
         self.with_std = with_std
 
     def _validate(self, X, reset):
+        if reset:  # a truthy string such as "no" would silently mean True
+            check_params(self, {"with_mean": boolean, "with_std": boolean})
         return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
 
     def _align(self, X):
+        # In float64, as StandardScaler: float16 squares overflow beyond 256 (the std
+        # of features near 1000 came out inf, and every value 0); the result is
+        # returned in the input's dtype, as StandardScaler does.
+        X = X.astype(np.float64)
         if self.with_mean:
             X = X - X.mean(axis=0)
         if self.with_std:
@@ -290,7 +297,8 @@ class RiemannianRecentering(_GroupAlignment):
                 f"metric must be one of {sorted(mean_functions)} or a callable; "
                 f"got {self.metric!r}."
             )
-        X = check_array(X, allow_nd=True, dtype=FLOAT_DTYPES)
+        # float16 in float64: numpy's linear algebra has no float16.
+        X = check_array(X, allow_nd=True, dtype=(np.float64, np.float32))
         if X.ndim != 3 or X.shape[1] != X.shape[2]:
             raise ValueError(
                 "Expected SPD matrices of shape (n_matrices, n_channels, n_channels); "
@@ -350,6 +358,11 @@ class EuclideanAlignment(_GroupAlignment):
             raise ValueError(
                 "Expected EEG of shape (n_trials, n_channels, n_times); got an array "
                 f"of shape {X.shape}."
+            )
+        if 0 in X.shape[1:]:  # check_array counts the trials only, for 3-D input
+            raise ValueError(
+                f"X is empty (shape {X.shape}): EEG needs at least one channel and one "
+                "sample per trial."
             )
         if reset:
             self.n_channels_ = X.shape[1]

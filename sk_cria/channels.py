@@ -33,6 +33,7 @@ __all__ = [
     "ChannelLookup",
     "channel_neighbour_order",
     "channel_regions",
+    "electrode_duplicates",
     "lookup_channels",
     "normalize_channel_name",
     "warn_unknown_channels",
@@ -183,6 +184,38 @@ def normalize_channel_name(name):
         if first is not None and second is not None:
             return f"{first}-{second}"
     return None
+
+
+def electrode_duplicates(names):
+    """Groups of names that spell one channel, by :func:`normalize_channel_name`.
+
+    ``"Fp1"``, ``"FP1"`` and ``"EEG Fp1-REF"`` are one electrode and would
+    share one channel embedding; the file readers keep the first of them, and
+    every entry point that takes names refuses them. Names outside the
+    vocabulary are compared as given (they share the "unknown" embedding
+    anyway, but two different unknown names may be two channels).
+
+    Parameters
+    ----------
+    names : sequence of str
+        Channel names.
+
+    Returns
+    -------
+    list of list of str
+        One list per channel spelt more than once, its spellings in input
+        order; empty when every name is a channel of its own.
+
+    Examples
+    --------
+    >>> electrode_duplicates(["Fp1", "FP1", "EEG Fp1-REF", "Cz", "T3", "T7"])
+    [['Fp1', 'FP1', 'EEG Fp1-REF'], ['T3', 'T7']]
+    """
+    spellings = {}
+    for name in names:
+        canonical = normalize_channel_name(name)
+        spellings.setdefault(name if canonical is None else canonical, []).append(name)
+    return [group for group in spellings.values() if len(group) > 1]
 
 
 class ChannelLookup(NamedTuple):

@@ -36,6 +36,9 @@ HEAD_INITS = ("random", "probe")
 #: random weights have none to keep and learn faster with larger ones
 #: (benchmarks/results/finetune.md).
 AUTO_LR = {"pretrained": 1e-4, "scratch": 3e-4}
+#: What to do instead of fit(sample_weight=...), which skorch would pass to torch.
+_HOW_TO_WEIGH = ("weigh classes with class_weight='balanced' or {label: weight}, or "
+                 "weigh windows by repeating or leaving them out of X.")
 
 
 class _ClassifierModule(nn.Module):
@@ -623,6 +626,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 "for training without labels use ViewMaskPretrainer."
             )
         self._check_params()
+        _check.check_fit_params(self, fit_params, _HOW_TO_WEIGH)
         if self.head_init == "probe" and self.head_hidden is not None:
             raise ValueError(
                 f"CRIAClassifier: head_init='probe' starts a linear head from a logistic "
@@ -668,6 +672,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, groups=groups, **fit_params)
         self._check_params()
+        _check.check_fit_params(self, fit_params, _HOW_TO_WEIGH)
         self._check_groups_given(groups)
         if groups is None and getattr(self, "n_groups_", None) is not None:
             raise ValueError(

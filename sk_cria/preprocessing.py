@@ -17,8 +17,9 @@ from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._check import (as_three_d, check_ch_names, check_groups, check_n_features, check_params,
-                     number, one_of, warn_groups_not_routed)
+from ._check import (as_three_d, check_ch_names, check_groups, check_n_features, check_number,
+                     check_params, check_params_of, number, one_of, warn_groups_not_routed,
+                     warn_half_precision)
 
 __all__ = ["EEGArray", "EEGPreprocessor"]
 
@@ -34,6 +35,15 @@ _NYQUIST_MARGIN = 0.9
 
 
 _HZ = "Give a frequency in Hz, or None to disable it."
+#: Plausible sampling rates of EEG (Hz). Below the lower bound almost all of the
+#: 200 Hz output would be invented by upsampling (nothing above 16 Hz is left);
+#: far above the upper one a rate is a unit mistake (samples per minute, or a
+#: count of samples given as the rate).
+SFREQ_RANGE = (32.0, 100_000.0)
+#: Largest Butterworth order taken: the band-pass rings for about 1.4 s per
+#: order after a 0.5 Hz edge, so much higher orders ring through any window, and
+#: soon cannot be designed in floating point (NaN output, or an overflow).
+MAX_FILTER_ORDER = 100
 #: Below this typical amplitude (uV), input to a fixed-unit scaling is in another unit.
 MIN_TYPICAL_UV = 0.5
 #: Scaling scopes by name; a positive number is the third kind, a fixed unit in uV.
@@ -64,14 +74,15 @@ def same_scaling(a, b):
 #: What each parameter of EEGPreprocessor takes, checked at fit (_check.check_params).
 _PARAM_CHECKS = {
     "partial_patch": one_of(("pad", "drop")),
-    "sfreq": number(Real, 0, None, "neither", none=True,
+    "sfreq": number(Real, *SFREQ_RANGE, none=True,
                     hint="Give the sampling rate of the array in Hz, e.g. sfreq=500."),
     "ch_names": check_ch_names,
     "l_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
     "h_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
     "line_freq": number(Real, 0, None, "neither", none=True,
                         hint="Give the mains frequency (50 or 60 Hz), or None for no notch."),
-    "filter_order": number(Integral, 1, hint="Give the Butterworth order, e.g. 4 (the default)."),
+    "filter_order": number(Integral, 1, MAX_FILTER_ORDER,
+                           hint="Give the Butterworth order, e.g. 4 (the default)."),
     "notch_quality": number(Real, 0, None, "neither",
                             hint="Give the notch's quality factor, e.g. 10 (the default)."),
     "scaling": check_scaling,
@@ -86,8 +97,25 @@ class EEGArray(np.ndarray):
     ``EEGPreprocessor`` returns this subclass of :class:`numpy.ndarray` so that
     the next step of a :class:`~sklearn.pipeline.Pipeline` (a CRIA estimator)
     knows the channel names without the user repeating them. It behaves like a
-    plain array everywhere else; slicing examples keeps the metadata, and so do
-    pickling and joblib.
+    plain array everywhere else; pickling and joblib keep the metadata.
+
+    Indexing follows the metadata: selecting examples keeps it,
+    selecting or reordering channels (``X[:, [2, 0]]``, ``X.take(picks,
+    axis=1)``) selects or reorders ``ch_names`` with them, and cropping the
+    time axis (``X[..., :400]``) updates ``n_valid_times``. An index after
+    which axis 1 is no longer channels, or axis 2 no longer consecutive
+    200 Hz samples (``X[0]``, ``X[..., ::2]``, ``X[mask]``), gives a plain
+    :class:`numpy.ndarray`: channel names that no longer describe the data
+    are dropped, never carried on.
+
+    Parameters
+    ----------
+    data : array-like
+        The samples, (n_examples, n_channels, n_times) (or (n_examples,
+        n_times) for one channel).
+    ch_names, sfreq, n_valid_times, scaling
+        The attributes below; ``ch_names`` is checked as every estimator
+        checks it (one name per channel, each channel once).
 
     Attributes
     ----------
@@ -110,9 +138,21 @@ class EEGArray(np.ndarray):
     def __new__(cls, data, ch_names=None, sfreq=TARGET_SFREQ, n_valid_times=None,
                 scaling=None):
         obj = np.asarray(data).view(cls)
+        if ch_names is not None:
+            check_ch_names("ch_names", ch_names)
+            n_channels = {2: 1, 3: obj.shape[1] if obj.ndim == 3 else None}.get(obj.ndim)
+            if n_channels is not None and len(ch_names) != n_channels:
+                raise ValueError(
+                    f"ch_names has {len(ch_names)} names but data of shape {obj.shape} has "
+                    f"{n_channels} channel(s) (axis 1); give one name per channel."
+                )
         obj.ch_names = None if ch_names is None else list(ch_names)
-        obj.sfreq = float(sfreq)
-        obj.n_valid_times = None if n_valid_times is None else int(n_valid_times)
+        obj.sfreq = check_number(sfreq, "sfreq", low=0, low_open=True)
+        n_times = obj.shape[-1] if obj.ndim else 0
+        obj.n_valid_times = check_number(
+            n_valid_times, "n_valid_times", integer=True, low=0, high=n_times,
+            allow_none=True, fix="It counts the real samples of the time axis, before the "
+            "zero padding of the last patch.")
         obj.scaling = scaling
         return obj
 
@@ -123,6 +163,68 @@ class EEGArray(np.ndarray):
     def __array_finalize__(self, obj):
         for key in self._META:
             setattr(self, key, getattr(obj, key, None))
+        # A reshape or transpose that leaves axis 1 another length: the names no
+        # longer describe it (indexing, in __getitem__, carries them exactly).
+        n_channels = {2: 1, 3: self.shape[1] if self.ndim == 3 else None}.get(self.ndim)
+        if self.ch_names is not None and n_channels != len(self.ch_names):
+            self.ch_names = None
+
+    def __getitem__(self, key):
+        out = super().__getitem__(key)
+        if not isinstance(out, EEGArray) or self.ndim != 3:
+            return out  # a scalar, or not an (n_examples, n_channels, n_times) batch
+        if out.ndim != 3:
+            return out.view(np.ndarray)  # one example, one channel, a mask: no batch
+        if _indexes_examples_only(key):
+            return out  # the channel and time axes are untouched
+        # Where each element of the result comes from, on the channel and time axes:
+        # index position arrays (broadcast views, no memory) with the same key.
+        channels, times = (_positions(self.shape, axis)[key] for axis in (1, 2))
+        if out.size == 0:  # nothing to trace; empty arrays are refused downstream
+            if out.shape[1:] != self.shape[1:]:
+                out.ch_names = out.n_valid_times = None
+            return out
+        channel_of, time_of = channels[0, :, 0], times[0, 0, :]
+        if not (_along_axis(channels, 1, channel_of) and _along_axis(times, 2, time_of)
+                and np.all(np.diff(time_of) == 1)):
+            return out.view(np.ndarray)  # axes mixed, or time no longer consecutive
+        if self.ch_names is not None:
+            out.ch_names = [self.ch_names[i] for i in channel_of]
+        if self.n_valid_times is not None:
+            out.n_valid_times = int(np.clip(self.n_valid_times - time_of[0], 0,
+                                            len(time_of)))
+        return out
+
+    def transpose(self, *axes):
+        """:meth:`numpy.ndarray.transpose`; a plain array unless the axes stay in order."""
+        out = super().transpose(*axes)
+        order = axes[0] if len(axes) == 1 and axes[0] is not None else axes
+        order = [a % self.ndim for a in order] if order else list(range(self.ndim))[::-1]
+        return out if order == list(range(self.ndim)) else out.view(np.ndarray)
+
+    def swapaxes(self, axis1, axis2):
+        """:meth:`numpy.ndarray.swapaxes`; a plain array unless nothing moves."""
+        order = list(range(self.ndim))
+        order[axis1], order[axis2] = order[axis2], order[axis1]
+        return self.transpose(order)
+
+    @property
+    def T(self):  # noqa: N802 - numpy's name
+        """The transposed array, a plain :class:`numpy.ndarray`."""
+        return self.transpose()
+
+    def __array_function__(self, func, types, args, kwargs):
+        # np.roll fills an empty_like copy slice by slice, so indexing never sees
+        # it: roll the names with the channels, and give up the metadata otherwise.
+        if func is np.roll and isinstance(args[0], EEGArray):
+            return _roll(*args, **kwargs)
+        return super().__array_function__(func, types, args, kwargs)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        """:meth:`numpy.ndarray.take`; along axis 1 or 2 the metadata follow, as in indexing."""
+        if out is None and mode == "raise" and axis is not None and self.ndim == 3:
+            return self[(slice(None),) * (axis % 3) + (np.asarray(indices),)]
+        return np.asarray(self).take(indices, axis=axis, out=out, mode=mode)
 
     def __reduce__(self):
         # ndarray pickles only its buffer; append the metadata so joblib and
@@ -138,6 +240,40 @@ class EEGArray(np.ndarray):
             setattr(self, key, value)
 
 
+def _roll(X, shift, axis=None):
+    """np.roll of an EEGArray: along examples or channels it keeps (rolled) names."""
+    out = np.roll(np.asarray(X), shift, axis)
+    if X.ndim != 3 or not isinstance(axis, (int, np.integer)) or axis % 3 == 2:
+        return out  # flattened, several axes, or time: no longer the windows described
+    rolled = X.with_data(out)
+    if axis % 3 == 1 and X.ch_names is not None:
+        rolled.ch_names = [X.ch_names[i] for i in np.roll(np.arange(X.shape[1]), shift)]
+    return rolled
+
+
+def _indexes_examples_only(key):
+    """Whether ``key`` indexes axis 0 alone (an int, slice, list or 1-D index array)."""
+    if isinstance(key, tuple) or key is None:  # None adds an axis
+        return False
+    return key is Ellipsis or np.ndim(key) <= 1
+
+
+def _positions(shape, axis):
+    """An array of ``shape`` holding each element's index along ``axis`` (a strided view)."""
+    index = np.arange(shape[axis])
+    strides = [0] * len(shape)
+    strides[axis] = index.strides[0]
+    return np.lib.stride_tricks.as_strided(index, shape=shape, strides=strides,
+                                           writeable=False)
+
+
+def _along_axis(positions, axis, expected):
+    """Whether ``positions`` varies along ``axis`` only, as ``expected``."""
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    return bool(np.all(positions == expected.reshape(shape)))
+
+
 class EEGPreprocessor(TransformerMixin, BaseEstimator):
     """Band-pass, notch, resample, scale and patch EEG for CRIA.
 
@@ -150,8 +286,10 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     sfreq : float or None, default=None
-        Sampling frequency of array input in Hz. Required for arrays (a rate is
-        never assumed); ignored for :class:`mne.Epochs`, whose ``info`` gives it.
+        Sampling frequency of array input in Hz, 32 to 100 000 (:data:`SFREQ_RANGE`;
+        an ``mne.Epochs``' rate is checked the same way). Required for arrays (a
+        rate is never assumed); ignored for :class:`mne.Epochs`, whose ``info``
+        gives it.
     ch_names : list of str or None, default=None
         Channel names of array input, in the order of axis 1 (distinct). They
         are passed on to the next pipeline step so that a pre-trained encoder
@@ -170,7 +308,10 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         use 50.0 for European and most Asian recordings). None disables it.
     filter_order : int, default=4
         Order of the Butterworth band-pass (applied forward and backward, so
-        the effective order is doubled and the phase is zero).
+        the effective order is doubled and the phase is zero), 1 to 100. An
+        order whose filter floating point cannot hold at the input's rate and
+        band (its poles on the unit circle) is refused, naming the usable ones;
+        a step that turns finite input into NaN or infinity is refused too.
     notch_quality : float, default=10.0
         Quality factor of the notch (its -3 dB width is ``line_freq / Q``,
         5 Hz at 50 Hz). Narrower notches ring for longer than the edges of
@@ -285,7 +426,9 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_examples, n_channels, n_times) or \
                 (n_examples, n_times), or mne.Epochs
-            EEG in microvolts. A 2-D array is a single channel.
+            EEG in microvolts. A 2-D array is a single channel. Any real dtype;
+            float16 is computed in float64 (as scikit-learn upcasts it), with a
+            warning that its lost precision is not restored.
         y : None
             Ignored; present for the pipeline API.
         groups : array-like of shape (n_examples,) or None, default=None
@@ -378,8 +521,8 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
                 UserWarning,
             )
         out = self._filter(data, sfreq)
-        out = _resample(out, sfreq, TARGET_SFREQ)
-        out = self._scale(out, flat, groups)
+        out = self._check_finite(_resample(out, sfreq, TARGET_SFREQ), "resampling to 200 Hz")
+        out = self._check_finite(self._scale(out, flat, groups), "scaling")
         out, n_valid = self._to_patches(out)
         return EEGArray(out, ch_names=ch_names, sfreq=TARGET_SFREQ, n_valid_times=n_valid,
                         scaling=self.scaling)
@@ -409,6 +552,11 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
             data = X.get_data(picks=picks, units="uV")
             sfreq = float(X.info["sfreq"])
             ch_names = [X.ch_names[i] for i in picks]
+            # As the array parameters are checked at fit (MNE allows "Fp1" and "FP1").
+            check_params_of(self, _PARAM_CHECKS["sfreq"], "the mne.Epochs' info['sfreq']",
+                            sfreq)
+            check_params_of(self, check_ch_names, "the EEG channels of the mne.Epochs",
+                            ch_names)
         else:
             if self.sfreq is None:
                 raise ValueError(
@@ -418,7 +566,9 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
                 )
             # check_array gives scikit-learn's standard messages for sparse,
             # complex, object and 1-D input; finiteness is checked below with
-            # an EEG-specific hint.
+            # an EEG-specific hint. float16 is computed in float64, as scikit-learn
+            # upcasts it, with a warning: its precision is lost already.
+            warn_half_precision(self, X, "float64")
             data = check_array(
                 X, allow_nd=True, ensure_all_finite=False, dtype=np.float64,
                 ensure_min_samples=1, ensure_min_features=1,
@@ -472,18 +622,51 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
 
     def _filter(self, data, sfreq):
         l_freq, h_freq = self._band_edges(sfreq)
-        data = _filtfilt(_band_pass_sos(self.filter_order, l_freq, h_freq, sfreq), data,
-                         "band-pass")
+        sos = _band_pass_sos(self.filter_order, l_freq, h_freq, sfreq)
+        try:
+            filtered = None if sos is None else _filtfilt(sos, data, "band-pass")
+        except np.linalg.LinAlgError:  # its initial conditions: poles nearly at 1
+            filtered = None
+        if filtered is None or not np.isfinite(filtered).all():
+            self._refuse_band_pass(l_freq, h_freq, sfreq)
+        data = filtered
         if self.line_freq is not None:
             if self.line_freq < _NYQUIST_MARGIN * sfreq / 2.0:
                 sos = _notch_sos(self.line_freq, self.notch_quality, sfreq)
-                data = _filtfilt(sos, data, "notch")
+                data = self._check_finite(_filtfilt(sos, data, "notch"),
+                                          f"the notch (notch_quality={self.notch_quality})")
             else:
                 warnings.warn(
                     f"line_freq={self.line_freq} Hz is at or above the Nyquist "
                     f"frequency of the {sfreq} Hz input; the notch is skipped.",
                     UserWarning,
                 )
+        return data
+
+    def _refuse_band_pass(self, l_freq, h_freq, sfreq):
+        """Raise the error of a band-pass that floating point cannot hold, with valid orders."""
+        usable = _usable_orders(self.filter_order, l_freq, h_freq, sfreq)
+        band = f"{l_freq:g}-{h_freq:g} Hz" if l_freq is not None else f"below {h_freq:g} Hz"
+        fix = [f"filter_order in [1, {usable}]"] if usable else []
+        fix += ["a higher l_freq (0.5 Hz, the default)"] if l_freq is not None else []
+        fix = " or ".join(fix) or "a lower sfreq"
+        raise ValueError(
+            f"EEGPreprocessor: filter_order={self.filter_order} cannot be designed as a "
+            f"Butterworth band-pass of {band} at {sfreq:g} Hz in floating point (its "
+            f"poles reach the unit circle, so the output would be NaN or infinite); give "
+            f"{fix} for this rate."
+        )
+
+    def _check_finite(self, data, step):
+        """Refuse NaN or infinite output of a step (the input was checked finite)."""
+        if not np.isfinite(data).all():
+            raise ValueError(
+                f"EEGPreprocessor: {step} turned finite input into NaN or infinite values "
+                f"(sfreq={self.sfreq_in_:g} Hz, filter_order={self.filter_order}, "
+                f"l_freq={self.l_freq}, h_freq={self.h_freq}, line_freq={self.line_freq}, "
+                f"notch_quality={self.notch_quality}); nothing is returned. Use the "
+                "defaults (filter_order=4, notch_quality=10) or values near them."
+            )
         return data
 
     def _scale(self, data, flat, groups):
@@ -598,11 +781,32 @@ def _is_mne_epochs(X):
 # (benchmarks/results/pretrain_profile.md).
 @functools.lru_cache(maxsize=64)
 def _band_pass_sos(order, l_freq, h_freq, sfreq):
-    if l_freq is None:
-        sos = signal.butter(order, h_freq, "lowpass", fs=sfreq, output="sos")
-    else:
-        sos = signal.butter(order, [l_freq, h_freq], "bandpass", fs=sfreq, output="sos")
+    """The band-pass in second-order sections, or None when floating point cannot hold it."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's BadCoefficients: judged below
+            if l_freq is None:
+                sos = signal.butter(order, h_freq, "lowpass", fs=sfreq, output="sos")
+            else:
+                sos = signal.butter(order, [l_freq, h_freq], "bandpass", fs=sfreq,
+                                    output="sos")
+            poles = signal.sos2zpk(sos)[1]
+            signal.sosfilt_zi(sos)  # sosfiltfilt's initial conditions: singular near 1
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):  # OverflowError, NaN
+        return None
+    if not (np.isfinite(sos).all() and np.abs(poles).max() < 1.0):
+        return None  # unstable: filtering would blow up to inf/NaN
     return sos  # shared by every call; sosfiltfilt only reads it
+
+
+def _usable_orders(order, l_freq, h_freq, sfreq):
+    """How many orders from 1 up can all be designed, below ``order`` (0: none).
+
+    Usable orders need not form an interval at extreme edges, so they are
+    counted up from 1 rather than bisected.
+    """
+    return next((k - 1 for k in range(1, order)
+                 if _band_pass_sos(k, l_freq, h_freq, sfreq) is None), order - 1)
 
 
 @functools.lru_cache(maxsize=64)

@@ -32,6 +32,9 @@ __all__ = ["EMBEDDINGS", "NEGATIVES", "ViewMaskPretrainer"]
 
 #: Where the contrastive negatives of a window come from (see ``negatives``).
 NEGATIVES = ("batch", "group")
+#: What to do instead of fit(sample_weight=...), which skorch would pass to torch.
+_HOW_TO_WEIGH = ("pre-training uses no labels, so there is nothing to weigh by class; to "
+                 "weigh recordings, repeat or leave out their windows in X.")
 #: What ``transform`` returns (see ``embedding``).
 
 
@@ -405,6 +408,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             causes (``lr`` too high, ``temperature`` too small, bad input).
         """
         self._check_params()
+        _check.check_fit_params(self, fit_params, _HOW_TO_WEIGH)
         ddp.init_from_env(_net.resolve_device(self.device))
         X = self._check_input(X, reset=True)
         if self.max_epochs == 0 and self.encoder is None:
@@ -421,6 +425,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         if not getattr(self, "initialized_", False):
             return self.fit(X, y, groups=groups, **fit_params)
         self._check_params()
+        _check.check_fit_params(self, fit_params, _HOW_TO_WEIGH)
         X = self._check_input(X, reset=False)
         return self._train_on(X, groups, reset=False, **fit_params)
 

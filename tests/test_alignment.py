@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_no_attributes_set_in_init,
@@ -438,3 +439,12 @@ def test_recentering_refuses_singular_covariances(eegmat_small):
     asymmetric[2, 0, 1] = 0.5
     with pytest.raises(ValueError, match=r"X\[2\] .*it is not symmetric"):
         RiemannianRecentering().fit(asymmetric)
+
+
+def test_group_standard_scaler_computes_half_precision_in_float64():
+    # float16 features near 1000 came out all zeros: their squares overflowed float16.
+    X = (1000 * np.random.default_rng(0).normal(size=(40, 3))).astype(np.float16)
+    scaled = GroupStandardScaler().fit_transform(X)
+    expected = StandardScaler().fit_transform(X.astype(np.float64))
+    assert scaled.dtype == np.float16  # as StandardScaler: float16 in, float16 out
+    np.testing.assert_allclose(scaled.astype(np.float64), expected, atol=4e-3)

@@ -8,6 +8,7 @@ import pytest
 from sk_cria.channels import (
     CHANNEL_VOCABULARY,
     UNKNOWN_INDEX,
+    electrode_duplicates,
     lookup_channels,
     normalize_channel_name,
     warn_unknown_channels,
@@ -83,3 +84,12 @@ def test_warn_unknown_channels_lists_names_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_unknown_channels([])
+
+
+def test_electrode_duplicates_groups_the_spellings_of_one_channel():
+    names = ["Fp1", "FP1", "EEG Fp1-REF", "Cz", "T3", "EKG", "T7", "ekg", "FP1-F7", "Fp1-F7"]
+    assert electrode_duplicates(names) == [["Fp1", "FP1", "EEG Fp1-REF"], ["T3", "T7"],
+                                           ["FP1-F7", "Fp1-F7"]]
+    # Unknown names are compared as given; a derivation is not its first electrode.
+    assert electrode_duplicates(["EKG", "ekg", "Fp1", "Fp1-F7", "F7-Fp1"]) == []
+    assert electrode_duplicates(["Fz", "Fz"]) == [["Fz", "Fz"]]

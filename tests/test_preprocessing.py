@@ -227,10 +227,13 @@ def test_epochs_without_good_eeg_are_refused(epochs_with_non_eeg):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"sfreq": "500"}, TypeError, r"sfreq must be a number > 0.*got '500'"),
-        ({"sfreq": np.inf}, ValueError, r"sfreq must be a number > 0.*got inf"),
-        ({"sfreq": np.nan}, ValueError, r"sfreq must be a number > 0.*got nan"),
-        ({"sfreq": -200}, ValueError, r"sfreq must be a number > 0.*got -200"),
+        ({"sfreq": "500"}, TypeError, r"sfreq must be a number in \[32\.0, 100000\.0\].*got '500'"),
+        ({"sfreq": np.inf}, ValueError, r"sfreq must be a number in \[32.*got inf"),
+        ({"sfreq": np.nan}, ValueError, r"sfreq must be a number in \[32.*got nan"),
+        ({"sfreq": -200}, ValueError, r"sfreq must be a number in \[32.*got -200"),
+        # Implausible rates failed deep in scipy (0.5 Hz even passed, all invented).
+        ({"sfreq": 0.5}, ValueError, r"sfreq must be a number in \[32\.0, 100000\.0\].*got 0\.5"),
+        ({"sfreq": 1e7}, ValueError, r"sfreq must be a number in \[32.*got 10000000\.0"),
         ({"line_freq": 0}, ValueError, r"line_freq must be a number > 0 or None.*50 or 60"),
         ({"line_freq": -50}, ValueError, r"line_freq must be a number > 0 or None"),
         ({"h_freq": -40}, ValueError, r"h_freq must be a number > 0 or None"),
@@ -238,9 +241,11 @@ def test_epochs_without_good_eeg_are_refused(epochs_with_non_eeg):
         ({"l_freq": "1"}, TypeError, r"l_freq must be a number > 0 or None"),
         ({"notch_quality": 0}, ValueError, r"notch_quality must be a number > 0"),
         ({"notch_quality": -1}, ValueError, r"notch_quality must be a number > 0"),
-        ({"filter_order": 2.5}, TypeError, r"filter_order must be an integer >= 1, got 2\.5"),
-        ({"filter_order": 0}, ValueError, r"filter_order must be an integer >= 1"),
-        ({"filter_order": -4}, ValueError, r"filter_order must be an integer >= 1"),
+        ({"filter_order": 2.5}, TypeError, r"filter_order must be an integer in \[1, 100\], got 2\.5"),
+        ({"filter_order": 0}, ValueError, r"filter_order must be an integer in \[1, 100\]"),
+        ({"filter_order": -4}, ValueError, r"filter_order must be an integer in \[1, 100\]"),
+        # Returned all-NaN windows with only numpy warnings.
+        ({"filter_order": 200}, ValueError, r"filter_order must be an integer in \[1, 100\], got 200"),
         ({"scaling": "subject"}, ValueError,
          r'scaling must be "window", "group" or a fixed unit in microvolts \(a number > 0, '
          r"e\.g\. 100\.0\), got 'subject'"),
@@ -400,3 +405,108 @@ def test_fixed_unit_refuses_eeg_in_volts(eegmat_small, factor, unit):
     window = EEGPreprocessor(sfreq=500.0, line_freq=50.0, scaling="window")
     np.testing.assert_allclose(window.fit_transform(X * factor), window.fit_transform(X),
                                rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------- issue 37: hostile input, silent results
+NAMES3 = ["Fz", "Cz", "Pz"]
+
+
+def _named_windows(n_valid_times=300):
+    rng = np.random.default_rng(0)
+    return EEGArray(rng.normal(size=(4, 3, 400)).astype(np.float32),
+                    ch_names=["Fz", "Cz", "Pz"], n_valid_times=n_valid_times)
+
+
+@pytest.mark.parametrize("index, names", [
+    (np.s_[:, ::-1], ["Pz", "Cz", "Fz"]),
+    (np.s_[:, [2, 0]], ["Pz", "Fz"]),
+    (np.s_[:, 1:2], ["Cz"]),
+    (np.s_[:, np.array([False, True, True])], ["Cz", "Pz"]),
+    (np.s_[1:3, [1, 0], :], ["Cz", "Fz"]),
+    (np.s_[[0, 1], :, :], ["Fz", "Cz", "Pz"]),
+])
+def test_eeg_array_indexing_carries_the_names_of_the_channels_it_selects(index, names):
+    # A reordered EEGArray kept the old names and was embedded under the wrong ones.
+    X = _named_windows()
+    out = X[index]
+    assert isinstance(out, EEGArray) and out.ch_names == names
+    np.testing.assert_array_equal(out, np.asarray(X)[index])
+    assert X.take([2, 0], axis=1).ch_names == np.take(X, [2, 0], axis=1).ch_names == ["Pz", "Fz"]
+    rolled = np.roll(X, 1, axis=1)  # numpy fills a copy slice by slice: no indexing
+    assert rolled.ch_names == ["Pz", "Fz", "Cz"] and np.roll(X, 1, axis=0).ch_names == NAMES3
+    np.testing.assert_array_equal(rolled, np.roll(np.asarray(X), 1, axis=1))
+
+
+@pytest.mark.parametrize("index, n_valid", [
+    (np.s_[..., :200], 200), (np.s_[..., 200:], 100), (np.s_[..., 350:], 0),
+    (np.s_[:, :, 100:300], 200),
+])
+def test_eeg_array_time_crops_keep_the_padding_count(index, n_valid):
+    assert _named_windows()[index].n_valid_times == n_valid
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: X[0], lambda X: X[:, 0], lambda X: X[..., ::2], lambda X: X[..., ::-1],
+    lambda X: X[np.asarray(X) > 0], lambda X: X[:, :, None], lambda X: X.transpose(0, 2, 1),
+    lambda X: X.T, lambda X: X.swapaxes(1, 2), lambda X: np.moveaxis(X, 1, 2),
+    lambda X: np.roll(X, 1, axis=2), lambda X: np.roll(X, 1),
+])
+def test_eeg_array_that_is_no_longer_a_batch_of_channels_drops_its_names(make):
+    out = make(_named_windows())
+    assert not isinstance(out, EEGArray) and getattr(out, "ch_names", None) is None
+
+
+def test_eeg_array_refuses_names_that_do_not_fit():
+    with pytest.raises(ValueError, match=r"'Fp1', 'FP1' and 'EEG Fp1-REF' are one channel"):
+        EEGArray(np.zeros((2, 3, 200)), ch_names=["Fp1", "FP1", "EEG Fp1-REF"])
+    with pytest.raises(ValueError, match=r"ch_names has 2 names but data of shape \(2, 3, 200\)"):
+        EEGArray(np.zeros((2, 3, 200)), ch_names=["Fz", "Cz"])
+
+
+def test_channel_spellings_of_one_electrode_are_refused_as_duplicates():
+    X = np.random.default_rng(0).normal(size=(2, 3, 400))
+    with pytest.raises(ValueError, match=r"ch_names: channel names 'Fp1', 'FP1' and "
+                                         r"'EEG Fp1-REF' are one channel, Fp1"):
+        EEGPreprocessor(sfreq=200, ch_names=["Fp1", "FP1", "EEG Fp1-REF"]).fit(X)
+    with pytest.raises(ValueError, match=r"'T3' and 'T7' are one channel, T7"):
+        EEGPreprocessor(sfreq=200, ch_names=["T3", "Cz", "T7"]).fit(X)
+    info = mne.create_info(["Fp1", "FP1", "Cz"], 200.0, "eeg")  # MNE takes them
+    epochs = mne.EpochsArray(X * 1e-6, info, verbose="error")
+    with pytest.raises(ValueError, match=r"EEG channels of the mne.Epochs: channel names "
+                                         r"'Fp1' and 'FP1' are one channel"):
+        EEGPreprocessor().fit(epochs)
+
+
+def test_half_precision_input_is_computed_in_float64_with_a_warning():
+    X = (20 * np.random.default_rng(0).normal(size=(2, 3, 400))).astype(np.float16)
+    pre = EEGPreprocessor(sfreq=200, ch_names=["Fz", "Cz", "Pz"])
+    with pytest.warns(UserWarning, match=r"X is float16 .*computed in float64.*float32 or "
+                                         r"float64"):
+        Xt = pre.fit_transform(X)
+    expected = clone(pre).fit_transform(X.astype(np.float64))
+    np.testing.assert_array_equal(Xt, expected)
+    assert Xt.dtype == np.float32
+
+
+def test_a_band_pass_floating_point_cannot_hold_is_refused_with_valid_orders():
+    # At 100 kHz a 1e-5 Hz edge has poles within 1e-9 of the unit circle.
+    X = np.random.default_rng(0).normal(size=(1, 2, 2000))
+    pre = EEGPreprocessor(sfreq=100_000.0, l_freq=1e-5, h_freq=90.0, filter_order=100)
+    with pytest.raises(ValueError, match=r"filter_order=100 cannot be designed as a "
+                                         r"Butterworth band-pass of 1e-05-90 Hz at 100000 Hz"
+                                         r".*give filter_order in \[1, 1\] or a higher l_freq"):
+        pre.fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # shorter than a patch at 200 Hz
+        assert np.isfinite(pre.set_params(filter_order=1).fit_transform(X)).all()
+
+
+def test_non_finite_output_of_any_step_is_refused(monkeypatch):
+    # Whatever the cause, a NaN or inf never leaves the preprocessor.
+    import sk_cria.preprocessing as module
+
+    X = np.random.default_rng(0).normal(size=(2, 3, 400))
+    monkeypatch.setattr(module, "_resample", lambda data, *_: data * np.inf)
+    with pytest.raises(ValueError, match=r"resampling to 200 Hz turned finite input into NaN "
+                                         r"or infinite values.*nothing is returned"):
+        EEGPreprocessor(sfreq=250).fit_transform(X)

@@ -182,7 +182,10 @@ def test_duplicate_channel_names_of_x_are_refused(eegmat):
     X, y = eegmat
     names = list(X.ch_names)
     names[3] = names[2]
-    duplicated = EEGArray(np.asarray(X[:8]), ch_names=names, sfreq=X.sfreq)
+    with pytest.raises(ValueError, match="appear more than once"):
+        EEGArray(np.asarray(X[:8]), ch_names=names, sfreq=X.sfreq)  # refused at once
+    duplicated = EEGArray(np.asarray(X[:8]), sfreq=X.sfreq)
+    duplicated.ch_names = names  # set by hand: the estimators check again
     with pytest.raises(ValueError, match=rf"channel name\(s\) \['{names[2]}'\] appear more than once"):
         ViewMaskPretrainer(config="small", max_epochs=3, random_state=0).fit(duplicated)
     with pytest.raises(ValueError, match="appear more than once"):
@@ -232,3 +235,60 @@ def test_non_finite_embeddings_are_refused(eegmat):
         net.encoder_.tokenizer.time_norm.weight.fill_(NAN)
     with pytest.raises(FloatingPointError, match="non-finite embeddings for 3 of 3 windows"):
         net.transform(X[:3])
+
+
+# ------------------------------------------- issue 37: hostile input, silent results
+@pytest.mark.parametrize("names, match", [
+    (["Fp1", "FP1", "EEG Fp1-REF"], r"'Fp1', 'FP1' and 'EEG Fp1-REF' are one channel, Fp1"),
+    (["T3", "Cz", "T7"], r"'T3' and 'T7' are one channel, T7"),
+])
+def test_spellings_of_one_electrode_are_refused_by_the_estimators(eegmat, names, match):
+    # Three channels shared one embedding without a word; the file readers already refused.
+    X, y = eegmat
+    X = np.asarray(X[:8, :3])  # a plain array: the names come from ch_names=
+    with pytest.raises(ValueError, match=match):
+        ViewMaskPretrainer(config="small", max_epochs=1, ch_names=names).fit(X)
+    with pytest.raises(ValueError, match=match):
+        CRIAClassifier(config="small", max_epochs=1, ch_names=names).fit(X, y[:8])
+
+
+def test_reordered_channels_of_an_eeg_array_reach_the_estimators_renamed(eegmat):
+    # X[:, ::-1] kept the old names and was embedded under them without a word.
+    X, _ = eegmat
+    net = ViewMaskPretrainer.from_pretrained("cria-small").fit(X[:8])  # max_epochs=0
+    reordered = X[:8, ::-1]
+    assert reordered.ch_names == list(X.ch_names)[::-1]
+    with pytest.raises(ValueError, match=r"X carries channels .* but ViewMaskPretrainer was "
+                                         r"fitted on"):
+        net.transform(reordered)
+    # Named correctly, the same channels in another order are embedded under their names.
+    shipped = ViewMaskPretrainer.from_pretrained("cria-small")
+    np.testing.assert_allclose(shipped.transform(reordered), shipped.transform(X[:8]),
+                               rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ViewMaskPretrainer(config="small", max_epochs=1),
+    lambda: CRIAClassifier(config="small", max_epochs=1),
+])
+def test_sample_weight_is_refused_before_training(eegmat, make):
+    # It reached the module's forward and failed inside torch after training started.
+    X, y = eegmat
+    net = make()
+    fit = net.fit if isinstance(net, CRIAClassifier) else (lambda X, y, **kw: net.fit(X, **kw))
+    with pytest.raises(TypeError, match=r"fit does not take sample_weight.*(class_weight|"
+                                        r"repeat or leave out)"):
+        fit(X[:8], y[:8], sample_weight=np.ones(8))
+    assert not getattr(net, "initialized_", False)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['weights'\]"):
+        fit(X[:8], y[:8], weights=np.ones(8))
+
+
+def test_half_precision_windows_are_computed_in_float32_with_a_warning(eegmat):
+    X, _ = eegmat
+    net = ViewMaskPretrainer.from_pretrained("cria-small")
+    half = X[:4].astype(np.float16)
+    with pytest.warns(UserWarning, match=r"ViewMaskPretrainer: X is float16 .*computed in "
+                                         r"float32"):
+        embedded = net.transform(half)
+    np.testing.assert_array_equal(embedded, net.transform(half.astype(np.float32)))
