@@ -143,7 +143,8 @@ class PatchTokenizer(nn.Module):
         if self.spectral_floor_db is None:
             return self.spectral_eps
         # vector_norm, not sqrt(mean(square)): its gradient at a zero patch is 0, not NaN.
-        rms = torch.linalg.vector_norm(magnitude, dim=-1, keepdim=True) / magnitude.shape[-1] ** 0.5
+        n_bins = magnitude.shape[-1]
+        rms = torch.linalg.vector_norm(magnitude, dim=-1, keepdim=True) / n_bins**0.5
         return rms * 10.0 ** (-self.spectral_floor_db / 20.0) + self.spectral_eps
 
 
