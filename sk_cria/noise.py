@@ -8,7 +8,9 @@ Four kinds, for testing a pipeline's robustness on one's own recordings
 - :func:`add_muscle_bursts`: broadband (20-100 Hz) bursts on a few channels;
 - :func:`add_electrode_pops`: a sudden step decaying exponentially on one channel.
 
-:func:`add_noise` calls one of them by name (:data:`NOISE_KINDS`).
+:func:`add_noise` calls one of them by name (:data:`NOISE_KINDS`), and
+:func:`relative_change` measures how far an output (an embedding, a feature
+vector) moved under the noise.
 
 **Signal-to-noise ratio.** All take ``snr_db`` and scale the noise of each
 example so that
@@ -37,7 +39,7 @@ from sklearn.utils.validation import check_array
 from . import _check
 
 __all__ = ["NOISE_KINDS", "add_electrode_pops", "add_mains_hum", "add_muscle_bursts",
-           "add_noise", "add_white_noise", "measure_snr"]
+           "add_noise", "add_white_noise", "measure_snr", "relative_change"]
 
 
 def _power(X):
@@ -67,6 +69,44 @@ def measure_snr(signal, noise):
                          f"and {noise.shape}.")
     with np.errstate(divide="ignore"):
         return 10 * np.log10(_power(signal) / _power(noise))
+
+
+def relative_change(clean, noisy):
+    """How far each example's output moved: ``||noisy - clean|| / ||clean||``.
+
+    The stability measure of ``benchmarks/bench_noise.py --stability``: the
+    outputs of one transformer (an encoder's embeddings, a floor's features,
+    the preprocessed windows) on clean examples and on the same examples with
+    noise added, compared example by example in the Euclidean norm over all
+    of an example's values.
+
+    Parameters
+    ----------
+    clean : array-like of shape (n_examples, ...)
+        The outputs on the clean examples.
+    noisy : array-like of the same shape
+        The outputs on the noisy examples.
+
+    Returns
+    -------
+    change : ndarray of shape (n_examples,)
+        The relative change of each example (``inf`` where the clean output
+        is all zeros and the noisy one is not; ``nan`` where both are).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cria.noise import relative_change
+    >>> relative_change([[3.0, 4.0], [1.0, 0.0]], [[3.0, 4.5], [1.0, 0.0]])
+    array([0.1, 0. ])
+    """
+    clean, noisy = np.asarray(clean, dtype=np.float64), np.asarray(noisy, dtype=np.float64)
+    if clean.shape != noisy.shape or clean.ndim < 1:
+        raise ValueError(f"clean and noisy must be outputs of the same shape (n_examples, "
+                         f"...), got {clean.shape} and {noisy.shape}.")
+    clean, noisy = clean.reshape(len(clean), -1), noisy.reshape(len(noisy), -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.linalg.norm(noisy - clean, axis=1) / np.linalg.norm(clean, axis=1)
 
 
 def add_white_noise(X, snr_db, *, random_state=None):

@@ -5,7 +5,7 @@ import pytest
 from scipy.signal import welch
 
 from sk_cria.noise import (NOISE_KINDS, add_electrode_pops, add_mains_hum, add_muscle_bursts,
-                           add_noise, add_white_noise, measure_snr)
+                           add_noise, add_white_noise, measure_snr, relative_change)
 
 SFREQ = 500.0  # eegmat_small's rate
 
@@ -146,3 +146,15 @@ def test_bench_noise_runs_end_to_end(data_path, tmp_path):
     report = (tmp_path / "results.md").read_text()
     assert "## eegmat: pops" in report and "| cria_probe_pretrained | 2 |" in report
     assert (tmp_path / "results.png").stat().st_size > 0
+
+
+def test_relative_change_per_example(windows):
+    noisy = add_white_noise(windows, 20.0, random_state=0)
+    change = relative_change(windows, noisy)
+    assert change.shape == (len(windows),)
+    # 20 dB below the signal: the noise's norm is a tenth of the signal's, up to the
+    # channel means, which the SNR leaves out and the norms count (a fraction of a percent).
+    np.testing.assert_allclose(change, 0.1, rtol=0.01)
+    np.testing.assert_array_equal(relative_change(windows, windows), 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        relative_change(windows, windows[:, :3])

@@ -119,6 +119,17 @@ class CRIAConfig:
         at zero and are learned; ``"random"``: a dense random projection,
         which mixes every feature of every view into every unit and buries
         narrow-band information. Only the initialisation.
+    spectral_floor_db : float or None, default=30.0
+        Floor of the FFT magnitudes the spectral log reads, this many dB
+        below the patch's RMS magnitude: a bin far below the rest of its
+        patch (the stop band of filtered EEG) reads as the floor, so noise
+        far below the signal cannot move it by orders of magnitude in log.
+        None reads ``log(|X| + spectral_eps)``, as before issue 37. Unlike
+        the fields of :data:`LEGACY_DEFAULTS`, a checkpoint saved before the
+        field existed gets the floor too (the shipped encoders' probe scores
+        rise with it: ``benchmarks/results/noise_robustness/stability.md``);
+        ``CRIA.from_pretrained(..., spectral_floor_db=None)`` computes as
+        before.
 
     Notes
     -----
@@ -152,6 +163,7 @@ class CRIAConfig:
     pool_top_channels: int = 3
     pool_norm: str = "view"
     readout_init: str = "primary"
+    spectral_floor_db: float | None = 30.0
 
     def __post_init__(self):
         _check_int(self, "patch_size", minimum=2)
@@ -162,6 +174,8 @@ class CRIAConfig:
         _check_positive(self, "sfreq")
         _check_positive(self, "mlp_ratio")
         _check_positive(self, "spectral_eps")
+        if self.spectral_floor_db is not None:
+            _check_positive(self, "spectral_floor_db")
         _check_choice(self, "fusion", FUSIONS)
         _check_choice(self, "attention", ATTENTIONS)
         _check_choice(self, "spectral_window", SPECTRAL_WINDOWS)

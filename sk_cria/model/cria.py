@@ -95,6 +95,7 @@ class CRIA(nn.Module):
             config.spectral_eps,
             config.spectral_window,
             config.spectral_init,
+            config.spectral_floor_db,
         )
         self.temporal_view = TemporalView(config)
         self.spatial_view = SpatialView(config)

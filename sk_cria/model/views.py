@@ -72,13 +72,19 @@ class PatchTokenizer(nn.Module):
     spectral_init : {"filterbank", "random"}, default="random"
         Initial weights of the spectral projection (see
         :class:`~sk_cria.model.CRIAConfig`).
+    spectral_floor_db : float or None, default=None
+        Floor of the magnitudes the log reads, this many dB below the
+        patch's RMS magnitude (see :class:`~sk_cria.model.CRIAConfig`);
+        None reads ``log(|X| + spectral_eps)`` with no floor.
     """
 
     def __init__(
-        self, patch_size, d_model, spectral_eps, spectral_window="boxcar", spectral_init="random"
+        self, patch_size, d_model, spectral_eps, spectral_window="boxcar", spectral_init="random",
+        spectral_floor_db=None,
     ):
         super().__init__()
         self.spectral_eps = spectral_eps
+        self.spectral_floor_db = spectral_floor_db
         # Not saved with the weights (persistent=False): it is a function of
         # the config, and checkpoints saved before it existed must still load.
         window = torch.hann_window(patch_size, periodic=True)
@@ -105,11 +111,41 @@ class PatchTokenizer(nn.Module):
             Each of shape ``(batch, channels, patches, d_model)``.
         """
         patches = torch.nan_to_num(patches).clamp(-_INPUT_CLIP, _INPUT_CLIP)
-        spectrum = torch.fft.rfft(patches * self.window, dim=-1)
-        log_magnitude = torch.log(spectrum.abs() + self.spectral_eps)
+        magnitude = torch.fft.rfft(patches * self.window, dim=-1).abs()
+        log_magnitude = torch.log(magnitude + self.magnitude_floor(magnitude))
         time_tokens = self.time_norm(self.time_projection(patches))
         spectral_tokens = self.spectral_norm(self.spectral_projection(log_magnitude))
         return time_tokens, spectral_tokens
+
+    def magnitude_floor(self, magnitude):
+        """What the log adds to each FFT magnitude: ``spectral_eps``, plus the floor.
+
+        The stop band of filtered EEG (above the recording's or the
+        preprocessor's low-pass, the notch) holds magnitudes 60 to 80 dB
+        below the rest of the patch; their log is then the log of rounding
+        and filter leakage, and noise 40 dB below the signal lifts it by
+        several nats: the spectral tokens, and through fusion the whole
+        embedding, moved by a quarter under noise that changes the input by
+        under 1% (issue 37). A floor relative to the patch's own RMS
+        magnitude reads every bin far below the patch as "nothing here",
+        whatever the unit or gain of the input; a flat (or padded) patch
+        keeps ``spectral_eps`` alone.
+
+        Parameters
+        ----------
+        magnitude : torch.Tensor of shape (..., n_bins)
+            FFT magnitudes of patches.
+
+        Returns
+        -------
+        float or torch.Tensor of shape (..., 1)
+        """
+        if self.spectral_floor_db is None:
+            return self.spectral_eps
+        # vector_norm, not sqrt(mean(square)): its gradient at a zero patch is 0, not NaN.
+        n_bins = magnitude.shape[-1]
+        rms = torch.linalg.vector_norm(magnitude, dim=-1, keepdim=True) / n_bins**0.5
+        return rms * 10.0 ** (-self.spectral_floor_db / 20.0) + self.spectral_eps
 
 
 def triangular_filterbank(n_bins, n_bands):
