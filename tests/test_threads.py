@@ -7,6 +7,8 @@ the record travels back with the pickled estimator.
 """
 
 import os
+import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -196,3 +198,23 @@ def test_in_process_dask_workers_share_the_cores():
     # Both workers' threads run torch in this one process.
     expected = max(1, min(torch.get_num_threads(), joblib.cpu_count() // N_JOBS))
     assert budgets == [expected] * N_JOBS
+
+
+@pytest.mark.parametrize(
+    "code, env, expected",
+    [
+        # sk_cria loaded before torch: OpenMP's idle threads sleep instead of spinning.
+        ("import sk_cria, torch", {}, "PASSIVE"),
+        # The user's own value is kept.
+        ("import sk_cria, torch", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+        # torch loaded first: OpenMP has read its settings already; nothing to pretend.
+        ("import torch, sk_cria", {}, None),
+    ],
+)
+def test_openmp_wait_policy_is_passive_unless_torch_or_the_user_chose(code, env, expected):
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
+        env={**base, **env}, capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.split()[-1] == str(expected)
