@@ -25,6 +25,7 @@ others take an explicit ``n_threads``.
 """
 
 import numbers
+import os
 import sys
 from contextlib import contextmanager
 
@@ -40,8 +41,8 @@ def effective_n_threads(n_threads=None):
     Parameters
     ----------
     n_threads : int or None, default=None
-        An int >= 1 is used as it is. None gives torch's current setting
-        (which follows the ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` that
+        An int from 1 to ``os.cpu_count()`` is used as it is. None gives
+        torch's current setting (which follows the ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` that
         joblib's loky backend and Dask's nanny give their workers), lowered,
         never raised, to the CPUs this process may use (affinity and cgroup
         quota, as :func:`joblib.cpu_count` reads them) divided by the tasks
@@ -54,12 +55,15 @@ def effective_n_threads(n_threads=None):
         At least 1.
     """
     if n_threads is not None:
+        # More threads than the machine's CPUs only make them compete; a huge count
+        # (10**6) crashes OpenMP's thread creation, killing the process.
+        cpus = os.cpu_count() or 1
         if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
-                or n_threads < 1):
+                or not 1 <= n_threads <= cpus):
             raise ValueError(
-                f"n_threads must be None or an int >= 1, got {n_threads!r}; under "
-                "GridSearchCV(n_jobs=k) on a machine of c cores, c // k threads per "
-                "fit keep the fits from competing for cores."
+                f"n_threads must be None or an int from 1 to this machine's {cpus} CPUs, "
+                f"got {n_threads!r}; under GridSearchCV(n_jobs=k) on a machine of c "
+                "cores, c // k threads per fit keep the fits from competing for cores."
             )
         return int(n_threads)
     budget = joblib.cpu_count() // _tasks_sharing_this_process()

@@ -7,6 +7,8 @@ the record travels back with the pickled estimator.
 """
 
 import os
+import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -169,7 +171,7 @@ def test_thread_budget_rules():
         # ...never more than the caller allows, and an explicit count as given.
         torch.set_num_threads(1)
         assert effective_n_threads() == 1
-        assert effective_n_threads(3) == 3
+        assert effective_n_threads(os.cpu_count()) == os.cpu_count()
         # The caller's setting comes back, also after an exception.
         torch.set_num_threads(2)
         with pytest.raises(RuntimeError, match="inside"), torch_threads(1):
@@ -178,7 +180,8 @@ def test_thread_budget_rules():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
-    for wrong in (0, -1, 1.5, True, "2"):
+    # 10**6 once crashed the process inside OpenMP instead of being refused.
+    for wrong in (0, -1, 1.5, True, "2", os.cpu_count() + 1, 10**6):
         with pytest.raises(ValueError, match="n_threads must be None or an int"):
             effective_n_threads(wrong)
     with pytest.raises(ValueError, match="n_threads"):
@@ -196,3 +199,23 @@ def test_in_process_dask_workers_share_the_cores():
     # Both workers' threads run torch in this one process.
     expected = max(1, min(torch.get_num_threads(), joblib.cpu_count() // N_JOBS))
     assert budgets == [expected] * N_JOBS
+
+
+@pytest.mark.parametrize(
+    "code, env, expected",
+    [
+        # sk_cria loaded before torch: OpenMP's idle threads sleep instead of spinning.
+        ("import sk_cria, torch", {}, "PASSIVE"),
+        # The user's own value is kept.
+        ("import sk_cria, torch", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+        # torch loaded first: OpenMP has read its settings already; nothing to pretend.
+        ("import torch, sk_cria", {}, None),
+    ],
+)
+def test_openmp_wait_policy_is_passive_unless_torch_or_the_user_chose(code, env, expected):
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
+        env={**base, **env}, capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.split()[-1] == str(expected)
