@@ -20,12 +20,23 @@ pooled head's, measured in this process on one thread.
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 import mne
 import numpy as np
 import pandas as pd
+import sklearn
 import torch
+from pyriemann.geometry.mean import mean_riemann
+from pyriemann.geometry.tangentspace import tangent_space
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_cria.alignment import GroupStandardScaler
 
 from sk_cria.benchmark import margins
 
@@ -178,16 +189,128 @@ def timing(repeats=20, batch=32, channels=64, seconds=2):
     return "\n".join(lines)
 
 
+def _subject_zscore(features, groups):
+    """Per-subject z-scoring (GroupStandardScaler), as the benchmark's probes do."""
+    with sklearn.config_context(enable_metadata_routing=True):
+        return GroupStandardScaler().fit_transform(features, groups=groups)
+
+
+def _probe_score(features, y, groups, folds=6):
+    """Mean and sd over GroupKFold folds of the benchmark's probe (z-scored, balanced LR)."""
+    features = _subject_zscore(features, groups)
+    scores = []
+    for train, test in GroupKFold(folds).split(features, y, groups):
+        probe = make_pipeline(StandardScaler(), LogisticRegression(
+            max_iter=2000, class_weight="balanced")).fit(features[train], y[train])
+        scores.append(balanced_accuracy_score(y[test], probe.predict(features[test])))
+    return np.mean(scores), np.std(scores, ddof=1)
+
+
+def _tangent(cov, groups, recentre):
+    """Tangent vectors: at the identity ("identity", re-centred later by the z-scoring),
+    or at each subject's own Riemannian mean (pyRiemann, "riemann")."""
+    if recentre == "identity":
+        return tangent_space(cov, np.eye(cov.shape[-1]), metric="riemann")
+    out = np.empty((len(cov), cov.shape[-1] * (cov.shape[-1] + 1) // 2))
+    for subject in np.unique(groups):
+        rows = groups == subject
+        out[rows] = tangent_space(cov[rows], mean_riemann(cov[rows]), metric="riemann")
+    return out
+
+
+def readouts(data, folds=6):
+    """What second-order readouts of frozen tokens give (issue 35: "say what you tried").
+
+    The motor-imagery input of the benchmark (``ra`` alignment, 8-30 Hz, 100 uV);
+    tokens of ``cria-small`` and of random weights (seed 0); each readout's
+    covariance from :func:`sk_cria.model.tangent.covariance` (shrinkage 0.1), its
+    tangent vectors at the identity or at each subject's Riemannian mean, then the
+    benchmark's probe (per-subject z-scoring, balanced logistic regression), over
+    GroupKFold(6) of subjects 1-11.
+    """
+    from sk_cria import ViewMaskPretrainer
+    from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
+    from sk_cria.channels import REGIONS, channel_regions
+    from sk_cria.model import CRIAConfig
+    from sk_cria.model.purification import region_mean
+    from sk_cria.model.tangent import covariance
+    from sk_cria.tasks import TASKS
+
+    config = BenchmarkConfig(task="eegmmidb-mi", input_scaling=100.0, data=data)
+    task = TASKS[config.task]
+    with sklearn.config_context(enable_metadata_routing=True):
+        loaded = task.load(None, data)
+        X = _aligned_inputs(config, task, loaded, kinds=("cria",))["ra"]["cria"]
+    y, groups = loaded.target, loaded.groups
+    regions = torch.as_tensor(channel_regions(X.ch_names))
+    lines = ["| encoder | covariance of | over | per-subject re-centring | BAcc (fold sd) |",
+             "|---|---|---|---|---|"]
+    sources = {"cria-small": {"encoder": "cria-small"},
+               "random": {"config": CRIAConfig.small(), "random_state": 0}}
+    for name, source in sources.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the scaling is the benchmark's
+            encoder = ViewMaskPretrainer(**source, max_epochs=0).fit(X).encoder_.eval()
+        normed, raw = [], []
+        with torch.no_grad():
+            for start in range(0, len(X), 64):
+                out = encoder.encode(torch.as_tensor(np.asarray(X[start:start + 64])),
+                                     list(X.ch_names))
+                views = [getattr(out, view) for view in encoder.VIEWS]
+                normed.append(encoder.pooling.normalise(views))
+                raw.append(torch.cat(views, dim=-1))
+        tokens, raw = torch.cat(normed).double(), torch.cat(raw).double()
+        channels = tokens.mean(dim=2)  # (windows, channels, features), as channel_features
+        real = torch.ones(channels.shape[:2], dtype=torch.bool)
+        in_regions = region_mean(channels, real, regions, len(REGIONS))
+        width = channels.shape[-1]
+        centred = channels.clone()
+        for subject in np.unique(groups):
+            rows = torch.as_tensor(groups == subject)
+            centred[rows] -= centred[rows].mean(dim=0)
+        flat = channels.reshape(-1, width)
+        components = torch.linalg.svd(flat - flat.mean(0), full_matrices=False).Vh[:4]
+        variants = {
+            ("regions (the default)", "their 3 x d_model features"): in_regions,
+            ("channels", "their 3 x d_model features"): channels,
+            ("channels", "every token's features (patches x features)"):
+                tokens.flatten(2),
+            ("channels", "the spectral view's features"): channels[..., -width // 3:],
+            ("channels", "features centred on the subject's mean"): centred,
+            ("regions", "4 principal components of the features (label-free)"):
+                region_mean(channels @ components.T, real, regions, len(REGIONS)),
+            ("channels", "features before LayerNorm"): raw.mean(dim=2),
+        }
+        lines.append(f"| {name} | (first order) regions' features | - | z-scoring | "
+                     "{:.3f} ({:.3f}) |".format(*_probe_score(
+                         in_regions.flatten(1).numpy(), y, groups, folds)))
+        for (rows_of, over), features in variants.items():
+            cov = covariance(features).numpy()
+            for recentre in ("identity", "riemann"):
+                label = ("log-Euclidean (z-scoring of log C)" if recentre == "identity"
+                         else "Riemannian mean (pyRiemann)")
+                score = _probe_score(_tangent(cov, groups, recentre), y, groups, folds)
+                lines.append(f"| {name} | {rows_of} | {over} | {label} | "
+                             f"{score[0]:.3f} ({score[1]:.3f}) |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", help="output folders of sk-cria benchmark")
     parser.add_argument("--out", help="write the tables here (Markdown; the rows as .csv "
                         "beside it)")
+    parser.add_argument("--readouts", metavar="DATA",
+                        help="also score second-order readouts of frozen tokens on the "
+                        "motor-imagery data of this folder (what was tried)")
     parser.add_argument("--timing", action="store_true",
                         help="also time the tangent head per window beside the pooled head")
     args = parser.parse_args()
     table = pd.DataFrame(rows(load(args.folders)))
     text = "## Balanced accuracy, paired over the same folds\n\n" + markdown(table)
+    if args.readouts:
+        text += ("\n## Second-order readouts of frozen tokens (eegmmidb-mi, GroupKFold(6))"
+                 "\n\n" + readouts(args.readouts) + "\n")
     if args.timing:
         text += "\n## Cost per window\n\n" + timing() + "\n"
     if args.out:
