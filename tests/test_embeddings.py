@@ -149,7 +149,7 @@ def test_benchmark_runs_each_probe_per_embedding():
         "cria_probe_pretrained", "cria_probe_pretrained_regions",
         "cria_probe_shipped_channels", "band_power")
     with pytest.raises(ValueError, match=r"embeddings must be among \['pooled', 'channels', "
-                                         r"'regions'\]; got \['space'\]"):
+                                         r"'regions', 'tangent'\]; got \['space'\]"):
         BenchmarkConfig.quick(embeddings=("space",)).check()
 
 
