@@ -12,8 +12,10 @@ from. Runs of one task pair across folders (the same GroupKFold folds). ``--timi
 pooled head's, measured in this process on one thread.
 
     python benchmarks/bench_geometry.py benchmarks/results/geometry-eegmmidb-mi \
-        benchmarks/results/geometry-finetune-eegmmidb-mi --timing \
+        benchmarks/results/geometry-finetune-eegmmidb-mi \
         --out benchmarks/results/geometry_tables.md
+    python benchmarks/bench_geometry.py --readouts ../shared/data --timing \
+        --out benchmarks/results/geometry_readouts.md
 
 (see ``benchmarks/results/geometry.md`` for the benchmark commands).
 """
@@ -297,7 +299,7 @@ def readouts(data, folds=6):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folders", nargs="+", help="output folders of sk-cria benchmark")
+    parser.add_argument("folders", nargs="*", help="output folders of sk-cria benchmark")
     parser.add_argument("--out", help="write the tables here (Markdown; the rows as .csv "
                         "beside it)")
     parser.add_argument("--readouts", metavar="DATA",
@@ -306,15 +308,18 @@ def main():
     parser.add_argument("--timing", action="store_true",
                         help="also time the tangent head per window beside the pooled head")
     args = parser.parse_args()
-    table = pd.DataFrame(rows(load(args.folders)))
-    text = "## Balanced accuracy, paired over the same folds\n\n" + markdown(table)
+    table, text = pd.DataFrame(), ""
+    if args.folders:
+        table = pd.DataFrame(rows(load(args.folders)))
+        text = "## Balanced accuracy, paired over the same folds\n\n" + markdown(table)
     if args.readouts:
         text += ("\n## Second-order readouts of frozen tokens (eegmmidb-mi, GroupKFold(6))"
                  "\n\n" + readouts(args.readouts) + "\n")
     if args.timing:
         text += "\n## Cost per window\n\n" + timing() + "\n"
     if args.out:
-        Path(args.out).with_suffix(".csv").write_text(table.to_csv(index=False))
+        if args.folders:
+            Path(args.out).with_suffix(".csv").write_text(table.to_csv(index=False))
         Path(args.out).write_text(text)
     print(text)
 
