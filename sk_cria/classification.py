@@ -29,7 +29,7 @@ __all__ = ["CRIAClassifier"]
 
 #: What the head of CRIAClassifier can read (CRIA.features): channel-wise
 #: features would tie the head to one montage, so they are not offered.
-HEAD_EMBEDDINGS = ("pooled", "regions")
+HEAD_EMBEDDINGS = ("pooled", "regions", "tangent")
 #: How the head starts: random weights, or a logistic-regression probe's.
 HEAD_INITS = ("random", "probe")
 #: lr="auto": small steps keep a pre-trained encoder's features (LP-FT);
@@ -58,8 +58,9 @@ class _ClassifierModule(nn.Module):
         self.encoder = encoder
         self.embedding = embedding
         config = encoder.config
-        width = (config.embed_dim if embedding == "pooled"
-                 else len(REGIONS) * len(CRIA.VIEWS) * config.d_model)
+        width = {"pooled": config.embed_dim,
+                 "regions": len(REGIONS) * len(CRIA.VIEWS) * config.d_model,
+                 "tangent": len(REGIONS) * (len(REGIONS) + 1) // 2}[embedding]
         hidden_layers = ([] if hidden is None else
                          [nn.Linear(width, hidden), nn.ELU(), nn.Dropout(dropout)])
         self.head = nn.Sequential(nn.Dropout(dropout), *hidden_layers,
@@ -154,12 +155,19 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     attn_mask_ratio : float or None, default=0.1
         Fraction of attention values dropped at random during training (an
         information bottleneck; 0 turns it off, None keeps the encoder's).
-    embedding : {"pooled", "regions"}, default="pooled"
+    embedding : {"pooled", "regions", "tangent"}, default="pooled"
         What the head reads, as ``ViewMaskPretrainer(embedding=...)`` returns
-        it: the pooled embedding (``embed_dim`` features), or each scalp
+        it: the pooled embedding (``embed_dim`` features), each scalp
         region's features (``len(REGIONS) * 3 * d_model``, any montage), which
         keep left apart from right (motor imagery; see
-        ``benchmarks/results/finetune.md``).
+        ``benchmarks/results/finetune.md``), or "tangent": the tangent vector
+        of the regions' shrunk covariance (``len(REGIONS) * (len(REGIONS) +
+        1) / 2`` features; :mod:`sk_cria.model.tangent`), trained end to end
+        through the matrix logarithm. With ``groups`` the per-group
+        standardisation of the Notes then re-centres each group at its
+        log-Euclidean mean (it subtracts the group's mean ``log C``), the
+        per-subject re-centring of Riemannian pipelines, as a layer
+        (``benchmarks/results/geometry.md``).
     head_hidden : int or None, default=None
         Width of a hidden ELU layer of the head; None (the default) makes the
         head linear (dropout, then one linear layer), as a linear probe is.

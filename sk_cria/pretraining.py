@@ -83,9 +83,9 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         its recordings.
     projection_dim : int >= 1, default=128
         Width of the contrastive projection head (dropped after training).
-    embedding : {"pooled", "channels", "regions"}, default="pooled"
+    embedding : {"pooled", "channels", "regions", "tangent"}, default="pooled"
         What ``transform`` returns for each window (training is the same for
-        all three):
+        all four):
 
         - "pooled": the encoder's embedding, ``embed_dim`` features: all
           channels pooled (mean and top-channel mean) and read out. For any
@@ -109,6 +109,16 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
           "channels" for few labels. A region without any channel of the
           window's montage gives zeros; channels outside the vocabulary
           count in no region.
+        - "tangent": second order, as Riemannian EEG pipelines read a
+          window: the covariance of the regions' feature vectors (14 x 14,
+          over their ``3 * d_model`` features, shrunk so that it is always
+          positive definite) mapped to the tangent space at the identity
+          (matrix logarithm, upper triangle, off-diagonals times sqrt 2:
+          pyRiemann's ``TangentSpace`` with the identity as reference), 105
+          features whatever the montage (:mod:`sk_cria.model.tangent`). Put
+          :class:`~sk_cria.alignment.GroupStandardScaler` after it with
+          subjects as ``groups`` to re-centre each subject at its
+          log-Euclidean mean (subtracting the subject's mean ``log C``).
 
         "channels" and "regions" skip purification (``k_c``/``k_t``), which
         would drop different channels in different windows; padding never
@@ -476,8 +486,9 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         -------
         embeddings : ndarray of shape (n_examples, n_features), float32
             ``n_features`` is ``embed_dim`` for ``embedding="pooled"``,
-            ``n_channels * 3 * d_model`` for "channels" and
-            ``len(REGIONS) * 3 * d_model`` for "regions"
+            ``n_channels * 3 * d_model`` for "channels",
+            ``len(REGIONS) * 3 * d_model`` for "regions" and
+            ``len(REGIONS) * (len(REGIONS) + 1) / 2`` for "tangent"
             (:meth:`get_feature_names_out` names them).
 
         Raises
@@ -514,12 +525,18 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             ``<channel>_<view><unit>`` (``C3_spectral12``), channel by channel
             in the order seen at fit; "regions": ``<region>_<view><unit>``
             (``central_left_spectral12``), region by region in the order of
-            :data:`sk_cria.channels.REGIONS`.
+            :data:`sk_cria.channels.REGIONS`; "tangent":
+            ``tangent_<region>_<region>`` for each entry of the upper
+            triangle, row by row.
         """
         check_is_fitted(self, "montages_")
         config = self.encoder_.config
         if self.embedding == "pooled":
             return np.asarray([f"embedding{i}" for i in range(config.embed_dim)], dtype=object)
+        if self.embedding == "tangent":
+            rows, cols = np.triu_indices(len(REGIONS))
+            return np.asarray([f"tangent_{REGIONS[a]}_{REGIONS[b]}" for a, b in zip(rows, cols)],
+                              dtype=object)
         if input_features is not None and len(input_features) != getattr(
                 self, "n_features_in_", len(input_features)):
             raise ValueError(

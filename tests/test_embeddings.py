@@ -126,7 +126,7 @@ def test_channel_regions():
 
 def test_embedding_is_checked(windows):
     with pytest.raises(ValueError, match=r"embedding must be one of \('pooled', 'channels', "
-                                         r"'regions'\), got 'space'"):
+                                         r"'regions', 'tangent'\), got 'space'"):
         ViewMaskPretrainer(embedding="space").fit(windows)
     pre = _fitted("pooled", windows).set_params(embedding="channel")
     with pytest.raises(ValueError, match="embedding must be one of.*got 'channel'"):
@@ -149,7 +149,7 @@ def test_benchmark_runs_each_probe_per_embedding():
         "cria_probe_pretrained", "cria_probe_pretrained_regions",
         "cria_probe_shipped_channels", "band_power")
     with pytest.raises(ValueError, match=r"embeddings must be among \['pooled', 'channels', "
-                                         r"'regions'\]; got \['space'\]"):
+                                         r"'regions', 'tangent'\]; got \['space'\]"):
         BenchmarkConfig.quick(embeddings=("space",)).check()
 
 

@@ -15,13 +15,15 @@ from .attention import rotary_tables
 from .config import CRIAConfig
 from .fusion import FusionLayer
 from .purification import PurifiedPooling, region_mean
+from .tangent import tangent_features
 from .views import ChannelEmbedding, PatchTokenizer, SpatialView, TemporalView
 
 __all__ = ["CRIA", "CRIAOutput", "EMBEDDINGS"]
 
 #: What :meth:`CRIA.features` reads out of a window: the pooled embedding, each
-#: channel's features, or each scalp region's.
-EMBEDDINGS = ("pooled", "channels", "regions")
+#: channel's features, each scalp region's, or the tangent vector of the
+#: regions' covariance (:mod:`sk_cria.model.tangent`).
+EMBEDDINGS = ("pooled", "channels", "regions", "tangent")
 
 
 @dataclass
@@ -240,30 +242,38 @@ class CRIA(nn.Module):
         ----------
         x, ch_names
             As in :meth:`forward` (index pairs of shape (channels, 2) for
-            ``"regions"`` with windows of one montage, or (batch, channels, 2)).
-        embedding : {"pooled", "channels", "regions"}, default="pooled"
+            ``"regions"`` and ``"tangent"`` with windows of one montage, or
+            (batch, channels, 2)).
+        embedding : {"pooled", "channels", "regions", "tangent"}, default="pooled"
             "pooled": :meth:`forward`'s embedding; "channels": each channel's
             :meth:`channel_features`, in the order of ``ch_names``;
             "regions": the same averaged over the channels of each scalp
             region of :data:`sk_cria.channels.REGIONS` (any montage gives
-            the same features).
+            the same features); "tangent": second order, the covariance of
+            the regions' feature vectors (regions x regions, over the
+            ``3 * d_model`` features, shrunk to be positive definite), mapped
+            to the tangent space at the identity
+            (:func:`sk_cria.model.tangent.tangent_features`).
 
         Returns
         -------
         torch.Tensor of shape (batch, n_features)
-            ``embed_dim``, ``channels * 3 * d_model`` or
-            ``len(REGIONS) * 3 * d_model`` features.
+            ``embed_dim``, ``channels * 3 * d_model``,
+            ``len(REGIONS) * 3 * d_model`` or
+            ``len(REGIONS) * (len(REGIONS) + 1) / 2`` features.
         """
         if embedding == "pooled":
             return self(x, ch_names)
         if embedding not in EMBEDDINGS:
             raise ValueError(f"embedding must be one of {EMBEDDINGS}; got {embedding!r}.")
         features, real = self.channel_features(self.encode(x, ch_names))
-        if embedding == "regions":
+        if embedding in ("regions", "tangent"):
             # The batch's own channels: windows of any montage get the same regions.
             channels = ch_names.cpu().numpy() if torch.is_tensor(ch_names) else ch_names
             regions = torch.as_tensor(channel_regions(channels), device=features.device)
             features = region_mean(features, real, regions, len(REGIONS))
+        if embedding == "tangent":
+            return tangent_features(features)
         return features.flatten(1)
 
     def save_pretrained(self, directory, overwrite=False, dtype="float32"):

@@ -1,0 +1,328 @@
+"""Does CRIA add to the Riemannian geometry it is compared with? (issue 35)
+
+Reads the ``results.csv`` of ``sk-cria benchmark`` runs that include the
+tangent-space readout (``--embedding ... tangent``: ``cria_probe_*_tangent``,
+``cria_finetune_*_tangent``) and writes one table per task, protocol and
+recipe: every pipeline's balanced accuracy over the folds, and paired
+differences over the same folds and seeds against the best floor, against the
+per-region readout of the same encoder (what the second-order readout adds to
+the first-order one), shipped against random weights for the same readout
+(what pre-training adds), and fine-tuning against the frozen probe it starts
+from. Runs of one task pair across folders (the same GroupKFold folds). ``--timing`` adds the cost per window of the tangent readout beside the
+pooled head's, measured in this process on one thread.
+
+    python benchmarks/bench_geometry.py benchmarks/results/geometry-eegmmidb-mi \
+        benchmarks/results/geometry-finetune-eegmmidb-mi \
+        --out benchmarks/results/geometry_tables.md
+    python benchmarks/bench_geometry.py --readouts ../shared/data --timing \
+        --out benchmarks/results/geometry_readouts.md
+
+(see ``benchmarks/results/geometry.md`` for the benchmark commands).
+"""
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+import sklearn
+import torch
+from pyriemann.geometry.mean import mean_riemann
+from pyriemann.geometry.tangentspace import tangent_space
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_cria.alignment import GroupStandardScaler
+
+from sk_cria.benchmark import margins
+
+
+def _per_fold(frame, pipeline):
+    """Balanced accuracy per (seed, fold) of one pipeline."""
+    return frame[frame.pipeline == pipeline].set_index(["seed", "fold"]).bacc
+
+
+def _paired(frame, a, b):
+    """Mean and sd of a - b over the (seed, fold) pairs both have, and a's wins."""
+    if b not in set(frame.pipeline):
+        return None
+    left, right = _per_fold(frame, a), _per_fold(frame, b)
+    if right.index.get_level_values("seed").nunique() == 1 < \
+            left.index.get_level_values("seed").nunique():
+        # A pipeline that does not depend on the seed (a floor) was stored once per seed.
+        right = right.droplevel("seed")
+        diff = left - left.index.get_level_values("fold").map(right).to_numpy()
+    else:
+        diff = (left - right).dropna()
+    return diff.mean(), diff.std(ddof=1), int((diff > 0).sum()), len(diff)
+
+
+def _counterpart(name, old, new):
+    return name.replace(old, new) if old in name else None
+
+
+#: The comparisons of each row: label -> what the pipeline is paired with.
+REFERENCES = ("floor", "regions", "random", "probe")
+
+
+def _references(name, family, floor):
+    """Pipeline each comparison of ``name`` is paired with (None: not applicable)."""
+    probe = name.replace("_finetune_", "_probe_").replace("_scratch", "_random")
+    return {
+        "floor": floor if family == "cria" else None,
+        "regions": name[:-len("_tangent")] + "_regions" if name.endswith("_tangent") else None,
+        "random": (name.replace("_shipped", "_random") if "_probe_shipped" in name else
+                   name.replace("_shipped", "_scratch") if "_finetune_shipped" in name
+                   else None),
+        "probe": probe if "_finetune_" in name else None,
+    }
+
+
+def load(folders):
+    """The rows of the runs, one per pipeline, seed and fold (a floor run twice kept once)."""
+    frame = pd.concat([pd.read_csv(Path(folder) / "results.csv") for folder in folders])
+    frame = frame[frame.budget.astype(str) == "all"]
+    # Folds are GroupKFold's of the same subjects in every run: the same (seed, fold)
+    # holds the same training and test windows, so runs pair.
+    return frame.drop_duplicates(["task", "protocol", "recipe", "pipeline", "seed", "fold"])
+
+
+def rows(frame):
+    """One row per pipeline, with its paired differences."""
+    best = margins(frame.to_dict("records"))
+    out = []
+    for (task, protocol, recipe), part in frame.groupby(["task", "protocol", "recipe"]):
+        floors = best[(best.protocol == protocol) & (best.recipe == recipe)]
+        floor = floors.floor.iloc[0] if len(floors) else None
+        for name, runs in part.groupby("pipeline"):
+            per_fold = runs.groupby("fold").bacc.mean()  # seeds averaged per fold
+            family = runs.family.iloc[0]
+            row = dict(task=task, protocol=protocol, recipe=recipe, pipeline=name,
+                       family=family, bacc=runs.bacc.mean(), fold_sd=per_fold.std(ddof=1),
+                       seeds=runs.seed.nunique(), folds=runs.fold.nunique())
+            for label, reference in _references(name, family, floor).items():
+                paired = _paired(part, name, reference) if reference else None
+                row[f"vs_{label}"] = reference if paired else None
+                row[f"d_{label}"], row[f"d_{label}_sd"], wins, n = paired or (np.nan,) * 4
+                row[f"wins_{label}"] = f"{wins}/{n}" if paired else ""
+            out.append(row)
+    return out
+
+
+def _diff(row, label):
+    if pd.isna(row[f"d_{label}"]):
+        return ""
+    sd = "" if pd.isna(row[f"d_{label}_sd"]) else f" ± {row[f'd_{label}_sd']:.3f}"
+    return f"{row[f'd_{label}']:+.3f}{sd} ({row[f'wins_{label}']})"
+
+
+def markdown(table):
+    lines = []
+    for (task, protocol, recipe), part in table.groupby(["task", "protocol", "recipe"],
+                                                         sort=False):
+        floor = part.vs_floor.dropna()
+        lines += [f"### {task}, protocol ({protocol}), recipe `{recipe}`", "",
+                  f"Best floor of the run: `{floor.iloc[0] if len(floor) else '-'}`.", "",
+                  "| pipeline | BAcc (fold sd) | seeds x folds | - best floor | "
+                  "tangent - regions | shipped - random | fine-tuned - probe |",
+                  "|---|---|---|---|---|---|---|"]
+        part = part.sort_values(["family", "bacc"], ascending=[True, False])
+        for _, r in part.iterrows():
+            lines.append(f"| {r.pipeline} | {r.bacc:.3f} ({r.fold_sd:.3f}) | "
+                         f"{r.seeds} x {r.folds} | {_diff(r, 'floor')} | "
+                         f"{_diff(r, 'regions')} | {_diff(r, 'random')} | "
+                         f"{_diff(r, 'probe')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def timing(repeats=20, batch=32, channels=64, seconds=2):
+    """Seconds per window (wall and CPU) of the encoder with each head, forward and backward.
+
+    One torch thread; ``cria-small`` with the head of CRIAClassifier reading the
+    pooled embedding, the regions' features and their tangent vector.
+    """
+    from sk_cria.classification import _ClassifierModule
+    from sk_cria.model import CRIA
+    from sk_cria.model.tangent import tangent_features
+
+    torch.set_num_threads(1)
+    # A 64-channel 10-20 montage (the motor-imagery task reads 64 channels).
+    names = mne.channels.make_standard_montage("biosemi64").ch_names[:channels]
+    x = torch.randn(batch, channels, seconds * 200)
+    out = {}
+    for embedding in ("pooled", "regions", "tangent"):
+        module = _ClassifierModule(CRIA.from_pretrained("cria-small"), 2,
+                                   hidden=None, embedding=embedding)
+        for mode in ("frozen forward", "forward + backward"):
+            def step():
+                if mode == "frozen forward":
+                    with torch.no_grad():
+                        module(x, names)
+                else:
+                    module(x, names).sum().backward()
+            step()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(repeats):
+                step()
+            out[(embedding, mode)] = ((time.perf_counter() - wall) / repeats / batch,
+                                      (time.process_time() - cpu) / repeats / batch)
+    # The readout alone: covariance, eigendecomposition, logarithm (and its backward).
+    features = torch.randn(batch, 14, 192, requires_grad=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeats):
+        tangent_features(features).sum().backward()
+    out[("tangent readout alone", "forward + backward")] = (
+        (time.perf_counter() - wall) / repeats / batch,
+        (time.process_time() - cpu) / repeats / batch)
+    lines = [f"Per window, `cria-small`, batch {batch}, {channels} channels, {seconds} s "
+             "windows, 1 torch thread, mean of "
+             f"{repeats} batches (shared 2-core machine: compare within this table).", "",
+             "| head input | pass | ms per window (wall) | ms per window (CPU) |",
+             "|---|---|---|---|"]
+    for (embedding, mode), (wall, cpu) in out.items():
+        lines.append(f"| {embedding} | {mode} | {1e3 * wall:.3f} | {1e3 * cpu:.3f} |")
+    return "\n".join(lines)
+
+
+def _subject_zscore(features, groups):
+    """Per-subject z-scoring (GroupStandardScaler), as the benchmark's probes do."""
+    with sklearn.config_context(enable_metadata_routing=True):
+        return GroupStandardScaler().fit_transform(features, groups=groups)
+
+
+def _probe_score(features, y, groups, folds=6):
+    """Mean and sd over GroupKFold folds of the benchmark's probe (z-scored, balanced LR)."""
+    features = _subject_zscore(features, groups)
+    scores = []
+    for train, test in GroupKFold(folds).split(features, y, groups):
+        probe = make_pipeline(StandardScaler(), LogisticRegression(
+            max_iter=2000, class_weight="balanced")).fit(features[train], y[train])
+        scores.append(balanced_accuracy_score(y[test], probe.predict(features[test])))
+    return np.mean(scores), np.std(scores, ddof=1)
+
+
+def _tangent(cov, groups, recentre):
+    """Tangent vectors: at the identity ("identity", re-centred later by the z-scoring),
+    or at each subject's own Riemannian mean (pyRiemann, "riemann")."""
+    if recentre == "identity":
+        return tangent_space(cov, np.eye(cov.shape[-1]), metric="riemann")
+    out = np.empty((len(cov), cov.shape[-1] * (cov.shape[-1] + 1) // 2))
+    for subject in np.unique(groups):
+        rows = groups == subject
+        out[rows] = tangent_space(cov[rows], mean_riemann(cov[rows]), metric="riemann")
+    return out
+
+
+def readouts(data, folds=6):
+    """What second-order readouts of frozen tokens give (issue 35: "say what you tried").
+
+    The motor-imagery input of the benchmark (``ra`` alignment, 8-30 Hz, 100 uV);
+    tokens of ``cria-small`` and of random weights (seed 0); each readout's
+    covariance from :func:`sk_cria.model.tangent.covariance` (shrinkage 0.1), its
+    tangent vectors at the identity or at each subject's Riemannian mean, then the
+    benchmark's probe (per-subject z-scoring, balanced logistic regression), over
+    GroupKFold(6) of subjects 1-11.
+    """
+    from sk_cria import ViewMaskPretrainer
+    from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
+    from sk_cria.channels import REGIONS, channel_regions
+    from sk_cria.model import CRIAConfig
+    from sk_cria.model.purification import region_mean
+    from sk_cria.model.tangent import covariance
+    from sk_cria.tasks import TASKS
+
+    config = BenchmarkConfig(task="eegmmidb-mi", input_scaling=100.0, data=data)
+    task = TASKS[config.task]
+    with sklearn.config_context(enable_metadata_routing=True):
+        loaded = task.load(None, data)
+        X = _aligned_inputs(config, task, loaded, kinds=("cria",))["ra"]["cria"]
+    y, groups = loaded.target, loaded.groups
+    regions = torch.as_tensor(channel_regions(X.ch_names))
+    lines = ["| encoder | covariance of | over | per-subject re-centring | BAcc (fold sd) |",
+             "|---|---|---|---|---|"]
+    sources = {"cria-small": {"encoder": "cria-small"},
+               "random": {"config": CRIAConfig.small(), "random_state": 0}}
+    for name, source in sources.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the scaling is the benchmark's
+            encoder = ViewMaskPretrainer(**source, max_epochs=0).fit(X).encoder_.eval()
+        normed, raw = [], []
+        with torch.no_grad():
+            for start in range(0, len(X), 64):
+                out = encoder.encode(torch.as_tensor(np.asarray(X[start:start + 64])),
+                                     list(X.ch_names))
+                views = [getattr(out, view) for view in encoder.VIEWS]
+                normed.append(encoder.pooling.normalise(views))
+                raw.append(torch.cat(views, dim=-1))
+        tokens, raw = torch.cat(normed).double(), torch.cat(raw).double()
+        channels = tokens.mean(dim=2)  # (windows, channels, features), as channel_features
+        real = torch.ones(channels.shape[:2], dtype=torch.bool)
+        in_regions = region_mean(channels, real, regions, len(REGIONS))
+        width = channels.shape[-1]
+        centred = channels.clone()
+        for subject in np.unique(groups):
+            rows = torch.as_tensor(groups == subject)
+            centred[rows] -= centred[rows].mean(dim=0)
+        flat = channels.reshape(-1, width)
+        components = torch.linalg.svd(flat - flat.mean(0), full_matrices=False).Vh[:4]
+        variants = {
+            ("regions (the default)", "their 3 x d_model features"): in_regions,
+            ("channels", "their 3 x d_model features"): channels,
+            ("channels", "every token's features (patches x features)"):
+                tokens.flatten(2),
+            ("channels", "the spectral view's features"): channels[..., -width // 3:],
+            ("channels", "features centred on the subject's mean"): centred,
+            ("regions", "4 principal components of the features (label-free)"):
+                region_mean(channels @ components.T, real, regions, len(REGIONS)),
+            ("channels", "features before LayerNorm"): raw.mean(dim=2),
+        }
+        lines.append(f"| {name} | (first order) regions' features | - | z-scoring | "
+                     "{:.3f} ({:.3f}) |".format(*_probe_score(
+                         in_regions.flatten(1).numpy(), y, groups, folds)))
+        for (rows_of, over), features in variants.items():
+            cov = covariance(features).numpy()
+            for recentre in ("identity", "riemann"):
+                label = ("log-Euclidean (z-scoring of log C)" if recentre == "identity"
+                         else "Riemannian mean (pyRiemann)")
+                score = _probe_score(_tangent(cov, groups, recentre), y, groups, folds)
+                lines.append(f"| {name} | {rows_of} | {over} | {label} | "
+                             f"{score[0]:.3f} ({score[1]:.3f}) |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folders", nargs="*", help="output folders of sk-cria benchmark")
+    parser.add_argument("--out", help="write the tables here (Markdown; the rows as .csv "
+                        "beside it)")
+    parser.add_argument("--readouts", metavar="DATA",
+                        help="also score second-order readouts of frozen tokens on the "
+                        "motor-imagery data of this folder (what was tried)")
+    parser.add_argument("--timing", action="store_true",
+                        help="also time the tangent head per window beside the pooled head")
+    args = parser.parse_args()
+    table, text = pd.DataFrame(), ""
+    if args.folders:
+        table = pd.DataFrame(rows(load(args.folders)))
+        text = "## Balanced accuracy, paired over the same folds\n\n" + markdown(table)
+    if args.readouts:
+        text += ("\n## Second-order readouts of frozen tokens (eegmmidb-mi, GroupKFold(6))"
+                 "\n\n" + readouts(args.readouts) + "\n")
+    if args.timing:
+        text += "\n## Cost per window\n\n" + timing() + "\n"
+    if args.out:
+        if args.folders:
+            Path(args.out).with_suffix(".csv").write_text(table.to_csv(index=False))
+        Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
