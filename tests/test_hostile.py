@@ -44,7 +44,8 @@ from sk_cria import (
     ViewMaskPretrainer,
 )
 from sk_cria import baselines, cli
-from sk_cria.datasets import EEGWindowsDataset, find_recordings, load_eegmat
+from sk_cria.datasets import (EEGWindowsDataset, find_recordings, get_data_home,
+                              load_eegbci_imagery, load_eegmat)
 
 # The smallest encoder that trains (sk_cria/model/config.py): one layer, width 32.
 TINY = dict(config=dict(d_model=32, n_heads=2, n_layers=1, embed_dim=32), max_epochs=1,
@@ -377,14 +378,27 @@ def test_public_names_are_all_walked():
      r"window must be an integer"),
     (lambda data, tmp: EEGWindowsDataset(data, window="10"), TypeError,
      r"window must be an integer"),
-    pytest.param(lambda data, tmp: load_eegmat(subjects=[0], path=3, download=False),
-                 TypeError, r"path", marks=pytest.mark.xfail(
-                     strict=True, reason="datasets/eegmat.py: path=3 fails in pathlib")),
-    pytest.param(lambda data, tmp: load_eegmat(subjects=[0], path=data, sfreq=0.5,
-                                               download=False),
-                 ValueError, r"sfreq", marks=pytest.mark.xfail(
-                     strict=True, reason="datasets/eegmat.py: sfreq=0.5 resamples to 0.5 Hz "
-                     "without a word (and 1e7 allocates 271 GiB)")),
+    # path=3 failed in pathlib; a file was reported as a folder without the data.
+    (lambda data, tmp: load_eegmat(subjects=[0], path=3, download=False), TypeError,
+     r"path must be None, a str or a path-like, got 3"),
+    (lambda data, tmp: load_eegmat(subjects=[0], path=data / "README.md", download=False),
+     ValueError, r"path=.*README\.md' is a file; give a folder"),
+    (lambda data, tmp: get_data_home(data / "README.md"), ValueError,
+     r"path=.*README\.md' is a file; give a folder"),
+    # 0.5 resampled to 0.5 Hz without a word; 1e7 asked for 271 GiB.
+    *[(lambda data, tmp, value=value: load_eegmat(subjects=[0], path=data, sfreq=value,
+                                                  download=False),
+       ValueError, r"sfreq must be a number in \[32\.0, 100000\.0\] or None")
+      for value in (0.5, 1e7)],
+    (lambda data, tmp: load_eegbci_imagery(1, runs=[4], path=data, sfreq=0.5), ValueError,
+     r"sfreq must be a number in \[32\.0, 100000\.0\] or None"),
+    # A channel named twice failed inside MNE ("sel is not unique").
+    (lambda data, tmp: load_eegmat(subjects=[0], path=data, download=False,
+                                   channels=["EEG Fz", "EEG Cz", "EEG Fz"]),
+     ValueError, r"channels: channel name\(s\) \['EEG Fz'\] appear more than once"),
+    # tmax=1e6 failed inside numpy (every trial dropped by MNE).
+    (lambda data, tmp: load_eegbci_imagery(1, runs=[4], path=data, tmax=1e6), ValueError,
+     r"tmax=1000000\.0 s runs past the recording of run 4 \(125\.0 s\) for all its 15"),
 ])
 def test_hostile_loader_arguments(tmp_path, data_path, call, error, match):
     refused(lambda: call(data_path, tmp_path), error, match)
