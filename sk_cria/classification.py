@@ -346,7 +346,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         **_net.PARAM_CHECKS,
         "freeze_encoder": _check.boolean,
         "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
-        "lr": _check.number(numbers.Real, 0, None, "neither", also=("auto",)),
+        "lr": _net.lr_check(also=("auto",)),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
         "embedding": _check.one_of(HEAD_EMBEDDINGS),
         "head_hidden": _check.number(numbers.Integral, 1, none=True),
