@@ -93,10 +93,13 @@ class _SignalTransformer(TransformerMixin, BaseEstimator):
         self : object
             The fitted transformer.
         """
-        check_params(self, self._PARAM_CHECKS)
+        self._check_params()
         X = self._check_windows(X)
         self.n_channels_ = X.shape[1]
         return self
+
+    def _check_params(self):
+        check_params(self, self._PARAM_CHECKS)
 
     def _check_windows(self, X, *, fitted=False):
         # float16 is computed in float64: its squares overflow at 256 (LogVariance gave inf).
@@ -138,9 +141,10 @@ class BandPassFilter(_SignalTransformer):
     Parameters
     ----------
     sfreq : float
-        Sampling rate of the windows in Hz.
+        Sampling rate of the windows in Hz, 32 to 100 000 (checked as
+        :class:`~sk_cria.EEGPreprocessor` checks its ``sfreq``).
     l_freq : float or None, default=1.0
-        High-pass edge in Hz; None for a low-pass only.
+        High-pass edge in Hz, below ``h_freq``; None for a low-pass only.
     h_freq : float or None, default=40.0
         Low-pass edge in Hz; None for a high-pass only. An edge at or above
         the Nyquist frequency is dropped with a warning.
@@ -183,22 +187,8 @@ class BandPassFilter(_SignalTransformer):
         self.h_freq = h_freq
         self.method = method
 
-    def fit(self, X, y=None):
-        """Check the windows, the sampling rate and the band; nothing is learned.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_windows, n_channels, n_times)
-            EEG windows.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        super().fit(X, y)
+    def _check_params(self):
+        super()._check_params()
         # MNE reads l_freq > h_freq as a band-stop: a band-pass asked for with its
         # edges swapped would silently keep everything but the band.
         if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
@@ -207,7 +197,12 @@ class BandPassFilter(_SignalTransformer):
                 f"({self.h_freq}); give the band's lower edge as l_freq and its upper "
                 "edge as h_freq (None for a high-pass or low-pass only)."
             )
-        return self
+        if self.l_freq is not None and self.l_freq >= self.sfreq / 2.0:
+            raise ValueError(
+                f"{type(self).__name__}: l_freq ({self.l_freq}) must be below the Nyquist "
+                f"frequency ({self.sfreq / 2.0:g} Hz) of sfreq={self.sfreq}; nothing would "
+                "pass the high-pass."
+            )
 
     def transform(self, X):
         """Filter each channel of each window.
@@ -251,7 +246,8 @@ class LogBandPower(_SignalTransformer):
     Parameters
     ----------
     sfreq : float
-        Sampling rate of the windows in Hz.
+        Sampling rate of the windows in Hz, 32 to 100 000 (checked as
+        :class:`~sk_cria.EEGPreprocessor` checks its ``sfreq``).
     bands : sequence of (float, float) or None, default=None
         ``(low, high)`` edges in Hz of each band, the power summed over
         ``low <= f < high``; None uses :data:`DEFAULT_BANDS` (delta, theta,
@@ -331,8 +327,8 @@ class LogVariance(_SignalTransformer):
     Parameters
     ----------
     sfreq : float, default=200.0
-        Sampling rate of the windows in Hz (checked, not used: the variance
-        does not depend on it).
+        Sampling rate of the windows in Hz, 32 to 100 000 (checked, not used:
+        the variance does not depend on it).
 
     Attributes
     ----------

@@ -202,7 +202,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Channel names when X carries none.
     random_state : int or None, default=None
         Seeds the head, the validation split, dropout, masking and batch order.
-    lr : float > 0 or "auto", default="auto"
+    lr : float in (0, 10] or "auto", default="auto"
         Of the head (and of the encoder, times ``encoder_lr_scale``). "auto"
         is 1e-4 with a pre-trained ``encoder``, small steps that keep its
         features as fine-tuning leaves the probe, and 3e-4 from scratch

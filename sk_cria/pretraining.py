@@ -85,7 +85,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         groups are ``fit``'s ``groups`` (subject or recording ids); for an
         :class:`~sk_cria.datasets.EEGWindowsDataset` without ``groups``,
         its recordings.
-    projection_dim : int >= 1, default=128
+    projection_dim : int in [1, 65536], default=128
         Width of the contrastive projection head (dropped after training).
     embedding : {"pooled", "channels", "regions"}, default="pooled"
         What ``transform`` returns for each window (training is the same for
@@ -137,7 +137,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     random_state : int or None, default=None
         Seeds weight initialisation, masking and batch order (reproducible on
         the CPU).
-    lr : float > 0, default=1e-3
+    lr : float in (0, 10], default=1e-3
     max_epochs : int >= 0, default=10
         0 trains nothing (with a warning unless ``encoder`` is given): the
         encoder is used as it is (see :meth:`from_pretrained`).

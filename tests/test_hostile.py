@@ -306,6 +306,9 @@ PARAMS = [
     # l_freq above h_freq was silently MNE's band-stop.
     (baselines.BandPassFilter, {"sfreq": 200, "h_freq": 10}, "l_freq", 50, ValueError,
      r"l_freq \(50\) must be below h_freq \(10\)"),
+    # l_freq at or above Nyquist failed inside scipy.
+    (baselines.BandPassFilter, {"sfreq": 200, "h_freq": None}, "l_freq", 150, ValueError,
+     r"l_freq \(150\) must be below the Nyquist frequency \(100 Hz\)"),
     (baselines.BandPassFilter, {"sfreq": 200}, "h_freq", -40, ValueError,
      r"h_freq must be a number > 0"),
     (baselines.BandPassFilter, {"sfreq": 200}, "method", "FIR", ValueError,

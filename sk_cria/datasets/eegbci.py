@@ -40,9 +40,12 @@ def load_eegbci_imagery(
         looked up by :func:`mne.datasets.eegbci.load_data` under
         ``<path>/MNE-eegbci-data/``, and downloaded there if missing.
     tmin, tmax : float, default=0.0, 4.0
-        Trial window in seconds relative to the cue (``tmax`` excluded).
+        Trial window in seconds relative to the cue (``tmax`` excluded). A
+        trial whose window runs past the recording is left out with a
+        warning; a window that leaves a run no trial is refused.
     sfreq : float or None, default=None
-        Resample the continuous recordings to this rate first; None keeps 160 Hz.
+        Resample the continuous recordings to this rate first, 32 to 100 000
+        Hz; None keeps 160 Hz.
     return_epochs : bool, default=False
         Also return the :class:`mne.Epochs` under the key ``epochs``.
 

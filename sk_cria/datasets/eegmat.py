@@ -49,9 +49,10 @@ def load_eegmat(
         Window length in seconds (the field uses 5 s).
     sfreq : float or None, default=None
         Resample each whole recording to this rate before cutting windows
-        (cleaner than resampling short windows); None keeps 500 Hz.
+        (cleaner than resampling short windows), 32 to 100 000 Hz; None keeps
+        500 Hz.
     channels : sequence of str, default=EEGMAT_CHANNELS
-        Channels to keep, by their names in the EDF files.
+        Channels to keep, by their names in the EDF files, each once.
     download : bool, default=True
         Fetch missing files from PhysioNet; when False, or when the download
         fails, a missing file raises an error naming the folder and file.

@@ -140,6 +140,10 @@ class CRIAConfig:
     the channels that carry it at random; set ``k_c``/``k_t`` to purify.
     :data:`LEGACY_DEFAULTS` holds the values that rebuild the encoder of
     earlier checkpoints (whose ``config.json`` gives ``k_c`` and ``k_t``).
+
+    Sizes whose encoder would hold more than :data:`MAX_PARAMETERS` (1e9,
+    estimated from the layers' shapes by :func:`estimated_parameters`) are
+    refused, naming the size furthest above its default.
     """
 
     patch_size: int = 200
