@@ -111,6 +111,20 @@ Integral, Real = numbers.Integral, numbers.Real
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+#: The largest learning rate taken. AdamW moves every weight by about lr per
+#: step whatever its gradient, so a rate far above 1 throws the weights off
+#: their scale at the first step (1e300 overflowed inside torch's optimizer
+#: after training had started); plain SGD rarely goes above 1.
+MAX_LR = 10.0
+
+
+def lr_check(also=()):
+    """The check of ``lr``: a number in (0, :data:`MAX_LR`] (or one of ``also``)."""
+    return _check.number(Real, 0, MAX_LR, "right", also=also,
+                         hint="AdamW's learning rates are about 1e-5 to 1e-2 (the "
+                              "default 1e-3).")
+
+
 #: The parameters both estimators share and how fit checks them
 #: (:func:`sk_cria._check.check_params`); each estimator adds its own.
 PARAM_CHECKS = {
@@ -119,7 +133,7 @@ PARAM_CHECKS = {
     "ch_names": _check.check_ch_names,
     "random_state": _check.random_state,
     "optimizer": _check.check_optimizer,
-    "lr": _check.number(Real, 0, None, "neither"),
+    "lr": lr_check(),
     "max_epochs": _check.number(Integral, 0),
     "batch_size": _check.number(Integral, 1, also=(-1,),
                                 hint="(-1 puts all windows in one batch)"),

@@ -23,6 +23,7 @@ In cross-validation, pass ``params={"groups": subjects}`` and score with
 :class:`sk_cria.alignment.GroupScorer`.
 """
 
+from numbers import Real
 import warnings
 
 import mne
@@ -37,9 +38,11 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._check import check_params, number, one_of
 from .alignment import GroupStandardScaler, RiemannianRecentering
+from .preprocessing import sfreq_check
 
 __all__ = [
     "BASELINES",
@@ -65,8 +68,15 @@ DEFAULT_BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 20.0), (20.0, 30.0)
 MU_BETA_BANDS = ((8.0, 12.0), (12.0, 16.0), (16.0, 22.0), (22.0, 30.0))
 
 
+_HZ = "Give a frequency in Hz, or None to disable it."
+
+
 class _SignalTransformer(TransformerMixin, BaseEstimator):
     """Validation shared by the transformers of EEG windows."""
+
+    #: Parameter -> check (sk_cria._check.check_params); subclasses add theirs.
+    _PARAM_CHECKS = {"sfreq": sfreq_check(hint="Give the sampling rate of the windows in "
+                                                "Hz, e.g. sfreq=200.")}
 
     def fit(self, X, y=None):
         """Check the windows and the sampling rate; nothing is learned.
@@ -83,18 +93,26 @@ class _SignalTransformer(TransformerMixin, BaseEstimator):
         self : object
             The fitted transformer.
         """
-        if not (np.isscalar(self.sfreq) and self.sfreq > 0):
-            raise ValueError(f"sfreq must be a positive number in Hz; got {self.sfreq!r}.")
+        self._check_params()
         X = self._check_windows(X)
         self.n_channels_ = X.shape[1]
         return self
 
+    def _check_params(self):
+        check_params(self, self._PARAM_CHECKS)
+
     def _check_windows(self, X, *, fitted=False):
-        X = check_array(X, allow_nd=True, dtype=FLOAT_DTYPES)
+        # float16 is computed in float64: its squares overflow at 256 (LogVariance gave inf).
+        X = check_array(X, allow_nd=True, dtype=(np.float64, np.float32))
         if X.ndim != 3:
             raise ValueError(
                 "Expected EEG windows of shape (n_windows, n_channels, n_times); "
                 f"got an array of shape {X.shape}."
+            )
+        if 0 in X.shape:  # check_array counts the windows only, for 3-D input
+            raise ValueError(
+                f"{type(self).__name__}: X is empty (shape {X.shape}): it needs at least "
+                "one window, one channel and one sample."
             )
         if fitted and X.shape[1] != self.n_channels_:
             raise ValueError(
@@ -123,9 +141,10 @@ class BandPassFilter(_SignalTransformer):
     Parameters
     ----------
     sfreq : float
-        Sampling rate of the windows in Hz.
+        Sampling rate of the windows in Hz, 32 to 100 000 (checked as
+        :class:`~sk_cria.EEGPreprocessor` checks its ``sfreq``).
     l_freq : float or None, default=1.0
-        High-pass edge in Hz; None for a low-pass only.
+        High-pass edge in Hz, below ``h_freq``; None for a low-pass only.
     h_freq : float or None, default=40.0
         Low-pass edge in Hz; None for a high-pass only. An edge at or above
         the Nyquist frequency is dropped with a warning.
@@ -155,11 +174,35 @@ class BandPassFilter(_SignalTransformer):
     True
     """
 
+    _PARAM_CHECKS = {
+        **_SignalTransformer._PARAM_CHECKS,
+        "l_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
+        "h_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
+        "method": one_of(("fir", "iir")),
+    }
+
     def __init__(self, sfreq, l_freq=1.0, h_freq=40.0, method="fir"):
         self.sfreq = sfreq
         self.l_freq = l_freq
         self.h_freq = h_freq
         self.method = method
+
+    def _check_params(self):
+        super()._check_params()
+        # MNE reads l_freq > h_freq as a band-stop: a band-pass asked for with its
+        # edges swapped would silently keep everything but the band.
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise ValueError(
+                f"{type(self).__name__}: l_freq ({self.l_freq}) must be below h_freq "
+                f"({self.h_freq}); give the band's lower edge as l_freq and its upper "
+                "edge as h_freq (None for a high-pass or low-pass only)."
+            )
+        if self.l_freq is not None and self.l_freq >= self.sfreq / 2.0:
+            raise ValueError(
+                f"{type(self).__name__}: l_freq ({self.l_freq}) must be below the Nyquist "
+                f"frequency ({self.sfreq / 2.0:g} Hz) of sfreq={self.sfreq}; nothing would "
+                "pass the high-pass."
+            )
 
     def transform(self, X):
         """Filter each channel of each window.
@@ -203,7 +246,8 @@ class LogBandPower(_SignalTransformer):
     Parameters
     ----------
     sfreq : float
-        Sampling rate of the windows in Hz.
+        Sampling rate of the windows in Hz, 32 to 100 000 (checked as
+        :class:`~sk_cria.EEGPreprocessor` checks its ``sfreq``).
     bands : sequence of (float, float) or None, default=None
         ``(low, high)`` edges in Hz of each band, the power summed over
         ``low <= f < high``; None uses :data:`DEFAULT_BANDS` (delta, theta,
@@ -227,6 +271,12 @@ class LogBandPower(_SignalTransformer):
     >>> features.shape, int(features.argmax())  # alpha is the 3rd band
     ((1, 6), 2)
     """
+
+    _PARAM_CHECKS = {
+        **_SignalTransformer._PARAM_CHECKS,
+        "window_seconds": number(Real, 0, None, "neither",
+                                 hint="Give the length of Welch's segments in seconds."),
+    }
 
     def __init__(self, sfreq, bands=None, window_seconds=2.0):
         self.sfreq = sfreq
@@ -277,8 +327,8 @@ class LogVariance(_SignalTransformer):
     Parameters
     ----------
     sfreq : float, default=200.0
-        Sampling rate of the windows in Hz (checked, not used: the variance
-        does not depend on it).
+        Sampling rate of the windows in Hz, 32 to 100 000 (checked, not used:
+        the variance does not depend on it).
 
     Attributes
     ----------

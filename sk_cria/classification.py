@@ -210,7 +210,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         Channel names when X carries none.
     random_state : int or None, default=None
         Seeds the head, the validation split, dropout, masking and batch order.
-    lr : float > 0 or "auto", default="auto"
+    lr : float in (0, 10] or "auto", default="auto"
         Of the head (and of the encoder, times ``encoder_lr_scale``). "auto"
         is 1e-4 with a pre-trained ``encoder``, small steps that keep its
         features as fine-tuning leaves the probe, and 3e-4 from scratch
@@ -354,7 +354,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         **_net.PARAM_CHECKS,
         "freeze_encoder": _check.boolean,
         "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
-        "lr": _check.number(numbers.Real, 0, None, "neither", also=("auto",)),
+        "lr": _net.lr_check(also=("auto",)),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
         "embedding": _check.one_of(HEAD_EMBEDDINGS),
         "head_hidden": _check.number(numbers.Integral, 1, none=True),

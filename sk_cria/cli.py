@@ -56,8 +56,9 @@ def _add_pretrain(commands):
         "ViewMaskPretrainer.from_pretrained and CRIAClassifier(encoder=...), a model "
         "card (README.md), train_log.csv and files.csv.",
     )
-    cmd.add_argument("paths", nargs="+", metavar="PATH", help="recording, folder or BIDS root")
-    cmd.add_argument("--out", required=True, help="output folder")
+    cmd.add_argument("paths", nargs="+", type=path, metavar="PATH",
+                     help="recording, folder or BIDS root")
+    cmd.add_argument("--out", required=True, type=path, help="output folder")
     cmd.add_argument("--window", type=positive_int, default=10,
                      help="window length in seconds")
     cmd.add_argument("--stride", type=positive_float, default=None,
@@ -395,8 +396,17 @@ def subjects(text):
     return tuple(chosen)
 
 
+def path(text):
+    """A path given on the command line: not empty ('' is Path('.'), the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("got an empty path, which would mean the current "
+                                         "folder; give a path ('.' for the current folder)")
+    return text
+
+
 def folder(text):
     """An existing folder."""
+    path(text)
     if not Path(text).expanduser().is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
     return text

@@ -71,11 +71,21 @@ def same_scaling(a, b):
         return a == b
     return float(a) == float(b)
 
+def sfreq_check(*, none=False, hint="Give the sampling rate in Hz, e.g. sfreq=500."):
+    """The check of a sampling rate in Hz (:data:`SFREQ_RANGE`), wherever one is given.
+
+    One check for every ``sfreq`` of sk_cria (EEGPreprocessor, the baselines'
+    transformers, the loaders' resampling rate), so that an implausible rate
+    gets the same refusal everywhere; ``none`` says whether None is valid.
+    """
+    return number(Real, *SFREQ_RANGE, none=none, hint=hint)
+
+
 #: What each parameter of EEGPreprocessor takes, checked at fit (_check.check_params).
 _PARAM_CHECKS = {
     "partial_patch": one_of(("pad", "drop")),
-    "sfreq": number(Real, *SFREQ_RANGE, none=True,
-                    hint="Give the sampling rate of the array in Hz, e.g. sfreq=500."),
+    "sfreq": sfreq_check(none=True, hint="Give the sampling rate of the array in Hz, "
+                         "e.g. sfreq=500."),
     "ch_names": check_ch_names,
     "l_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),
     "h_freq": number(Real, 0, None, "neither", none=True, hint=_HZ),

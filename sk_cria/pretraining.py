@@ -32,6 +32,10 @@ __all__ = ["EMBEDDINGS", "NEGATIVES", "ViewMaskPretrainer"]
 
 #: Where the contrastive negatives of a window come from (see ``negatives``).
 NEGATIVES = ("batch", "group")
+#: The widest projection head taken: 512 times the default width, 67 MB of float32
+#: weights from the default 256-wide embedding (projection_dim=10**9 from a 32-wide
+#: embedding asked torch for 128 GB).
+MAX_PROJECTION_DIM = 2**16
 #: What to do instead of fit(sample_weight=...), which skorch would pass to torch.
 _HOW_TO_WEIGH = ("pre-training uses no labels, so there is nothing to weigh by class; to "
                  "weigh recordings, repeat or leave out their windows in X.")
@@ -81,7 +85,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         groups are ``fit``'s ``groups`` (subject or recording ids); for an
         :class:`~sk_cria.datasets.EEGWindowsDataset` without ``groups``,
         its recordings.
-    projection_dim : int >= 1, default=128
+    projection_dim : int in [1, 65536], default=128
         Width of the contrastive projection head (dropped after training).
     embedding : {"pooled", "channels", "regions", "tangent"}, default="pooled"
         What ``transform`` returns for each window (training is the same for
@@ -143,7 +147,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     random_state : int or None, default=None
         Seeds weight initialisation, masking and batch order (reproducible on
         the CPU).
-    lr : float > 0, default=1e-3
+    lr : float in (0, 10], default=1e-3
     max_epochs : int >= 0, default=10
         0 trains nothing (with a warning unless ``encoder`` is given): the
         encoder is used as it is (see :meth:`from_pretrained`).
@@ -257,7 +261,11 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             numbers.Real, 0, None, "neither",
             hint="(the InfoNCE logits are divided by it; 0.05-0.5 is usual)"),
         "negatives": _check.one_of(NEGATIVES),
-        "projection_dim": _check.number(numbers.Integral, 1),
+        # Bounded so that a typo is refused before torch allocates its head.
+        "projection_dim": _check.number(
+            numbers.Integral, 1, MAX_PROJECTION_DIM,
+            hint="(the width of the InfoNCE projection head: 128 by default, a few "
+                 "thousand in the widest self-supervised heads)"),
         "embedding": _check.one_of(EMBEDDINGS),
         "checkpoint_dir": _check.optional_path,
         "checkpoint_every": _check.number(numbers.Integral, 1, none=True),

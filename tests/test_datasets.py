@@ -45,6 +45,25 @@ def test_data_home_order(monkeypatch, tmp_path):
     assert get_data_home() == tmp_path / "mne"
 
 
+def test_data_home_that_is_a_file_is_refused(monkeypatch, tmp_path):
+    # get_data_home(file) returned the file; the loaders then said the data was missing.
+    file = tmp_path / "notes.txt"
+    file.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"path=.*notes\.txt' is a file; give a folder"):
+        get_data_home(file)
+    monkeypatch.setenv("SK_CRIA_DATA", str(file))
+    with pytest.raises(ValueError, match=r"SK_CRIA_DATA=.*notes\.txt' is a file"):
+        load_eegmat(subjects=[0], download=False)
+
+
+def test_eegbci_says_which_trials_run_past_the_recording(data_path):
+    # MNE drops a trial whose window runs past the recording without a word.
+    with pytest.warns(UserWarning, match=r"runs past the recording of run 4 \(125\.0 s\) "
+                                         r"for 13 of its 15 trials; they are left out"):
+        b = load_eegbci_imagery(subject=1, runs=[4], path=data_path, tmin=-5.0, tmax=100.0)
+    assert len(b.data) == 2
+
+
 def test_eegbci_imagery(data_path):
     b = load_eegbci_imagery(subject=1, path=data_path)
     assert b.data.shape == (45, 64, 640)  # 15 trials per run, 4 s at 160 Hz
@@ -69,7 +88,8 @@ def test_eegbci_refuses_non_imagery_runs(data_path):
         ({"subjects": [2, 2]}, ValueError, r"subjects lists a subject more than once"),
         ({"subjects": 2, "window": 0}, ValueError, r"window must be a number > 0, got 0"),
         ({"subjects": 2, "window": "5"}, TypeError, r"window must be a number > 0, got '5'"),
-        ({"subjects": 2, "sfreq": -200}, ValueError, r"sfreq must be a number > 0 or None"),
+        ({"subjects": 2, "sfreq": -200}, ValueError,
+         r"sfreq must be a number in \[32\.0, 100000\.0\] or None"),
         ({"subjects": 2, "channels": "EEG Fz"}, TypeError, r"channels=\['EEG Fz'\]"),
         ({"subjects": 2, "download": "no"}, TypeError, r"download must be True or False"),
         ({"subjects": 2, "window": 1000}, ValueError,
@@ -93,7 +113,7 @@ def test_eegmat_takes_numpy_subject_numbers(data_path):
         ({"subject": 1.5}, ValueError, r"subject must be an integer in \[1, 109\]"),
         ({"runs": [4.5]}, ValueError, r"Runs \[4\.5\] are not left/right fist imagery"),
         ({"tmin": 1.0, "tmax": 0.5}, ValueError, r"tmax must be a number > 1\.0, got 0\.5"),
-        ({"sfreq": "100"}, TypeError, r"sfreq must be a number > 0 or None"),
+        ({"sfreq": "100"}, TypeError, r"sfreq must be a number in \[32\.0, 100000\.0\] or None"),
     ],
 )
 def test_eegbci_refuses_bad_arguments(data_path, kwargs, error, match):

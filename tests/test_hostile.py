@@ -44,7 +44,8 @@ from sk_cria import (
     ViewMaskPretrainer,
 )
 from sk_cria import baselines, cli
-from sk_cria.datasets import EEGWindowsDataset, find_recordings, load_eegmat
+from sk_cria.datasets import (EEGWindowsDataset, find_recordings, get_data_home,
+                              load_eegbci_imagery, load_eegmat)
 
 # The smallest encoder that trains (sk_cria/model/config.py): one layer, width 32.
 TINY = dict(config=dict(d_model=32, n_heads=2, n_layers=1, embed_dim=32), max_epochs=1,
@@ -143,12 +144,7 @@ SPECIAL = {
     ("CRIAClassifier", "one example"): (ValueError, r"at least 2 classes"),
 }
 # Defects in files outside this change: the reason says which and where.
-KNOWN = {
-    ("LogVariance", "float16"): "baselines.LogVariance sums float16 squares: inf output",
-    ("LogVariance", "no samples"): "baselines.LogVariance of 0 samples is NaN, not refused",
-    ("LogBandPower", "no samples"): "baselines.LogBandPower: TypeError formatting its message",
-    ("BandPassFilter", "no samples"): "baselines.BandPassFilter returns 0 samples, not refused",
-}
+KNOWN = {}
 INPUTS["one example"] = (lambda X: X[:1], None, None)
 
 # A class of input that makes a value only change its storage: the result is
@@ -275,15 +271,18 @@ PARAMS = [
           ("encoder", "/nonexistent/encoder", FileNotFoundError),
           ("encoder", __file__, FileNotFoundError),
       ]],
-    *[pytest.param(cls, TINY, param, value, ValueError, param, marks=pytest.mark.xfail(
-        strict=True, reason=reason), id=f"{cls.__name__}-{param}={value!r}")
-      for cls in (ViewMaskPretrainer, CRIAClassifier)
-      for param, value, reason in [
-          ("config", {"d_model": 10**9}, "model/config.py: sizes have no upper bound; torch "
-           "tries to allocate 1.4 TB (RuntimeError from torch)"),
-          ("lr", 1e300, "lr has no upper bound: 1e300 overflows in torch's optimizer after "
-           "training started"),
-      ]],
+    # Sizes and rates without an upper bound failed inside torch: d_model=10**9 asked
+    # for 1.4 TB, projection_dim=10**9 for 128 GB, lr=1e300 overflowed in the optimizer
+    # after training had started.
+    *[(cls, TINY, "config", {"d_model": 10**9}, ValueError,
+       r"CRIAConfig\.d_model=1000000000 is too large: .* parameters .* Lower d_model")
+      for cls in (ViewMaskPretrainer, CRIAClassifier)],
+    *[(cls, TINY, "config", {"n_layers": 10**6}, ValueError, r"Lower n_layers")
+      for cls in (ViewMaskPretrainer, CRIAClassifier)],
+    *[(cls, TINY, "lr", value, ValueError, r"lr must be a number in \(0, 10\.0\]")
+      for cls in (ViewMaskPretrainer, CRIAClassifier) for value in (1e300, 11.0)],
+    (ViewMaskPretrainer, TINY, "projection_dim", 10**9, ValueError,
+     r"projection_dim must be an integer in \[1, 65536\]"),
     (ViewMaskPretrainer, TINY, "batch_size", 1, ValueError, r"batch_size"),
     (ViewMaskPretrainer, TINY, "checkpoint_dir", __file__, ValueError, r"is a file"),
     (ViewMaskPretrainer, TINY, "checkpoint_dir", 3, TypeError, r"checkpoint_dir"),
@@ -296,28 +295,29 @@ PARAMS = [
     (RiemannianAlignment, {}, "metric", 3, ValueError, r"metric must be one of"),
     (GroupStandardScaler, {}, "with_mean", "no", TypeError, r"with_mean must be True or False"),
     (GroupStandardScaler, {}, "with_std", None, TypeError, r"with_std must be True or False"),
-    *[(cls, {}, "sfreq", value, ValueError, r"sfreq must be a positive number")
+    # The baselines' transformers take sfreq as EEGPreprocessor does (one check):
+    # 0.5 Hz failed deep in scipy, 1e9 made MNE allocate 24.6 GiB, "200" gave a
+    # TypeError comparing str and int.
+    *[(cls, {}, "sfreq", value, error, r"sfreq must be a number in \[32")
       for cls in (baselines.BandPassFilter, baselines.LogBandPower, baselines.LogVariance)
-      for value in (-1, 0, float("nan"), None)],
+      for value, error in [(-1, ValueError), (0, ValueError), (float("nan"), ValueError),
+                           (0.5, ValueError), (1e9, ValueError), (None, TypeError),
+                           ("200", TypeError)]],
+    # l_freq above h_freq was silently MNE's band-stop.
+    (baselines.BandPassFilter, {"sfreq": 200, "h_freq": 10}, "l_freq", 50, ValueError,
+     r"l_freq \(50\) must be below h_freq \(10\)"),
+    # l_freq at or above Nyquist failed inside scipy.
+    (baselines.BandPassFilter, {"sfreq": 200, "h_freq": None}, "l_freq", 150, ValueError,
+     r"l_freq \(150\) must be below the Nyquist frequency \(100 Hz\)"),
+    (baselines.BandPassFilter, {"sfreq": 200}, "h_freq", -40, ValueError,
+     r"h_freq must be a number > 0"),
+    (baselines.BandPassFilter, {"sfreq": 200}, "method", "FIR", ValueError,
+     r"method must be one of"),
+    (baselines.LogBandPower, {"sfreq": 200}, "window_seconds", 0, ValueError,
+     r"window_seconds must be a number > 0"),
 ]
 # Defects in files outside this change.
-KNOWN_PARAMS = {
-    ("BandPassFilter", "sfreq", "'200'"): "baselines: '>' between str and int (TypeError "
-                                          "not naming sfreq)",
-    ("BandPassFilter", "sfreq", "0.5"): "baselines: implausible sfreq fails deep in scipy",
-    ("BandPassFilter", "l_freq", "50"): "baselines: l_freq above h_freq is silently MNE's "
-                                        "band-stop",
-    ("LogBandPower", "sfreq", "'200'"): "baselines: '>' between str and int",
-    ("LogVariance", "sfreq", "'200'"): "baselines: '>' between str and int",
-}
-PARAMS += [
-    (baselines.BandPassFilter, {}, "sfreq", "200", TypeError, r"sfreq"),
-    (baselines.BandPassFilter, {}, "sfreq", 0.5, ValueError, r"sfreq"),
-    (baselines.BandPassFilter, {"sfreq": 200, "h_freq": 10}, "l_freq", 50, ValueError,
-     r"l_freq"),
-    (baselines.LogBandPower, {}, "sfreq", "200", TypeError, r"sfreq"),
-    (baselines.LogVariance, {}, "sfreq", "200", TypeError, r"sfreq"),
-]
+KNOWN_PARAMS = {}
 
 
 def _param_cases():
@@ -384,14 +384,27 @@ def test_public_names_are_all_walked():
      r"window must be an integer"),
     (lambda data, tmp: EEGWindowsDataset(data, window="10"), TypeError,
      r"window must be an integer"),
-    pytest.param(lambda data, tmp: load_eegmat(subjects=[0], path=3, download=False),
-                 TypeError, r"path", marks=pytest.mark.xfail(
-                     strict=True, reason="datasets/eegmat.py: path=3 fails in pathlib")),
-    pytest.param(lambda data, tmp: load_eegmat(subjects=[0], path=data, sfreq=0.5,
-                                               download=False),
-                 ValueError, r"sfreq", marks=pytest.mark.xfail(
-                     strict=True, reason="datasets/eegmat.py: sfreq=0.5 resamples to 0.5 Hz "
-                     "without a word (and 1e7 allocates 271 GiB)")),
+    # path=3 failed in pathlib; a file was reported as a folder without the data.
+    (lambda data, tmp: load_eegmat(subjects=[0], path=3, download=False), TypeError,
+     r"path must be None, a str or a path-like, got 3"),
+    (lambda data, tmp: load_eegmat(subjects=[0], path=data / "README.md", download=False),
+     ValueError, r"path=.*README\.md' is a file; give a folder"),
+    (lambda data, tmp: get_data_home(data / "README.md"), ValueError,
+     r"path=.*README\.md' is a file; give a folder"),
+    # 0.5 resampled to 0.5 Hz without a word; 1e7 asked for 271 GiB.
+    *[(lambda data, tmp, value=value: load_eegmat(subjects=[0], path=data, sfreq=value,
+                                                  download=False),
+       ValueError, r"sfreq must be a number in \[32\.0, 100000\.0\] or None")
+      for value in (0.5, 1e7)],
+    (lambda data, tmp: load_eegbci_imagery(1, runs=[4], path=data, sfreq=0.5), ValueError,
+     r"sfreq must be a number in \[32\.0, 100000\.0\] or None"),
+    # A channel named twice failed inside MNE ("sel is not unique").
+    (lambda data, tmp: load_eegmat(subjects=[0], path=data, download=False,
+                                   channels=["EEG Fz", "EEG Cz", "EEG Fz"]),
+     ValueError, r"channels: channel name\(s\) \['EEG Fz'\] appear more than once"),
+    # tmax=1e6 failed inside numpy (every trial dropped by MNE).
+    (lambda data, tmp: load_eegbci_imagery(1, runs=[4], path=data, tmax=1e6), ValueError,
+     r"tmax=1000000\.0 s runs past the recording of run 4 \(125\.0 s\) for all its 15"),
 ])
 def test_hostile_loader_arguments(tmp_path, data_path, call, error, match):
     refused(lambda: call(data_path, tmp_path), error, match)
@@ -428,14 +441,14 @@ def _hostile_values(action):
     if action.choices is not None:
         return ["bogus"]
     if action.type is None:
-        return []  # a free string (--out, a name): checked when the command runs
+        return []  # a free string (a name): checked when the command runs
+    if action.type is cli.path:
+        return [""]  # any other text names a path ('' was taken as the current folder)
     return ["-1", "nan", "inf", "abc", ""]
 
 
 # Defects in cli.py (outside this change).
-KNOWN_FLAGS = {
-    ("benchmark", "--data", ""): "cli.folder: '' is Path('') == '.', the current folder",
-}
+KNOWN_FLAGS = {}
 
 
 def _cli_cases():
@@ -473,15 +486,24 @@ def test_hostile_cli_flags_are_refused_at_parsing(monkeypatch, capsys, tmp_path,
 
 
 @pytest.mark.parametrize("argv, match", [
+    # '' was Path('') == '.': the current folder searched, or trained into.
+    (["benchmark", "--data", ""], r"argument --data: got an empty path"),
+    (["pretrain", "", "--out", "{out}"], r"argument PATH: got an empty path"),
+    (["pretrain", "{file}", "--out", ""], r"argument --out: got an empty path"),
     (["benchmark", "--data", "{file}"], r"argument --data: .* is not a folder"),
     (["benchmark", "--data", "{missing}"], r"argument --data: .* is not a folder"),
     (["pretrain", "{missing}", "--out", "{out}"], r"does not exist|holds no EEG recording"),
     (["pretrain", "{file}", "--out", "{out}"], r"error: None of the 1 file\(s\) holds usable "
                                                 r"EEG \(notes\.txt"),
+    # MNE's EDF reader stops on a bare assert: the reason was "AssertionError: ."
+    (["pretrain", "{zeros}", "--out", "{out}"], r"zeros\.edf: AssertionError: not a valid "
+                                                 r"\.edf file"),
 ])
 def test_hostile_cli_paths(monkeypatch, capsys, tmp_path, argv, match):
     (tmp_path / "notes.txt").write_text("not EEG")
-    values = {"file": str(tmp_path / "notes.txt"), "missing": str(tmp_path / "missing"),
+    (tmp_path / "zeros.edf").write_text("0" * 256)
+    values = {"file": str(tmp_path / "notes.txt"), "zeros": str(tmp_path / "zeros.edf"),
+              "missing": str(tmp_path / "missing"),
               "out": str(tmp_path / "out")}
     monkeypatch.setattr(cli, "_run_benchmark", lambda args: pytest.fail("benchmark ran"))
     with warnings.catch_warnings():

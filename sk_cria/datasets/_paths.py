@@ -5,6 +5,8 @@ from pathlib import Path
 
 import mne
 
+from .._check import optional_path
+
 #: Environment variable naming the folder that holds the data sets.
 DATA_ENV = "SK_CRIA_DATA"
 
@@ -26,10 +28,19 @@ def get_data_home(path=None):
     Returns
     -------
     home : pathlib.Path
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not None, a str or a path-like.
+    ValueError
+        ``path`` (or ``SK_CRIA_DATA``) names a file, not a folder.
     """
     if path is not None:
+        optional_path("path", path)  # a file would be reported as missing data later
         return Path(path).expanduser()
     if os.environ.get(DATA_ENV):
+        optional_path(f"the environment variable {DATA_ENV}", os.environ[DATA_ENV])
         return Path(os.environ[DATA_ENV]).expanduser()
     return Path(mne.get_config("MNE_DATA", str(Path("~/mne_data").expanduser()))).expanduser()
 

@@ -1,10 +1,13 @@
 """PhysioNet EEG Motor Movement/Imagery (eegmmidb): imagined left vs right fist."""
 
+import warnings
+
 import mne
 import numpy as np
 from sklearn.utils import Bunch
 
 from .._check import check_number
+from ..preprocessing import sfreq_check
 from ._paths import get_data_home, missing_file_error
 
 IMAGERY_RUNS = (4, 8, 12)
@@ -37,9 +40,12 @@ def load_eegbci_imagery(
         looked up by :func:`mne.datasets.eegbci.load_data` under
         ``<path>/MNE-eegbci-data/``, and downloaded there if missing.
     tmin, tmax : float, default=0.0, 4.0
-        Trial window in seconds relative to the cue (``tmax`` excluded).
+        Trial window in seconds relative to the cue (``tmax`` excluded). A
+        trial whose window runs past the recording is left out with a
+        warning; a window that leaves a run no trial is refused.
     sfreq : float or None, default=None
-        Resample the continuous recordings to this rate first; None keeps 160 Hz.
+        Resample the continuous recordings to this rate first, 32 to 100 000
+        Hz; None keeps 160 Hz.
     return_epochs : bool, default=False
         Also return the :class:`mne.Epochs` under the key ``epochs``.
 
@@ -65,8 +71,9 @@ def load_eegbci_imagery(
     tmin = check_number(tmin, "tmin", fix="Give the trial start in seconds from the cue.")
     tmax = check_number(tmax, "tmax", low=tmin, low_open=True,
                         fix="Give the trial end in seconds from the cue, after tmin.")
-    sfreq = check_number(sfreq, "sfreq", low=0, low_open=True, allow_none=True,
-                         fix="Give a rate in Hz, or None to keep 160 Hz.")
+    sfreq_check(none=True, hint="Give a rate in Hz to resample to, or None to keep "
+                "160 Hz.")("sfreq", sfreq)
+    sfreq = None if sfreq is None else float(sfreq)
     home = get_data_home(path)
     try:
         files = mne.datasets.eegbci.load_data(
@@ -91,6 +98,7 @@ def load_eegbci_imagery(
             tmax=tmax - 1.0 / rate, baseline=None, picks="eeg", preload=True,
             verbose="error",
         )
+        _check_trials_kept(run_epochs, len(events), run, raw, tmin, tmax)
         epochs.append(run_epochs)
         groups.append(np.full(len(run_epochs), run))
     epochs = mne.concatenate_epochs(epochs, verbose="error")
@@ -105,3 +113,22 @@ def load_eegbci_imagery(
     if return_epochs:
         bunch.epochs = epochs
     return bunch
+
+
+def _check_trials_kept(run_epochs, n_trials, run, raw, tmin, tmax):
+    """Refuse a trial window that leaves a run no trial; warn when it drops some.
+
+    MNE drops a trial whose window runs past the recording without a word; all
+    of them dropped failed later inside numpy.
+    """
+    lost = n_trials - len(run_epochs)
+    if not lost:
+        return
+    where = (f"the trial window tmin={tmin} s to tmax={tmax} s runs past the recording "
+             f"of run {run} ({raw.times[-1]:.1f} s)")
+    if not len(run_epochs):
+        raise ValueError(f"{where} for all its {n_trials} trials, so it has none; give a "
+                         "window of a few seconds around the cue, e.g. tmin=0, tmax=4 "
+                         "(the default: the cue lasts about 4 s).")
+    warnings.warn(f"{where} for {lost} of its {n_trials} trials; they are left out.",
+                  UserWarning, stacklevel=3)

@@ -3,7 +3,8 @@
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._check import check_number
+from .._check import check_ch_names, check_number
+from ..preprocessing import sfreq_check
 from ._paths import get_data_home, missing_file_error
 from ._windows import read_edf_windows
 
@@ -48,9 +49,10 @@ def load_eegmat(
         Window length in seconds (the field uses 5 s).
     sfreq : float or None, default=None
         Resample each whole recording to this rate before cutting windows
-        (cleaner than resampling short windows); None keeps 500 Hz.
+        (cleaner than resampling short windows), 32 to 100 000 Hz; None keeps
+        500 Hz.
     channels : sequence of str, default=EEGMAT_CHANNELS
-        Channels to keep, by their names in the EDF files.
+        Channels to keep, by their names in the EDF files, each once.
     download : bool, default=True
         Fetch missing files from PhysioNet; when False, or when the download
         fails, a missing file raises an error naming the folder and file.
@@ -72,13 +74,11 @@ def load_eegmat(
     subjects = _check_subjects(subjects)
     window = check_number(window, "window", low=0, low_open=True,
                           fix="Give the window length in seconds, e.g. 5.0.")
-    sfreq = check_number(sfreq, "sfreq", low=0, low_open=True, allow_none=True,
-                         fix="Give a rate in Hz, or None to keep 500 Hz.")
-    if isinstance(channels, str):
-        raise TypeError(
-            f"channels must be a list of channel names, got the string {channels!r}; "
-            f"write channels=[{channels!r}]."
-        )
+    sfreq_check(none=True, hint="Give a rate in Hz to resample to, or None to keep "
+                "500 Hz.")("sfreq", sfreq)
+    sfreq = None if sfreq is None else float(sfreq)
+    # A channel named twice failed inside MNE ("sel is not unique").
+    check_ch_names("channels", channels, none=False)
     if not isinstance(download, bool):
         raise TypeError(f"download must be True or False, got {download!r}.")
     folder = get_data_home(path).joinpath(*_FOLDER)

@@ -372,7 +372,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 # headers (a missing .fdt/.eeg, a cut-off transfer).
                 raw.get_data(picks=list(picks[:1]), start=n_times - 1, stop=n_times)
         except Exception as error:  # any reader failure means: skip this file
-            return self._skip(path, f"{type(error).__name__}: {error}")
+            why = str(error) or f"not a valid {Path(path).suffix} file (a reader's check failed)"
+            return self._skip(path, f"{type(error).__name__}: {why}")
         if not picks:
             return self._skip(path, f"every EEG channel ({', '.join(marked_bad)}) is "
                                     f"{MARKED_BAD}" if marked_bad else

@@ -29,6 +29,16 @@ LEGACY_DEFAULTS = {
     "readout_init": "random",
 }
 
+#: The most parameters a configuration may give (an estimate, see
+#: :func:`estimated_parameters`): 4 GB of float32 weights, 16 GB with their
+#: gradients and AdamW's two moments, about 270 times the default preset and
+#: far above the EEG foundation models (LaBraM-Huge: 369 M). A size typed with
+#: a few zeros too many (``d_model=10**9`` asked torch for 1.4 TB) is refused
+#: before anything is allocated.
+MAX_PARAMETERS = 10**9
+#: Rows of the channel-embedding table (the 10-05 vocabulary and 'unknown').
+_N_CHANNEL_EMBEDDINGS = 345
+
 
 @dataclass(frozen=True)
 class CRIAConfig:
@@ -141,6 +151,10 @@ class CRIAConfig:
     the channels that carry it at random; set ``k_c``/``k_t`` to purify.
     :data:`LEGACY_DEFAULTS` holds the values that rebuild the encoder of
     earlier checkpoints (whose ``config.json`` gives ``k_c`` and ``k_t``).
+
+    Sizes whose encoder would hold more than :data:`MAX_PARAMETERS` (1e9,
+    estimated from the layers' shapes by :func:`estimated_parameters`) are
+    refused, naming the size furthest above its default.
     """
 
     patch_size: int = 200
@@ -193,6 +207,7 @@ class CRIAConfig:
                 f"d_model={self.d_model} must split into n_heads={self.n_heads} heads "
                 "of an even size (rotary embeddings rotate feature pairs)."
             )
+        _check_size(self)
 
     @classmethod
     def small(cls, **overrides):
@@ -240,6 +255,43 @@ class CRIAConfig:
         if unknown:
             raise ValueError(f"Unknown CRIAConfig field(s) {unknown}; known: {sorted(known)}.")
         return cls(**{**LEGACY_DEFAULTS, **fields})
+
+
+def estimated_parameters(config):
+    """Estimate the parameter count of a :class:`~sk_cria.model.CRIA` encoder of ``config``.
+
+    From the shapes of its layers, without building it (within 2 % of the
+    count for the presets): each fusion layer and the temporal and spatial
+    views hold, per view, attention (4 d^2) and a feed-forward block
+    (2 mlp_ratio d^2); the tokenizer projects a patch and its spectrum
+    (1.5 patch_size d); the readout maps three views' pooled features, twice
+    for "mean_top" pooling, to the embedding.
+    """
+    d = config.d_model
+    block = (4 + 2 * config.mlp_ratio) * d * d
+    fusion = 3 * config.n_layers * block
+    views = 2 * block
+    tokens = (1.5 * config.patch_size + _N_CHANNEL_EMBEDDINGS) * d
+    readout = 3 * (2 if config.pooling == "mean_top" else 1) * d * config.embed_dim
+    return int(fusion + views + tokens + readout)
+
+
+def _check_size(config):
+    """Refuse a configuration whose encoder would exceed :data:`MAX_PARAMETERS`."""
+    n = estimated_parameters(config)
+    if n <= MAX_PARAMETERS:
+        return
+    default = CRIAConfig()
+    sizes = ("d_model", "n_layers", "mlp_ratio", "embed_dim", "patch_size")
+    # The size furthest above its default is the likely typo.
+    culprit = max(sizes, key=lambda name: getattr(config, name) / getattr(default, name))
+    given = ", ".join(f"{name}={getattr(config, name)!r}" for name in sizes)
+    raise ValueError(
+        f"CRIAConfig.{culprit}={getattr(config, culprit)!r} is too large: {given} give "
+        f"about {n:.2g} parameters ({4 * n / 1e9:.3g} GB of float32 weights, four times "
+        f"that to train), above the {MAX_PARAMETERS:.0e} accepted (the default preset has "
+        f"{estimated_parameters(default) / 1e6:.1f} M). Lower {culprit}."
+    )
 
 
 def _check_int(config, name, minimum=1):
