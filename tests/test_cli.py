@@ -113,7 +113,7 @@ def test_benchmark_refuses_a_data_folder_that_does_not_exist(tmp_path, capsys):
 
 def test_benchmark_names_a_missing_eegmat_file_in_one_line(tmp_path, capsys):
     (tmp_path / "eegmat").mkdir()  # the folder is there, its files are not
-    code = main(["benchmark", "--quick", "--data", str(tmp_path), "--subjects", "0",
+    code = main(["benchmark", "--task", "eegmat", "--data", str(tmp_path), "--subjects", "0",
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
