@@ -301,7 +301,7 @@ class BenchmarkConfig:
         One seed, the small encoder, few epochs, and the task's own quick
         settings (:attr:`Task.quick <sk_cria.tasks.Task>`: eegmat's protocol
         (c) on the subjects the shipped encoders never saw, the shipped
-        encoder frozen and briefly fine-tuned against every floor; motor
+        encoder's linear probe against every floor; motor
         imagery's grouped 6-fold with the shipped encoder's probes against
         the re-centred floors); ``overrides`` win over both.
         """

@@ -182,7 +182,7 @@ def _add_benchmark(commands):
         "CRIA's best pipeline, the best floor of the same recipe and the paired margin. "
         "By default every task runs in its quick configuration (minutes on 2 CPU cores: "
         "eegmat protocol (c) and motor imagery grouped 6-fold, the shipped encoder "
-        "cria-small frozen or fine-tuned 2 epochs); --full runs the full configurations. "
+        "cria-small frozen, against every floor); --full runs the full configurations. "
         "Every finished fit is written to OUT/results.csv at once; running the same command "
         "again resumes, skipping the fits it holds. At the end OUT also holds results.md, "
         "results.png (and label_efficiency.png with --train-subjects) and benchmark.json "
