@@ -958,6 +958,8 @@ def plot_results(rows, path):
     task has them, are a dashed line marked as another recipe.
     """
     plt = _pyplot()
+    from matplotlib.patches import Patch
+
     summary = summarize(rows).reset_index()
     summary = summary[summary.labelled_subjects == summary.groupby(["task", "protocol"])
                       .labelled_subjects.transform("max")]
@@ -977,12 +979,12 @@ def plot_results(rows, path):
         ax.barh(y, part[("bacc", "mean")], xerr=part[("bacc", "std")].fillna(0),
                 color=[_COLOURS[f] for f in families], capsize=3)
         ax.set_yticks(y, names, fontsize=8)
-        for family, label in (("cria", "CRIA"), ("floor", "floor (no learned encoder)")):
-            ax.barh([], [], color=_COLOURS[family], label=label)
+        handles = [Patch(color=_COLOURS["cria"], label="CRIA"),
+                   Patch(color=_COLOURS["floor"], label="floor (no learned encoder)")]
         if task.published and protocol == next(iter(task.fixed_splits)):
             model, (bacc, *_) = max(task.published.items(), key=lambda item: item[1][0])
-            ax.axvline(bacc, color="k", ls="--", lw=1,
-                       label=f"published, another recipe: {model}")
+            handles.append(ax.axvline(bacc, color="k", ls="--", lw=1,
+                                      label=f"published, another recipe: {model}"))
         ax.axvline(0.5, color="grey", lw=0.8)
         ax.set_xlim(0.3, 1.0)
         ax.set_xlabel("balanced accuracy (mean ± sd over folds and seeds)")
@@ -994,7 +996,7 @@ def plot_results(rows, path):
             title += (f"\nCRIA's margin over the best floor: "
                       f"{_pm(best.d_bacc, best.d_bacc_sd)} BAcc")
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     with open_atomic(path, "wb") as file:  # never a half-written plot
         fig.savefig(file, dpi=110, format="png")
