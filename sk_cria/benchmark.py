@@ -692,7 +692,7 @@ def _frame(rows):
     any split of the protocol; rows without a ``budget`` keep their count.
     """
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame["task"] = frame.task.fillna("eegmat")  # rows from before tasks are eegmat's
+    frame["task"] = frame.task.astype(object).fillna("eegmat")  # rows before tasks: eegmat
     full = frame.budget.astype(str) == "all"
     if full.any():
         most = frame[full].groupby(["task", "protocol"]).labelled_subjects.transform("max")
