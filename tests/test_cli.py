@@ -126,3 +126,15 @@ def test_benchmark_refuses_an_inverted_input_band(tmp_path, capsys):
     assert "--input-band: the low edge (40 Hz) must be below the high one (1 Hz)" in (
         capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_benchmark_help_describes_every_flag_and_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = re.findall(r"\[(--[a-z-]+)", text.split("options:")[0])
+    assert len(options) >= 20
+    switches = {"--full", "--quick", "--overwrite", "--purification"}  # off unless given
+    for option in options:
+        described = text.split(f"{option} ", 2)[-1][:600]
+        assert option in switches or "default" in described, option
