@@ -56,6 +56,7 @@ FLOORS = {"band_power": "log band\npower", "log_variance": "log-variance",
           "mdm": "MDM", "tangent_space": "tangent\nspace"}
 config = BenchmarkConfig.quick(
     data=DATA, subjects=(*range(N_TRAIN), *PROTOCOL_A["test"]), pretrain_epochs=1,
+    protocols=("a",),
     alignments=("ra",), scalings=("subject",), pipelines=(*PROBES, *FLOORS),
 )
 # The benchmark draws a progress bar on stderr; this page needs only its results.
@@ -129,9 +130,9 @@ plt.show()
 # subjects perfectly (BAcc 1.000) when fitted on the 28 training subjects: this is
 # the same-recipe floor that the README and ``sk-cria benchmark`` lead with. The
 # pre-trained CRIA probe is not ahead of it: it ties or falls below it (the verdict
-# and margin printed above). With three epochs (the benchmark's
+# and margin printed above). With three epochs (the benchmark's former
 # ``--quick``) it reaches 1.000 and ties the floor, and over five seeds it is .010
-# below it (README, "CRIA's contribution, measured"): on eegmat, CRIA adds nothing
+# below it (:doc:`/results`, "CRIA's contribution, measured"): on eegmat, CRIA adds nothing
 # measurable over features with no learned part. What pre-training does show is a
 # gain over the same encoder with random weights, whose embeddings no longer carry
 # the overall power level that the two conditions differ by. MDM and tangent space

@@ -50,9 +50,12 @@ pre-training and every alignment still see all windows of the training split
 (and alignment the test subjects' own windows), never a label.
 """
 
+import dataclasses
 from dataclasses import dataclass
+import json
 from functools import partial
 from itertools import product
+from pathlib import Path
 import platform
 import time
 import warnings
@@ -67,11 +70,13 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metadata_routing import get_routing_for_object
+from skorch.callbacks import Callback
 import torch
 from tqdm.auto import tqdm
 
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
 from .atomic import open_atomic
+from .checkpointing import settings_differences
 from .baselines import BandPassFilter
 from .classification import HEAD_EMBEDDINGS, CRIAClassifier
 from .model import CRIAConfig
@@ -79,6 +84,7 @@ from .model.io import resolve_pretrained
 from ._check import check_params_of
 from .preprocessing import TARGET_SFREQ, EEGPreprocessor, check_scaling
 from .pretraining import EMBEDDINGS, ViewMaskPretrainer
+from .runs import RunDirError, _read_run, _remove_outputs
 from .tasks import TASKS, Entry
 from .tasks.eegmat import PROTOCOL_A, PUBLISHED  # noqa: F401 (public, as before tasks)
 
@@ -114,7 +120,8 @@ def _finetune(encoder_kind, embedding="pooled"):
         encoder, seconds = run.encoder(encoder_kind) if encoder_kind else (None, 0.0)
         clf = CRIAClassifier(encoder=encoder, config=run.config.encoder_config(),
                              embedding=embedding, max_epochs=run.config.finetune_epochs,
-                             random_state=run.seed, batch_size=run.config.batch_size)
+                             random_state=run.seed, batch_size=run.config.batch_size,
+                             callbacks=[("epoch_bar", _EpochBar("fine-tuning"))])
         return clf, seconds
 
     return build
@@ -177,7 +184,7 @@ PIPELINES = _registry()
 
 COLUMNS = ("task", "protocol", "recipe", "pipeline", "family", "budget", "labelled_subjects",
            "seed", "fold", "bacc", "auroc", "auprc", "fit_seconds", "predict_per_second",
-           "label_subjects")
+           "label_subjects", "test_subjects")
 
 
 @dataclass
@@ -289,15 +296,29 @@ class BenchmarkConfig:
 
     @classmethod
     def quick(cls, **overrides):
-        """A few minutes on 2 CPU cores: one seed, the small encoder, few epochs.
+        """The quick configuration of a task: minutes on 2 CPU cores.
 
-        The task's quick protocols (eegmat: (a); eegmmidb-mi: (b)).
+        One seed, the small encoder, few epochs, and the task's own quick
+        settings (:attr:`Task.quick <sk_cria.tasks.Task>`: eegmat's protocol
+        (c) on the subjects the shipped encoders never saw, the shipped
+        encoder's linear probe against every floor; motor
+        imagery's grouped 6-fold with the shipped encoder's probes against
+        the re-centred floors); ``overrides`` win over both.
         """
         task = TASKS.get(overrides.get("task", cls.task))
-        values = dict(protocols=task.quick_protocols if task else None, seeds=1,
-                      encoder="small", pretrain_epochs=3, finetune_epochs=5)
+        values = dict(seeds=1, encoder="small", pretrain_epochs=3, finetune_epochs=2,
+                      **(task.quick if task else {}))
         values.update(overrides)
         return cls(**values)
+
+    def settings(self):
+        """What the run computes, as JSON-able values: the key of its rows in results.csv.
+
+        ``data`` is left out: where the recordings lie does not change them.
+        """
+        values = dataclasses.asdict(self)
+        values.pop("data")
+        return json.loads(json.dumps(values, default=str))
 
     def selected_pipelines(self):
         """``pipelines``, each pooled-embedding probe and fine-tuning run once per ``embeddings``."""
@@ -387,6 +408,7 @@ class _Encoders:
                     **source, masking=self.config.masking,
                     negatives=self.config.negatives, max_epochs=epochs,
                     random_state=self.seed, batch_size=self.config.batch_size,
+                    callbacks=[("epoch_bar", _EpochBar("pre-training"))] if epochs else None,
                 ).fit(self.X_train, groups=self.groups_train)
             self.fitted[kind] = encoder, time.perf_counter() - start
         return self.fitted[kind]
@@ -407,13 +429,23 @@ class _Run:
         return self.encoders.get(kind)
 
 
-def run_benchmark(config):
+def run_benchmark(config, done=None, on_row=None):
     """Run every pipeline on every split, recipe and label budget.
+
+    Shows a bar over the fits (with the time left) and, inside each fit that
+    trains for epochs, a bar over its epochs.
 
     Parameters
     ----------
     config : BenchmarkConfig
         What to run.
+    done : dict or None, default=None
+        Rows of fits already run with this ``config``, by :func:`row_key`:
+        these fits are not run again, their rows are returned as they are
+        (how ``sk-cria benchmark`` resumes from its results.csv).
+    on_row : callable or None, default=None
+        Called with each new row as soon as its fit is scored (the command
+        writes it to results.csv at once).
 
     Returns
     -------
@@ -422,24 +454,34 @@ def run_benchmark(config):
         the keys of :data:`COLUMNS`.
     """
     config.check()
+    done = done or {}
     task = TASKS[config.task]
     with sklearn.config_context(enable_metadata_routing=True):
         data = task.load(config.subjects, config.data)
-        inputs = _aligned_inputs(config, task, data)
-        sfreqs = {"cria": TARGET_SFREQ, "baseline": data.sfreq}
         units = [(protocol, fold, train, test, seed, alignment)
                  for protocol, fold, train, test in splits(config, data.groups)
                  for seed in range(config.seeds) for alignment in config.alignments]
         fits = list(product(config.train_subjects, config.scalings,
                             config.selected_pipelines()))
+        todo = [(unit, fit) for unit in units for fit in fits
+                if row_key(_row_head(task, unit, fit)) not in done]
+        # The inputs are prepared only when something is left to run.
+        inputs = _aligned_inputs(config, task, data) if todo else None
+        sfreqs = {"cria": TARGET_SFREQ, "baseline": data.sfreq}
         rows, cache = [], {}
-        with tqdm(total=len(units) * len(fits), unit="fit", desc="benchmark") as bar:
-            for protocol, fold, train, test, seed, alignment in units:
-                encoders = _Encoders(config, inputs[alignment]["cria"][train],
-                                     data.groups[train], seed)
-                for n, scaling, name in fits:
-                    bar.set_postfix_str(f"{protocol}{fold} s{seed} {alignment}/{scaling} "
-                                        f"n={n or 'all'} {name}")
+        with tqdm(total=len(units) * len(fits), initial=len(units) * len(fits) - len(todo),
+                  unit="fit", desc=task.name, dynamic_ncols=True) as bar:
+            for unit in units:
+                protocol, fold, train, test, seed, alignment = unit
+                encoders = None
+                for fit in fits:
+                    n, scaling, name = fit
+                    head = _row_head(task, unit, fit)
+                    if row_key(head) in done:
+                        rows.append(done[row_key(head)])
+                        continue
+                    bar.set_description_str(f"{task.name} ({protocol}) fold {fold} seed {seed}")
+                    bar.set_postfix_str(name)
                     entry = PIPELINES[name]
                     labelled = label_rows(data.groups, train, n, seed, fold)
                     applied = scaling if entry.scaled else None
@@ -448,20 +490,63 @@ def run_benchmark(config):
                     key = (protocol, fold, alignment, name, applied,
                            tuple(labelled) if entry.family == "floor" else (seed, n))
                     if key not in cache:
+                        if encoders is None:  # fitted on first use, shared by the unit
+                            encoders = _Encoders(config, inputs[alignment]["cria"][train],
+                                                 data.groups[train], seed)
                         run = _Run(config, task, seed, applied, sfreqs[entry.input], encoders)
                         cache[key] = _evaluate_entry(entry, run, inputs[alignment][entry.input],
                                                      data, labelled, test)
                     subjects = np.unique(data.groups[labelled])
-                    rows.append({
-                        "task": task.name, "protocol": protocol,
-                        "recipe": f"{alignment}/{scaling}",
-                        "pipeline": name, "family": entry.family,
-                        "budget": "all" if n is None else n,
-                        "labelled_subjects": len(subjects), "seed": seed, "fold": fold,
-                        **cache[key], "label_subjects": " ".join(str(g) for g in subjects),
-                    })
+                    row = {**head, "family": entry.family,
+                           "labelled_subjects": len(subjects), **cache[key],
+                           "label_subjects": " ".join(str(g) for g in subjects),
+                           "test_subjects": " ".join(str(g) for g in np.unique(
+                               data.groups[test]))}
+                    rows.append(row)
+                    if on_row is not None:
+                        on_row(row)
                     bar.update()
         return rows
+
+
+def _row_head(task, unit, fit):
+    """The columns of a row that say which fit it is."""
+    protocol, fold, _, _, seed, alignment = unit
+    n, scaling, name = fit
+    return {"task": task.name, "protocol": protocol, "recipe": f"{alignment}/{scaling}",
+            "pipeline": name, "budget": "all" if n is None else n, "seed": seed,
+            "fold": fold}
+
+
+def row_key(row):
+    """Which fit a row of results.csv is: task, protocol, recipe, pipeline, budget, seed, fold.
+
+    Values are compared as text, so that a row read back from results.csv
+    matches the row it was written from.
+    """
+    return tuple(str(row[name]) for name in _ROW_KEY)
+
+
+_ROW_KEY = ("task", "protocol", "recipe", "pipeline", "budget", "seed", "fold")
+
+
+class _EpochBar(Callback):
+    """A tqdm bar over the epochs of one fit, under the benchmark's bar over the fits."""
+
+    def __init__(self, desc):
+        self.desc = desc
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", leave=False,
+                         position=1, dynamic_ncols=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.set_postfix_str(f"train loss {net.history[-1, 'train_loss']:.3f}",
+                                  refresh=False)
+        self.bar_.update()
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
 
 
 def _aligned_inputs(config, task, data, kinds=("cria", "baseline")):
@@ -537,15 +622,19 @@ def splits(config, groups):
     train, test : ndarray of int
         Window indices.
     """
-    for protocol, subjects in TASKS[config.task].fixed_splits.items():
+    for protocol, folds in TASKS[config.task].fixed_splits.items():
         if protocol not in config.protocols:
             continue
-        train = np.flatnonzero(np.isin(groups, subjects["train"]))
-        test = np.flatnonzero(np.isin(groups, subjects["test"]))
-        if len(train) == 0 or len(test) == 0:
-            raise ValueError(f"Protocol ({protocol}) needs subjects {_span(subjects['train'])} "
-                             f"and {_span(subjects['test'])}; load all subjects.")
-        yield protocol, 0, train, test
+        for fold, subjects in enumerate([folds] if isinstance(folds, dict) else folds):
+            test = np.isin(groups, subjects["test"])
+            # Without "train", a fold trains on every other loaded subject.
+            train = np.isin(groups, subjects["train"]) if "train" in subjects else ~test
+            if not train.any() or not test.any():
+                needs = (f"{_span(subjects['train'])} and " if "train" in subjects
+                         else "") + _span(subjects["test"])
+                raise ValueError(f"Protocol ({protocol}) needs subjects {needs}; load all "
+                                 "subjects.")
+            yield protocol, fold, np.flatnonzero(train), np.flatnonzero(test)
     if "b" in config.protocols:
         for fold, (train, test) in enumerate(GroupKFold(config.folds).split(groups, groups=groups)):
             yield "b", fold, train, test
@@ -592,7 +681,7 @@ def _scores(y_true, score, classes, fit_seconds, rate):
 
 
 # ----------------------------------------------------------------- reports
-_KEYS = ["protocol", "recipe", "labelled_subjects"]
+_KEYS = ["task", "protocol", "recipe", "labelled_subjects"]
 
 
 def _frame(rows):
@@ -603,9 +692,10 @@ def _frame(rows):
     any split of the protocol; rows without a ``budget`` keep their count.
     """
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["task"] = frame.task.astype(object).fillna("eegmat")  # rows before tasks: eegmat
     full = frame.budget.astype(str) == "all"
     if full.any():
-        most = frame[full].groupby("protocol").labelled_subjects.transform("max")
+        most = frame[full].groupby(["task", "protocol"]).labelled_subjects.transform("max")
         frame.loc[full, "labelled_subjects"] = most
     return frame
 
@@ -662,29 +752,74 @@ def margins(rows):
     return pd.DataFrame(out)
 
 
-def headline(rows):
-    """One line per protocol and recipe: the best CRIA pipeline's paired margin."""
+def overview(rows):
+    """The run in one table: per task and protocol, CRIA's best pipeline against the best floor.
+
+    Uses each protocol's largest label budget and, where a run has several
+    recipes, the recipe of CRIA's best pipeline.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per task and protocol: ``task``, ``protocol``, ``recipe``,
+        ``cria`` (the CRIA pipeline with the highest mean BAcc) and
+        ``cria_bacc``, ``floor`` (the best non-CRIA pipeline of the same
+        recipe) and ``floor_bacc``, the paired margin ``d_bacc`` and its
+        standard deviation ``d_bacc_sd`` over the paired splits (folds x
+        seeds; NaN for one), ``test_subjects`` (how many subjects were
+        scored), ``folds`` and ``pairs``.
+    """
     table = margins(rows)
     if table.empty:
-        return []
-    full = table[table.labelled_subjects == table.groupby(["protocol", "recipe"])
-                 .labelled_subjects.transform("max")]
-    lines = []
-    for (protocol, recipe), part in full.groupby(["protocol", "recipe"]):
+        return table
+    frame = _frame(rows)
+    out = []
+    for (task, protocol), part in table.groupby(["task", "protocol"], sort=False):
+        part = part[part.labelled_subjects == part.labelled_subjects.max()]
         best = part.loc[part.bacc.idxmax()]
-        lines.append(
-            f"Protocol ({protocol}), recipe {recipe}: CRIA's margin over the same-recipe "
-            f"floor: {best.pipeline} - {best.floor} = BAcc {_pm(best.d_bacc, best.d_bacc_sd)}, "
-            f"AUROC {_pm(best.d_auroc, best.d_auroc_sd)} "
-            f"(paired over {best.pairs} splits x seeds; {best.bacc:.3f} vs "
-            f"{best.floor_bacc:.3f})."
-        )
-    return lines
+        mine = frame[(frame.task == task) & (frame.protocol == protocol)
+                     & (frame.pipeline == best.pipeline) & (frame.recipe == best.recipe)]
+        tested = {s for text in mine.test_subjects.dropna().astype(str) for s in text.split()}
+        out.append(dict(task=task, protocol=protocol, recipe=best.recipe,
+                        cria=best.pipeline, cria_bacc=best.bacc, floor=best.floor,
+                        floor_bacc=best.floor_bacc, d_bacc=best.d_bacc,
+                        d_bacc_sd=best.d_bacc_sd, test_subjects=len(tested) or np.nan,
+                        folds=mine.fold.nunique(), pairs=best.pairs))
+    return pd.DataFrame(out)
+
+
+def format_overview(table):
+    """:func:`overview` as an aligned text table (what the command prints)."""
+    header = ("task", "protocol", "CRIA's best (BAcc)", "best floor, same recipe (BAcc)",
+              "margin ± sd", "subjects", "folds")
+    lines = [header]
+    for _, r in table.iterrows():
+        lines.append((r.task, f"({r.protocol}) {r.recipe}", f"{r.cria} ({r.cria_bacc:.3f})",
+                      f"{r.floor} ({r.floor_bacc:.3f})", _pm(r.d_bacc, r.d_bacc_sd),
+                      "" if np.isnan(r.test_subjects) else f"{r.test_subjects:.0f} tested",
+                      f"{r.folds} x {r.pairs // max(r.folds, 1)} seed(s)"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+                     for line in lines)
+
+
+def markdown_overview(table):
+    """:func:`overview` as a Markdown table."""
+    lines = ["| task | protocol, recipe | CRIA's best | BAcc | best floor, same recipe | BAcc "
+             "| paired margin ± sd | subjects tested | folds x seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        subjects = "" if np.isnan(r.test_subjects) else f"{r.test_subjects:.0f}"
+        lines.append(f"| {r.task} | ({r.protocol}) {r.recipe} | {r.cria} | {r.cria_bacc:.3f} "
+                     f"| {r.floor} | {r.floor_bacc:.3f} | {_pm(r.d_bacc, r.d_bacc_sd)} "
+                     f"| {subjects} | {r.folds} x {r.pairs // max(r.folds, 1)} |")
+    return "\n".join(lines)
 
 
 def markdown_report(rows, config, seconds):
     """The Markdown report: margins, the table, the published numbers beside it."""
     task = TASKS[config.task]
+    rows = [row for row in rows if row.get("task", "eegmat") == task.name]
     summary = summarize(rows)
     floors = ("" if task.floor_band is None else
               ", floors then {:g}-{:g} Hz".format(*task.floor_band))
@@ -741,7 +876,7 @@ def markdown_report(rows, config, seconds):
         "| fit_s | predict win/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (protocol, recipe, n, pipeline), row in summary.iterrows():
+    for (_, protocol, recipe, n, pipeline), row in summary.iterrows():
         cells = [_mean_std(row, m) for m in ("bacc", "auroc", "auprc")]
         lines.append(
             f"| {protocol} | {recipe} | {n} | {pipeline} | {int(row[('runs', '')])} | "
@@ -778,46 +913,93 @@ def _mean_std(row, metric):
     return f"{row[(metric, 'mean')]:.3f} ± {std:.3f}"
 
 
-def plot_results(rows, path):
-    """Bars with error bars per protocol: BAcc and AUROC of every pipeline and recipe.
+#: Readable names of CRIA's pipelines and of the floors' parts (figures).
+_LABELS = {
+    "cria_probe_pretrained": "CRIA probe, pre-trained in the fold",
+    "cria_probe_shipped": "CRIA probe, shipped encoder",
+    "cria_probe_random": "CRIA probe, random weights",
+    "cria_finetune_pretrained": "CRIA fine-tuned, pre-trained in the fold",
+    "cria_finetune_shipped": "CRIA fine-tuned from the shipped encoder",
+    "cria_finetune_scratch": "CRIA fine-tuned from scratch",
+    "log_variance": "log-variance + LR",
+    "band_power": "log band power + LR",
+    "tangent_space": "tangent space + LR",
+    "mdm": "MDM",
+    "csp_lda": "CSP + LDA",
+    "filter_bank_tangent_space": "filter-bank tangent space + LR",
+}
+_SUFFIXES = {"_recentered": ", re-centred", "_cria_input": " on CRIA's input",
+             "_regions": ", per region", "_channels": ", per channel"}
 
-    Uses the largest label budget of each protocol; the title of each panel
-    carries CRIA's paired margin over the same-recipe floor.
+
+def pipeline_label(name):
+    """'tangent_space_recentered' -> 'tangent space + LR, re-centred' (figures, reports)."""
+    base, tail = name, []
+    while base not in _LABELS:
+        suffix = next((s for s in _SUFFIXES if base.endswith(s)), None)
+        if suffix is None:
+            return name  # a pipeline added elsewhere: its own name
+        tail.append(_SUFFIXES[suffix])
+        base = base[:-len(suffix)]
+    return _LABELS[base] + "".join(reversed(tail))
+
+
+#: Colours of the two families in figures.
+_COLOURS = {"cria": "tab:orange", "floor": "tab:blue"}
+
+
+def plot_results(rows, path):
+    """One panel per task and protocol: every pipeline's BAcc, sorted, with its spread.
+
+    CRIA's pipelines and the floors in two colours, error bars one standard
+    deviation over folds and seeds, the largest label budget of each
+    protocol; the title carries CRIA's paired margin over the best floor of
+    the same recipe. The papers' numbers on the field's protocol, where a
+    task has them, are a dashed line marked as another recipe.
     """
     plt = _pyplot()
-    task = _task_of(rows)
+    from matplotlib.patches import Patch
+
     summary = summarize(rows).reset_index()
-    summary = summary[summary.labelled_subjects == summary.groupby("protocol")
+    summary = summary[summary.labelled_subjects == summary.groupby(["task", "protocol"])
                       .labelled_subjects.transform("max")]
-    table = margins(rows)
-    protocols = sorted(summary.protocol.unique())
-    fig, axes = plt.subplots(1, len(protocols), figsize=(7 * len(protocols), 5.5),
+    table = overview(rows)
+    panels = list(summary.groupby(["task", "protocol"], sort=False))
+    height = max(len(part) for _, part in panels) * 0.32 + 1.6
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), height),
                              squeeze=False)
-    for ax, protocol in zip(axes[0], protocols):
-        part = summary[summary.protocol == protocol]
-        names = [f"{p} [{r}]" for p, r in zip(part.pipeline, part.recipe)]
-        x = np.arange(len(names))
-        for offset, metric in ((-0.2, "bacc"), (0.2, "auroc")):
-            ax.bar(x + offset, part[(metric, "mean")], 0.4,
-                   yerr=part[(metric, "std")].fillna(0), capsize=3, label=metric.upper())
+    for ax, ((task_name, protocol), part) in zip(axes[0], panels):
+        task = TASKS[task_name]
+        part = part.sort_values(("bacc", "mean"))
+        several = part.recipe.nunique() > 1
+        names = [pipeline_label(p) + (f" [{r}]" if several else "")
+                 for p, r in zip(part.pipeline, part.recipe)]
+        families = [PIPELINES[p].family if p in PIPELINES else "floor" for p in part.pipeline]
+        y = np.arange(len(names))
+        ax.barh(y, part[("bacc", "mean")], xerr=part[("bacc", "std")].fillna(0),
+                color=[_COLOURS[f] for f in families], capsize=3)
+        ax.set_yticks(y, names, fontsize=8)
+        handles = [Patch(color=_COLOURS["cria"], label="CRIA"),
+                   Patch(color=_COLOURS["floor"], label="floor (no learned encoder)")]
         if task.published and protocol == next(iter(task.fixed_splits)):
-            best = max(task.published.values(), key=lambda v: v[0])
-            ax.axhline(best[0], color="k", ls="--", lw=1, label="best published BAcc")
-        ax.axhline(0.5, color="grey", lw=0.8)
-        ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
-        ax.set_ylim(0.3, 1.0)
+            model, (bacc, *_) = max(task.published.items(), key=lambda item: item[1][0])
+            handles.append(ax.axvline(bacc, color="k", ls="--", lw=1,
+                                      label=f"published, another recipe: {model}"))
+        ax.axvline(0.5, color="grey", lw=0.8)
+        ax.set_xlim(0.3, 1.0)
+        ax.set_xlabel("balanced accuracy (mean ± sd over folds and seeds)")
         title = f"{task.title}, protocol ({protocol})"
-        mine = table[(table.protocol == protocol)] if not table.empty else table
+        mine = table[(table.task == task_name) & (table.protocol == protocol)] \
+            if not table.empty else table
         if not mine.empty:
-            mine = mine[mine.labelled_subjects == mine.labelled_subjects.max()]
-            best = mine.loc[mine.bacc.idxmax()]
-            title += (f"\n{best.pipeline} - {best.floor} [{best.recipe}]: "
-                      f"ΔBAcc {_pm(best.d_bacc, best.d_bacc_sd)}")
+            best = mine.iloc[0]
+            title += (f"\nCRIA's margin over the best floor: "
+                      f"{_pm(best.d_bacc, best.d_bacc_sd)} BAcc")
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     with open_atomic(path, "wb") as file:  # never a half-written plot
-        fig.savefig(file, dpi=120, format="png")
+        fig.savefig(file, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -867,3 +1049,93 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+# ------------------------------------------------------- the output folder
+#: The file of a run's settings and status in its ``--out`` folder.
+RUN_FILE = "benchmark.json"
+#: Everything a run writes; ``--overwrite`` removes these, and only from a folder
+#: whose RUN_FILE says that sk-cria wrote them.
+OUTPUTS = (RUN_FILE, "results.csv", "results.md", "results.png", "label_efficiency.png")
+
+
+def prepare_out(out, settings, *, overwrite=False):
+    """Check that ``out`` can take this run; return the rows it already holds.
+
+    A folder holding a run with the same ``settings`` is resumed: the fits
+    in its results.csv are not run again. One holding a run with other
+    settings is refused unless ``overwrite``, which removes only the files
+    of :data:`OUTPUTS` (sk-cria wrote them: the folder's ``benchmark.json``
+    says so). Files under those names in a folder without ``benchmark.json``
+    are not sk-cria's, or are from a version before it: never removed.
+
+    Parameters
+    ----------
+    out : path-like
+        The ``--out`` folder (need not exist).
+    settings : dict
+        Task name -> :meth:`BenchmarkConfig.settings` of this run.
+    overwrite : bool, default=False
+        Replace a run with other settings.
+
+    Returns
+    -------
+    done : list of dict
+        The rows of results.csv of the run being resumed; empty otherwise.
+
+    Raises
+    ------
+    sk_cria.runs.RunDirError
+        ``out`` cannot take this run; the message says why and what to do.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {str(out)!r} is a file, not a folder; choose a folder "
+                          "(it is created if missing).")
+    previous = _read_run(out / RUN_FILE)
+    if previous is None:
+        theirs = [name for name in OUTPUTS if (out / name).exists()]
+        if theirs:
+            raise RunDirError(
+                f"{out} holds {', '.join(theirs)} but no {RUN_FILE}: results that this "
+                "version of sk-cria did not write (or another program's files), which are "
+                "never replaced, even with --overwrite: move them away or choose another --out.")
+        return []
+    details = settings_differences(_flat(previous["settings"]), _flat(settings))
+    if details and not overwrite:
+        raise RunDirError(
+            f"{out} holds the results of a run with other settings ({details}); rerun "
+            "with its settings to resume or re-report it, choose another --out, or pass "
+            "--overwrite to replace its results (only the files sk-cria wrote).")
+    if details:
+        _remove_outputs(out, OUTPUTS)
+        return []
+    try:
+        rows = pd.read_csv(out / "results.csv", dtype={"budget": str, "task": str,
+                                                     "protocol": str})
+    except FileNotFoundError:
+        return []  # stopped before its first fit
+    except (OSError, ValueError) as error:
+        raise RunDirError(f"{out / 'results.csv'} cannot be read ({error}); pass --overwrite "
+                          "to start the run afresh.") from error
+    return rows.to_dict("records")
+
+
+def _flat(settings):
+    """{"eegmat": {"seeds": 1}} -> {"eegmat.seeds": 1}; a task missing on one side differs."""
+    return {f"{task}.{key}" if isinstance(values, dict) else task: value
+            for task, values in settings.items()
+            for key, value in (values.items() if isinstance(values, dict) else [(None, values)])}
+
+
+def write_run_file(out, settings, status, **extra):
+    """Write ``out``/benchmark.json: the run's settings, its status and ``extra``."""
+    with open_atomic(Path(out) / RUN_FILE) as file:
+        json.dump({"settings": settings, "status": status, **extra}, file, indent=2)
+        file.write("\n")
+
+
+def write_results(out, rows):
+    """Write every row so far to ``out``/results.csv, whole (atomic rename)."""
+    with open_atomic(Path(out) / "results.csv") as file:
+        pd.DataFrame(rows, columns=COLUMNS).to_csv(file, index=False)

@@ -1,24 +1,31 @@
 """The ``sk-cria`` command line (also ``python -m sk_cria``)."""
 
 import argparse
-import dataclasses
+import json
 import math
 from pathlib import Path
+import shlex
 import sys
 import time
 
-import pandas as pd
 
 from .benchmark import (
     ALIGNMENTS,
     PIPELINES,
+    RUN_FILE,
     SCALINGS,
     BenchmarkConfig,
-    headline,
+    format_overview,
+    markdown_overview,
     markdown_report,
+    overview,
     plot_label_efficiency,
     plot_results,
+    prepare_out,
+    row_key,
     run_benchmark,
+    write_results,
+    write_run_file,
 )
 from ._check import check_device
 from .atomic import open_atomic
@@ -157,41 +164,79 @@ def _interrupted(out, where=""):
 
 
 def _add_benchmark(commands):
-    default = BenchmarkConfig()
+    full, quick = BenchmarkConfig(), BenchmarkConfig.quick()
+
+    def default(what, value_full, value_quick=None):
+        value_quick = value_full if value_quick is None else value_quick
+        if value_quick == value_full:
+            return f"{what}default {value_full}"
+        return f"{what}default {value_quick} (with --full: {value_full})"
+
     cmd = commands.add_parser(
         "benchmark",
-        help="CRIA vs feature floors and Riemannian baselines on eegmat, one recipe for all",
-        description="Run CRIA pipelines (linear probe and fine-tuning, with and without "
-        "pre-training) and the non-CRIA floors (log-variance, log band power, tangent space, "
-        "MDM) under the same cross-subject splits of PhysioNet eegmat and the same recipe "
-        "(input alignment and feature scaling); print CRIA's paired margin over the best "
-        "floor of the same recipe; write results.csv, results.md and results.png "
-        "(and label_efficiency.png with --train-subjects).",
+        help="CRIA against the floors (feature and Riemannian baselines) on every task, "
+        "one recipe for all",
+        description="Run CRIA's pipelines (linear probes and fine-tuning of the shipped, a "
+        "pre-trained or a random-weight encoder) and each task's floors (log-variance, log "
+        "band power, tangent space, MDM, CSP) under the same cross-subject splits and the "
+        "same recipe (input alignment and feature scaling), and print one table: per task, "
+        "CRIA's best pipeline, the best floor of the same recipe and the paired margin. "
+        "By default every task runs in its quick configuration (minutes on 2 CPU cores: "
+        "eegmat protocol (c) and motor imagery grouped 6-fold, the shipped encoder "
+        "cria-small frozen, against every floor); --full runs the full configurations. "
+        "Every finished fit is written to OUT/results.csv at once; running the same command "
+        "again resumes, skipping the fits it holds. At the end OUT also holds results.md, "
+        "results.png (and label_efficiency.png with --train-subjects) and benchmark.json "
+        "(the run's settings).",
     )
-    cmd.add_argument("--task", choices=list(TASKS), default=None,
-                     help="eegmat: rest vs mental arithmetic (default); eegmmidb-mi: imagined "
-                     "left vs right fist, subjects 1-11, grouped folds, motor-imagery floors "
-                     "(CSP + LDA, tangent space, MDM, filter bank on 8-30 Hz)")
-    cmd.add_argument("--out", default="benchmark-results", help="output folder")
-    cmd.add_argument("--data", type=folder, default=None,
-                     help="folder holding the task's data, eegmat/ or MNE-eegbci-data/ "
-                     "(default: SK_CRIA_DATA, then MNE's data folder)")
+    cmd.add_argument("--task", nargs="+", choices=list(TASKS), default=None,
+                     help="tasks to run (default: all): eegmat, rest vs mental arithmetic; "
+                     "eegmmidb-mi, imagined left vs right fist, subjects 1-11, grouped folds, "
+                     "motor-imagery floors (CSP + LDA, tangent space, MDM, filter bank on "
+                     "8-30 Hz)")
+    cmd.add_argument("--full", action="store_true",
+                     help="each task's full configuration: its protocols (eegmat: a and b), "
+                     "all its pipelines, 5 seeds, the default-size encoder, 10 pre-training "
+                     "and 30 fine-tuning epochs (hours on a CPU)")
     cmd.add_argument("--quick", action="store_true",
-                     help="protocol (a), one seed, small encoder, few epochs: minutes on 2 cores")
-    cmd.add_argument("--protocol", choices=["a", "b", "both"], default=None)
+                     help="the quick configuration, which is the default (kept for older "
+                     "commands)")
+    cmd.add_argument("--out", default="benchmark-results",
+                     help="output folder (default %(default)s); a folder holding this run's "
+                     "results is resumed, one holding another run's is refused")
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace the results of a run with other settings in --out (removes "
+                     "only the files sk-cria wrote there)")
+    cmd.add_argument("--data", type=folder, default=None,
+                     help="folder holding the tasks' data, eegmat/ and MNE-eegbci-data/ "
+                     "(default: SK_CRIA_DATA, then MNE's data folder)")
+    cmd.add_argument("--protocol", nargs="+", choices=["a", "b", "c", "both"], default=None,
+                     help="eegmat: a (train 0-27, test 32-35, the field's; saturated once "
+                     "subjects are aligned), b (grouped K-fold over the loaded subjects), c "
+                     "(4 folds testing subjects 28-35, which the shipped encoders never saw); "
+                     "both: a and b; eegmmidb-mi: b. Default: eegmat c (with --full: a b), "
+                     "eegmmidb-mi b")
     cmd.add_argument("--seeds", type=positive_int, default=None,
-                     help=f"default {default.seeds}")
-    cmd.add_argument("--folds", type=folds, default=None, help=f"default {default.folds}")
-    cmd.add_argument("--encoder", choices=["small", "default"], default=None)
-    cmd.add_argument("--pretrain-epochs", type=non_negative_int, default=None)
-    cmd.add_argument("--finetune-epochs", type=non_negative_int, default=None)
+                     help=default("seeds per split; ", full.seeds, quick.seeds))
+    cmd.add_argument("--folds", type=folds, default=None,
+                     help=default("folds of protocol (b); ", full.folds))
+    cmd.add_argument("--encoder", choices=["small", "default"], default=None,
+                     help=default("CRIA size preset of the encoders trained in the run; ",
+                                  full.encoder, quick.encoder))
+    cmd.add_argument("--pretrain-epochs", type=non_negative_int, default=None,
+                     help=default("pre-training epochs of the cria_*_pretrained pipelines "
+                                  "(inside each fold); ", full.pretrain_epochs,
+                                  quick.pretrain_epochs))
+    cmd.add_argument("--finetune-epochs", type=non_negative_int, default=None,
+                     help=default("most fine-tuning epochs (early stopping on held-out "
+                                  "subjects); ", full.finetune_epochs, quick.finetune_epochs))
     cmd.add_argument("--fusion", choices=["asymmetric", "symmetric", "serial"], default=None,
-                     help="ablation of the cross-view fusion")
+                     help=f"ablation of the cross-view fusion; default {full.fusion}")
     cmd.add_argument("--masking", choices=["view", "token", "spatial_block"], default=None,
-                     help="ablation of the pre-training masks")
+                     help=f"ablation of the pre-training masks; default {full.masking}")
     cmd.add_argument("--negatives", choices=["batch", "group"], default=None,
                      help="contrastive negatives of pre-training: any window of the batch "
-                     "(default) or batches of one training subject each")
+                     "(batch, the default) or batches of one training subject each (group)")
     cmd.add_argument("--purification", action="store_true",
                      help="ablation: keep the top half of the channels and patches before "
                      "pooling (k_c=k_t=0.5; the encoder keeps everything by default)")
@@ -199,16 +244,16 @@ def _add_benchmark(commands):
                      help="recipe, for every pipeline: each subject's windows as they are "
                      "(none), whitened on its own windows by the arithmetic mean of their "
                      "covariances (ea, Euclidean alignment) or by their Riemannian mean (ra); "
-                     f"several values run each; default: {' '.join(default.alignments)}")
+                     f"several values run each; default: {' '.join(full.alignments)}")
     cmd.add_argument("--feature-scaling", nargs="+", choices=list(SCALINGS), default=None,
                      help="recipe, for every pipeline with a feature step: z-score the features "
                      "per subject on its own windows (subject) or over the training set "
-                     f"(global); default: {' '.join(default.scalings)}")
+                     f"(global); default: {' '.join(full.scalings)}")
     cmd.add_argument("--train-subjects", nargs="+", type=_count, default=None,
                      metavar="N",
                      help="label efficiency: fit each pipeline with the labels of only N "
                      "training subjects (a seeded random draw per seed), e.g. 1 2 4 8 all; "
-                     "pre-training and alignment still see every unlabelled window")
+                     "pre-training and alignment still see every unlabelled window; default all")
     cmd.add_argument("--input-band", nargs=2, type=positive_float, default=None,
                      metavar=("L_FREQ", "H_FREQ"),
                      help="band-pass of the CRIA input in Hz, e.g. 1 40 as the baselines "
@@ -217,14 +262,17 @@ def _add_benchmark(commands):
     cmd.add_argument("--input-scaling", type=_input_scaling, default=None,
                      metavar="{window,group,UV}",
                      help="EEGPreprocessor's scaling of the CRIA input: each channel of each "
-                     "window by its own 95th percentile (window, the default), of each "
-                     "subject's windows (group), or a fixed unit in microvolts, e.g. 100 "
-                     "(what cria-base was trained on)")
+                     "window by its own 95th percentile (window, the default, what cria-small "
+                     "was trained on), of each subject's windows (group), or a fixed unit in "
+                     "microvolts, e.g. 100 (what cria-base was trained on)")
     cmd.add_argument("--subjects", type=subjects, default=None,
-                     help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35, "
-                     "protocol (a) needs 0-27 and 32-35; eegmmidb-mi: default 1-11)")
+                     help="subjects to load, e.g. 0-11 (eegmat: default all 36, numbered 0-35; "
+                     "protocol (a) needs 0-27 and 32-35, (c) 28-35; eegmmidb-mi: default "
+                     "1-11); give it with one --task")
     cmd.add_argument("--pipelines", nargs="+", default=None, choices=list(PIPELINES),
-                     help="subset of pipelines (default: all)")
+                     metavar="PIPELINE",
+                     help="pipelines to run (default: the task's quick set, with --full all "
+                     "of CRIA's and the task's floors); any of: " + ", ".join(PIPELINES))
     cmd.add_argument("--embedding", nargs="+", default=None, choices=list(EMBEDDINGS),
                      help="outputs of the encoder that each probe (cria_probe_<encoder>) is "
                      "run with: the pooled embedding, per-channel or per-region features "
@@ -233,9 +281,9 @@ def _add_benchmark(commands):
                      "(CRIAClassifier's embedding)")
     cmd.add_argument("--shipped-encoder", default=None, metavar="NAME_OR_FOLDER",
                      help="encoder of the cria_probe_shipped pipelines, used as it is, and "
-                     "the start of cria_finetune_shipped: a "
-                     "shipped name (cria-small, the default; cria-base) or the folder of an "
-                     "encoder saved by sk-cria pretrain or save_pretrained")
+                     "the start of cria_finetune_shipped: a shipped name (default "
+                     f"{full.shipped_encoder}; cria-base) or the folder of an encoder saved "
+                     "by sk-cria pretrain or save_pretrained")
     cmd.set_defaults(run=_run_benchmark)
 
 
@@ -262,10 +310,10 @@ def _count(text):
 
 
 def _run_benchmark(args):
+    protocols = args.protocol and tuple(dict.fromkeys(
+        p for given in args.protocol for p in (("a", "b") if given == "both" else (given,))))
     overrides = {
-        "task": args.task,
-        "protocols": None if args.protocol is None else
-        (("a", "b") if args.protocol == "both" else (args.protocol,)),
+        "protocols": protocols,
         "seeds": args.seeds, "folds": args.folds, "encoder": args.encoder,
         "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
         "fusion": args.fusion, "masking": args.masking, "negatives": args.negatives,
@@ -282,42 +330,98 @@ def _run_benchmark(args):
         "subjects": args.subjects,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    config = BenchmarkConfig.quick(**overrides) if args.quick else BenchmarkConfig(**overrides)
-    if config.input_band is not None and config.input_band[0] >= config.input_band[1]:
-        return _error("benchmark", f"--input-band: the low edge ({config.input_band[0]:g} Hz) "
-                      f"must be below the high one ({config.input_band[1]:g} Hz).")
+    if args.full and args.quick:
+        return _error("benchmark", "--full and --quick exclude each other; give one.")
+    tasks = _unique(args.task) or tuple(TASKS)
+    make = BenchmarkConfig if args.full else BenchmarkConfig.quick
+    configs = [make(task=task, **overrides) for task in tasks]
+    if args.input_band is not None and args.input_band[0] >= args.input_band[1]:
+        return _error("benchmark", f"--input-band: the low edge ({args.input_band[0]:g} Hz) "
+                      f"must be below the high one ({args.input_band[1]:g} Hz).")
     try:
-        config.check()
+        for config in configs:
+            config.check()
     except ValueError as error:
         return _error("benchmark", error)
-    task = TASKS[config.task]
-    if args.data is not None and not (Path(args.data) / task.data_folder).is_dir():
-        return _error("benchmark", f"--data {args.data!r} holds no {task.data_folder}/ folder, "
-                      f"which task {task.name!r} reads; give the folder that holds it "
-                      "(SK_CRIA_DATA's layout).")
+    for task in map(TASKS.get, tasks):
+        if args.data is not None and not (Path(args.data) / task.data_folder).is_dir():
+            return _error("benchmark", f"--data {args.data!r} holds no {task.data_folder}/ "
+                          f"folder, which task {task.name!r} reads; give the folder that "
+                          "holds it (SK_CRIA_DATA's layout).")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"sk-cria benchmark: {dataclasses.asdict(config)}", file=sys.stderr)
-    start = time.perf_counter()
+    settings = {config.task: config.settings() for config in configs}
     try:
-        rows = run_benchmark(config)
-    except FileNotFoundError as error:  # an eegmat file missing from --data
+        done = prepare_out(out, settings, overwrite=args.overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+    except (RunDirError, OSError) as error:
         return _error("benchmark", error)
-    seconds = time.perf_counter() - start
-    with open_atomic(out / "results.csv") as file:
-        pd.DataFrame(rows).to_csv(file, index=False)
-    report = markdown_report(rows, config, seconds)
+    previous = _read_run_seconds(out)
+    write_run_file(out, settings, "running", command=_command_line(), seconds=previous)
+    print(_plan(configs, args.full, len(done), out), file=sys.stderr)
+    rows = list(done)
+    by_key = {row_key(row): row for row in done}
+
+    def keep(row):  # every finished fit reaches results.csv at once
+        rows.append(row)
+        write_results(out, rows)
+
+    start = time.perf_counter()
+    results = []
+    try:
+        for config in configs:
+            results += run_benchmark(config, done=by_key, on_row=keep)
+    except KeyboardInterrupt:
+        print(f"sk-cria benchmark: interrupted; {len(rows)} finished fit(s) are in "
+              f"{out / 'results.csv'}: rerun the same command to resume.", file=sys.stderr)
+        write_run_file(out, settings, "interrupted", command=_command_line(),
+                       seconds=previous + time.perf_counter() - start)
+        return INTERRUPTED
+    except (FileNotFoundError, ValueError) as error:  # a file missing from --data
+        return _error("benchmark", error)
+    seconds = previous + time.perf_counter() - start
+    report = [f"# sk_cria benchmark\n\nCommand: `{_command_line()}`; "
+              f"{'full' if args.full else 'quick'} configuration; {seconds / 60:.1f} min of "
+              "running in all.\n\n"
+              "Per task, CRIA's best pipeline against the best floor of the same recipe; the "
+              "margin is paired over the same folds and seeds (mean ± sd of the "
+              "differences).\n", markdown_overview(overview(results)), ""]
+    report += [markdown_report(results, config, seconds) for config in configs]
     with open_atomic(out / "results.md") as file:
-        file.write(report)
-    plot_results(rows, out / "results.png")
+        file.write("\n".join(report))
+    plot_results(results, out / "results.png")
     written = [out / "results.csv", out / "results.md", out / "results.png"]
-    if len(config.train_subjects) > 1:
-        plot_label_efficiency(rows, out / "label_efficiency.png")
+    if any(len(config.train_subjects) > 1 for config in configs):
+        plot_label_efficiency(results, out / "label_efficiency.png")
         written.append(out / "label_efficiency.png")
-    print(report)
-    print("\n".join(headline(rows)))
-    print(f"Wrote {', '.join(str(path) for path in written)}.")
+    write_run_file(out, settings, "finished", command=_command_line(), seconds=seconds)
+    print(format_overview(overview(results)))
+    print(f"\n{seconds / 60:.1f} min. Wrote {', '.join(str(path) for path in written)}.")
     return 0
+
+
+def _plan(configs, full, done, out):
+    """The run in one line: configuration, tasks, protocols, folds, seeds, pipelines."""
+    parts = []
+    for config in configs:
+        protocols = ", ".join(f"({p})" for p in config.protocols)
+        parts.append(f"{config.task} protocol {protocols}, {config.seeds} seed(s), "
+                     f"{len(config.selected_pipelines())} pipelines")
+    kind = "full configuration" if full else "quick configuration (--full for the full one)"
+    resumed = f"; resuming: {done} fit(s) already in {out / 'results.csv'}" if done else ""
+    return f"sk-cria benchmark: {kind}: {'; '.join(parts)}; results in {out}{resumed}."
+
+
+def _read_run_seconds(out):
+    """Seconds spent by earlier invocations of a resumed run (0 for a new one)."""
+    try:
+        return float(json.loads((out / RUN_FILE).read_text()).get("seconds", 0.0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def _command_line():
+    return "sk-cria " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) \
+        if Path(sys.argv[0]).name in ("sk-cria", "__main__.py") else " ".join(sys.argv)
 
 
 def _unique(values):

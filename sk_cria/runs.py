@@ -422,8 +422,9 @@ def _read_run(run_file):
     return run
 
 
-def _remove_outputs(out):
-    for name in _OUTPUTS:
+def _remove_outputs(out, names=_OUTPUTS):
+    """Remove the files and folders ``names`` of ``out`` (a run's: sk-cria wrote them)."""
+    for name in names:
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)

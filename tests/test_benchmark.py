@@ -11,7 +11,7 @@ from sk_cria.cli import main
 from sk_cria.datasets import load_eegmat
 from sk_cria.tasks import TASKS
 
-SMALL = ["--protocol", "b", "--subjects", "0-3", "--folds", "2", "--encoder", "small"]
+SMALL = ["--task", "eegmat", "--protocol", "b", "--subjects", "0-3", "--folds", "2", "--encoder", "small"]
 
 
 def test_benchmark_command_writes_csv_table_figure_and_margin(data_path, tmp_path, capsys):
@@ -33,10 +33,15 @@ def test_benchmark_command_writes_csv_table_figure_and_margin(data_path, tmp_pat
     assert "CRIA's margin over the best non-CRIA pipeline" in table
     assert f"{PUBLISHED['CBraMod'][0]:.4f}" in table and "1-40 Hz" in table
     assert (tmp_path / "results.png").stat().st_size > 10_000
-    printed = capsys.readouterr().out
-    assert "CRIA's margin over the same-recipe floor" in printed
-    assert "cria_probe_pretrained - log_variance" in printed or \
-        "cria_finetune_scratch - log_variance" in printed
+    printed = capsys.readouterr().out.splitlines()
+    # One table: per task, CRIA's best pipeline against the best floor of the same recipe.
+    assert printed[0].split()[:2] == ["task", "protocol"] and "margin ± sd" in printed[0]
+    best = results[results.family == "cria"].groupby("pipeline").bacc.mean().idxmax()
+    assert printed[1].startswith("eegmat  (b) ra/subject") and best in printed[1]
+    assert "log_variance" in printed[1] and "4 tested" in printed[1] and "2 x 1" in printed[1]
+    # Each pipeline's name is printed once at most, and no raw settings.
+    assert all(sum(name in line for line in printed) <= 1 for name in results.pipeline)
+    assert not any("{" in line for line in printed)
 
 
 def test_recipe_reaches_every_pipeline(data_path, tmp_path):
@@ -79,8 +84,8 @@ def test_train_subjects_fits_on_the_labels_of_that_many_subjects(data_path, tmp_
     monkeypatch.setattr(benchmark, "_evaluate", spy)
     monkeypatch.setattr(LogisticRegression, "fit", spy_fit)
     main([
-        "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "b",
-        "--subjects", "0-5", "--folds", "2", "--encoder", "small", "--seeds", "2",
+        "benchmark", "--data", str(data_path), "--out", str(tmp_path), "--task", "eegmat",
+        "--protocol", "b", "--subjects", "0-5", "--folds", "2", "--encoder", "small", "--seeds", "2",
         "--train-subjects", "1", "2", "all", "--pipelines", "cria_probe_random", "log_variance",
     ])
     groups = load_eegmat(range(6), path=data_path, sfreq=200.0, download=False).groups
@@ -139,10 +144,12 @@ def test_folds_of_unequal_size_are_one_label_budget():
     assert table.iloc[0].d_bacc == pytest.approx(-0.05)
 
 
-def test_protocol_a_refuses_missing_subjects(data_path, tmp_path):
-    with pytest.raises(ValueError, match="subjects 0-27 and 32-35"):
-        main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), "--protocol", "a",
-              "--subjects", "0-3", "--pipelines", "mdm"])
+def test_protocol_a_refuses_missing_subjects(data_path, tmp_path, capsys):
+    assert main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), "--task",
+                 "eegmat", "--protocol", "a", "--subjects", "0-3", "--pipelines", "mdm"]) == 2
+    err = capsys.readouterr().err
+    assert "Protocol (a) needs subjects 0-27 and 32-35; load all subjects." in err
+    assert "Traceback" not in err
 
 
 # ------------------------------------------------------- motor imagery task
@@ -247,3 +254,149 @@ def test_an_unknown_shipped_encoder_is_refused_before_loading(tmp_path, capsys):
     assert code == 2 and "Traceback" not in err
     assert "shipped_encoder: 'cria-huge' is neither an encoder directory" in err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------- the default run, resumption, --out
+def test_the_default_command_runs_every_task_in_its_quick_configuration(monkeypatch, tmp_path,
+                                                                        capsys):
+    ran = []
+
+    def fake_run(config, done=None, on_row=None):  # what the command asks for, nothing run
+        ran.append(config)
+        return []
+
+    monkeypatch.setattr("sk_cria.cli.run_benchmark", fake_run)
+    monkeypatch.setattr("sk_cria.cli.plot_results", lambda rows, path: None)
+    assert main(["benchmark", "--out", str(tmp_path / "out")]) == 0
+    assert [config.task for config in ran] == list(TASKS)
+    eegmat, imagery = ran
+    assert eegmat.protocols == ("c",) and imagery.protocols == ("b",)
+    for config in ran:
+        assert config.seeds == 1 and config.encoder == "small"
+        assert any(name.startswith("cria_") for name in config.pipelines)
+        assert set(config.pipelines) - set(benchmark.CRIA_PIPELINES) - set(benchmark.PROBES) \
+            <= set(TASKS[config.task].floors)
+    plan = capsys.readouterr().err.splitlines()[0]
+    assert plan.startswith("sk-cria benchmark: quick configuration (--full for the full one)")
+    ran.clear()
+    assert main(["benchmark", "--full", "--task", "eegmat", "--out", str(tmp_path / "f")]) == 0
+    assert ran[0].protocols == ("a", "b") and ran[0].seeds == 5
+    assert ran[0].pipelines == (*benchmark.CRIA_PIPELINES, *TASKS["eegmat"].floors)
+
+
+def test_protocol_c_tests_only_subjects_the_shipped_encoders_never_saw():
+    import re
+    from pathlib import Path
+
+    import sk_cria
+
+    groups = np.repeat(np.arange(36), 2)
+    folds = list(benchmark.splits(benchmark.BenchmarkConfig.quick(), groups))
+    assert len(folds) == 4 and {protocol for protocol, *_ in folds} == {"c"}
+    for card in Path(sk_cria.__file__).parent.glob("pretrained/*/README.md"):
+        seen = re.search(r"subjects (\d+)-(\d+)", card.read_text())  # the first: eegmat
+        first, last = map(int, seen.groups())
+        for _, _, train, test in folds:
+            assert not set(groups[test]) & set(range(first, last + 1)), card
+            assert len(set(groups[test])) == 2 and len(set(groups[train])) == 34
+            assert not set(groups[train]) & set(groups[test])
+    tested = np.concatenate([groups[test] for *_, test in folds])
+    assert sorted(set(tested)) == list(range(28, 36))
+
+
+RESUMABLE = ["benchmark", "--task", "eegmat", "--protocol", "b", "--subjects", "0-3",
+             "--folds", "2", "--pipelines", "log_variance", "band_power", "mdm"]
+
+
+def test_every_fit_is_kept_at_once_and_a_rerun_resumes(data_path, tmp_path, monkeypatch,
+                                                       capsys):
+    argv = [*RESUMABLE, "--data", str(data_path), "--out", str(tmp_path / "out")]
+    evaluate, calls = benchmark._evaluate, []
+
+    def killed_at_the_fourth_fit(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the run
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "_evaluate", killed_at_the_fourth_fit)
+    assert main(argv) == 130
+    assert "3 finished fit(s) are in" in capsys.readouterr().err
+    kept = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert len(kept) == 3  # each finished fit was written when it finished
+    calls.clear()
+    assert main(argv) == 0
+    assert len(calls) == 3  # the three fits that were missing, and only them
+    assert "resuming: 3 fit(s) already in" in capsys.readouterr().err
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert len(results) == 6
+    pd.testing.assert_frame_equal(results.iloc[:3], kept)  # the first rows kept as they were
+    calls.clear()
+    assert main(argv) == 0 and calls == []  # finished: re-reported, nothing run again
+    assert len(pd.read_csv(tmp_path / "out" / "results.csv")) == 6
+
+
+def test_out_refuses_another_runs_results_unless_overwrite(data_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [*RESUMABLE, "--data", str(data_path), "--out", str(out)]
+    assert main(argv) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    # Other settings: refused in one line, naming what differs; nothing touched.
+    before = (out / "results.csv").read_bytes()
+    assert main([*argv, "--folds", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "eegmat.folds=2 there, 3 now" in err and "--overwrite" in err
+    assert (out / "results.csv").read_bytes() == before
+    # --overwrite replaces sk-cria's files only.
+    assert main([*argv, "--folds", "3", "--overwrite"]) == 0
+    assert set(pd.read_csv(out / "results.csv").fold) == {0, 1, 2}
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_out_never_replaces_files_sk_cria_did_not_write(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.md").write_text("my notes")
+    for extra in ([], ["--overwrite"]):
+        assert main([*RESUMABLE, "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "holds results.md but no benchmark.json" in err and "Traceback" not in err
+    assert (out / "results.md").read_text() == "my notes"
+    # --out naming a file: one line, exit code 2.
+    assert main([*RESUMABLE, "--out", str(out / "results.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err
+
+
+def test_figure_sorts_pipelines_with_readable_names_and_the_margin(monkeypatch, tmp_path):
+    rows = [dict(task=task, protocol="b", recipe="ra/subject", pipeline=name,
+                 family=benchmark.PIPELINES[name].family, budget="all", labelled_subjects=9,
+                 seed=0, fold=fold, bacc=bacc + 0.01 * fold, auroc=bacc, auprc=bacc,
+                 fit_seconds=1.0, predict_per_second=1.0, label_subjects="",
+                 test_subjects=str(fold))
+            for task in TASKS for fold in range(3)
+            for name, bacc in (("cria_probe_shipped", 0.6), ("mdm", 0.7),
+                               ("tangent_space_recentered", 0.5))]
+    drawn = []
+    import matplotlib.axes
+
+    barh = matplotlib.axes.Axes.barh
+
+    def spy(self, y, width, *args, **kwargs):
+        if len(y):
+            drawn.append((self, list(width), kwargs.get("color")))
+        return barh(self, y, width, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "barh", spy)
+    benchmark.plot_results(rows, tmp_path / "results.png")
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    assert len(drawn) == len(TASKS)  # one panel per task and protocol
+    for ax, widths, colours in drawn:
+        assert widths == sorted(widths)  # sorted by score
+        labels = [tick.get_text() for tick in ax.get_yticklabels()]
+        assert labels == ["tangent space + LR, re-centred", "CRIA probe, shipped encoder",
+                          "MDM"]
+        assert colours[1] != colours[0] == colours[2]  # CRIA in its own colour
+        assert "CRIA's margin over the best floor: -0.100 ± 0.000 BAcc" in ax.get_title()

@@ -113,7 +113,7 @@ def test_benchmark_refuses_a_data_folder_that_does_not_exist(tmp_path, capsys):
 
 def test_benchmark_names_a_missing_eegmat_file_in_one_line(tmp_path, capsys):
     (tmp_path / "eegmat").mkdir()  # the folder is there, its files are not
-    code = main(["benchmark", "--quick", "--data", str(tmp_path), "--subjects", "0",
+    code = main(["benchmark", "--task", "eegmat", "--data", str(tmp_path), "--subjects", "0",
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
@@ -126,3 +126,15 @@ def test_benchmark_refuses_an_inverted_input_band(tmp_path, capsys):
     assert "--input-band: the low edge (40 Hz) must be below the high one (1 Hz)" in (
         capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_benchmark_help_describes_every_flag_and_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = re.findall(r"\[(--[a-z-]+)", text.split("options:")[0])
+    assert len(options) >= 20
+    switches = {"--full", "--quick", "--overwrite", "--purification"}  # off unless given
+    for option in options:
+        described = text.split(f"{option} ", 2)[-1][:600]
+        assert option in switches or "default" in described, option

@@ -66,12 +66,17 @@ class Task:
         the recipe's alignment); None: the floors read the baselines' input
         band as it is.
     fixed_splits : dict, default={}
-        Protocol name -> ``{"train": subjects, "test": subjects}``; protocol
-        "b", grouped K-fold over the loaded subjects, always exists.
+        Protocol name -> ``{"train": subjects, "test": subjects}`` (one split),
+        or a list of them (its folds); without ``"train"`` a split trains on
+        every other loaded subject. Protocol "b", grouped K-fold over the
+        loaded subjects, always exists.
     protocols : tuple of str, default=("b",)
-        The protocols a full run measures.
-    quick_protocols : tuple of str, default=("b",)
-        The protocols of ``--quick``.
+        The protocols a full run (``--full``) measures.
+    quick : dict, default={}
+        What the quick run (``sk-cria benchmark`` without ``--full``) sets for
+        this task beyond :meth:`BenchmarkConfig.quick`'s own settings:
+        ``protocols``, ``pipelines``, ``input_scaling``... (the keys of
+        :class:`~sk_cria.benchmark.BenchmarkConfig`).
     published : dict, default={}
         Model -> (BAcc, AUC-PR, AUROC) reported by papers on the first fixed
         protocol, shown beside the measured rows (not measured here).
@@ -88,7 +93,7 @@ class Task:
     floor_band: tuple = None
     fixed_splits: dict = field(default_factory=dict)
     protocols: tuple = ("b",)
-    quick_protocols: tuple = ("b",)
+    quick: dict = field(default_factory=dict)
     published: dict = field(default_factory=dict)
 
     @property

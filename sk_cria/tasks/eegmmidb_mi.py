@@ -46,4 +46,11 @@ EEGMMIDB_MI = Task(
         "mdm", "mdm_recentered", "filter_bank_tangent_space_recentered",
         "log_variance_cria_input")},
     floor_band=(8.0, 30.0),
+    # The shipped encoder (it never saw eegmmidb), frozen, pooled and per region, against
+    # the field's re-centred floors (the filter bank and the floors without re-centring:
+    # --full).
+    quick=dict(pipelines=(
+        "cria_probe_shipped", "cria_probe_shipped_regions", "cria_probe_random_regions",
+        "tangent_space_recentered", "csp_lda_recentered", "mdm_recentered",
+        "log_variance_cria_input")),
 )
