@@ -1064,7 +1064,7 @@ def prepare_out(out, settings, *, overwrite=False):
 
     A folder holding a run with the same ``settings`` is resumed: the fits
     in its results.csv are not run again. One holding a run with other
-    settings is refused unless ``overwrite``, which removes only the files
+    settings is refused. ``overwrite`` starts afresh in either case, removing only the files
     of :data:`OUTPUTS` (sk-cria wrote them: the folder's ``benchmark.json``
     says so). Files under those names in a folder without ``benchmark.json``
     are not sk-cria's, or are from a version before it: never removed.
@@ -1076,7 +1076,8 @@ def prepare_out(out, settings, *, overwrite=False):
     settings : dict
         Task name -> :meth:`BenchmarkConfig.settings` of this run.
     overwrite : bool, default=False
-        Replace a run with other settings.
+        Replace the run in ``out``, whatever its settings, instead of resuming
+        or refusing it.
 
     Returns
     -------
@@ -1107,7 +1108,7 @@ def prepare_out(out, settings, *, overwrite=False):
             f"{out} holds the results of a run with other settings ({details}); rerun "
             "with its settings to resume or re-report it, choose another --out, or pass "
             "--overwrite to replace its results (only the files sk-cria wrote).")
-    if details:
+    if overwrite:  # a fresh start, as sk-cria pretrain --overwrite: the code may have changed
         _remove_outputs(out, OUTPUTS)
         return []
     try:

@@ -205,8 +205,8 @@ def _add_benchmark(commands):
                      help="output folder (default %(default)s); a folder holding this run's "
                      "results is resumed, one holding another run's is refused")
     cmd.add_argument("--overwrite", action="store_true",
-                     help="replace the results of a run with other settings in --out (removes "
-                     "only the files sk-cria wrote there)")
+                     help="start afresh, replacing the run in --out instead of resuming or "
+                     "refusing it (removes only the files sk-cria wrote there)")
     cmd.add_argument("--data", type=folder, default=None,
                      help="folder holding the tasks' data, eegmat/ and MNE-eegbci-data/ "
                      "(default: SK_CRIA_DATA, then MNE's data folder)")

@@ -354,6 +354,23 @@ def test_out_refuses_another_runs_results_unless_overwrite(data_path, tmp_path, 
     assert set(pd.read_csv(out / "results.csv").fold) == {0, 1, 2}
     assert (out / "notes.txt").read_text() == "mine"
 
+def test_overwrite_with_the_same_settings_runs_every_fit_again(data_path, tmp_path,
+                                                               monkeypatch):
+    # As sk-cria pretrain --overwrite: a fresh start, not a re-report of the rows it
+    # holds (which an older version of the code computed).
+    argv = [*RESUMABLE, "--data", str(data_path), "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    evaluate, calls = benchmark._evaluate, []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "_evaluate", counted)
+    assert main(argv) == 0 and calls == []  # the same command re-reports
+    assert main([*argv, "--overwrite"]) == 0
+    assert len(calls) == len(pd.read_csv(tmp_path / "out" / "results.csv")) == 6
+
 
 def test_out_never_replaces_files_sk_cria_did_not_write(tmp_path, capsys):
     out = tmp_path / "out"
