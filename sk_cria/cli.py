@@ -201,7 +201,7 @@ def _add_benchmark(commands):
     cmd.add_argument("--quick", action="store_true",
                      help="the quick configuration, which is the default (kept for older "
                      "commands)")
-    cmd.add_argument("--out", default="benchmark-results",
+    cmd.add_argument("--out", type=path, default="benchmark-results",
                      help="output folder (default %(default)s); a folder holding this run's "
                      "results is resumed, one holding another run's is refused")
     cmd.add_argument("--overwrite", action="store_true",
