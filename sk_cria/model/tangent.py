@@ -80,6 +80,7 @@ class SymmetricMatrixLog(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, matrices):
+        """The matrix logarithm of ``matrices``, shape (..., n, n); saves the eigen pairs."""
         # float64 for the decomposition: float32 eigenvectors of near-equal
         # eigenvalues are too inexact for a stable difference quotient.
         values, vectors = torch.linalg.eigh(matrices.double())
@@ -91,6 +92,7 @@ class SymmetricMatrixLog(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """The gradient with respect to the matrices, by Daleckii-Krein."""
         values, logs, vectors = ctx.saved_tensors
         grad = grad.double()
         grad = (grad + grad.transpose(-1, -2)) / 2
