@@ -86,8 +86,8 @@ def check_claims(scores):
             all(np.all(scores["LogVar+LR"] >= other) for other in others),
         "CRIA's mean AUROC is more than .1 below the floor's":
             scores["CRIA+LR"].mean() < scores["LogVar+LR"].mean() - 0.1,
-        "tangent space ranks some held-out subjects worse than chance":
-            scores["TS+LR"].min() < 0.5,
+        "tangent space ranks some held-out subjects at or near chance (AUROC below .55)":
+            scores["TS+LR"].min() < 0.55,
     }
     wrong = [claim for claim, holds in claims.items() if not holds]
     if wrong:
@@ -118,8 +118,8 @@ plt.show()
 # per-window scaling of each channel removes the absolute power that the floor reads,
 # and one epoch on three subjects teaches the encoder little. Tangent space, whose
 # reference point is computed on the other subjects, ranks the windows of some held-out
-# subjects worse than chance: without alignment, a subject's offset from the others
-# can outweigh the difference between conditions. This page
+# subjects at or near chance (AUROC below .55): without alignment, a subject's offset from
+# the others can outweigh the difference between conditions. This page
 # shows how the pipelines plug into MOABB, not which model to choose: the
 # comparison with per-subject alignment, more subjects and more pre-training is
 # :ref:`sphx_glr_auto_examples_plot_linear_probing.py` and ``sk-cria benchmark``.
