@@ -210,6 +210,17 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
                 f"the {len(dataset)} window(s) of the data, so nothing would be trained; give "
                 "more or longer recordings, or a shorter window or stride."
             )
+        net = ViewMaskPretrainer(
+            config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
+            random_state=seed, device=device, verbose=verbose, negatives=negatives,
+            precision=precision, checkpoint_dir=out / CHECKPOINTS,
+            checkpoint_every=checkpoint_every,
+            callbacks=_callbacks(out, dataset, batch_size, max_epochs, lr_schedule),
+            iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
+        )
+        # The estimator's own checks (an lr above 10, a device that is not
+        # there) before run.json, as the checks above: a refused run writes nothing.
+        net._check_params()
         if writer:
             if clear:  # only now that the data are known to train: nothing lost on an error
                 _remove_outputs(out)
@@ -220,14 +231,6 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
                 run = {"status": "running", "settings": settings, "started": _now(),
                        "sk_cria": __version__}
             _write_json(out / RUN_FILE, run)
-        net = ViewMaskPretrainer(
-            config=config, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
-            random_state=seed, device=device, verbose=verbose, negatives=negatives,
-            precision=precision, checkpoint_dir=out / CHECKPOINTS,
-            checkpoint_every=checkpoint_every,
-            callbacks=_callbacks(out, dataset, batch_size, max_epochs, lr_schedule),
-            iterator_train__num_workers=num_workers, iterator_valid__num_workers=num_workers,
-        )
         start = time.perf_counter()
         net.fit(dataset)  # a Ctrl-C stops it with a warning and sets interrupted_
         if net.interrupted_:

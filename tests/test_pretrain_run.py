@@ -567,3 +567,16 @@ def test_nan_samples_and_marked_bad_channels_are_left_out_and_listed(task_files,
     card = (out / "README.md").read_text()
     assert "NaN or infinite samples, or a channel marked bad in the file: 1 window(s), " \
         "1 channel(s) of 1 file(s)" in card
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("lr", 50.0, "lr"),  # the estimator's own limit (above 10 the weights overflow)
+    ("device", "tpu", "device"),
+])
+def test_parameters_the_estimator_refuses_write_nothing(task_files, tmp_path, name, value,
+                                                        message):
+    from sk_cria.runs import pretrain
+
+    with pytest.raises(ValueError, match=message):
+        pretrain(task_files[:1], tmp_path / "out", **{name: value})
+    assert not (tmp_path / "out").exists()  # no run.json to say a run was under way
