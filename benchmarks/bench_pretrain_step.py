@@ -13,16 +13,20 @@ script measures:
    so that the machine's load hits them alike (medians; ratios to ``old``):
    ``old``, the two ``CRIA.encode`` calls of pre-training before issue 26;
    ``pair``, today's ``CRIA.encode_masked_pair`` (the views once, both passes
-   fused as one batch); ``pair+bf16``, the same under CPU bfloat16 autocast
-   (measured only: not what ``ViewMaskPretrainer`` does on the CPU);
+   fused as one batch); ``pair+reuse``, the same fusing once the streams the
+   mask leaves unchanged (``reuse_streams=True``, opt-in); ``pair+bf16``, the
+   pair under CPU bfloat16 autocast (opt-in: not what ``ViewMaskPretrainer``
+   does on the CPU);
 4. training throughput with the loader: the old path (each window read and
    preprocessed, filters designed anew, two encoder passes) against today's
-   from the second epoch on (windows kept in memory by ``keep_windows``, the
-   pair), with and without bfloat16, interleaved as in 3.
+   default in its first epoch (windows read) and after it (windows kept in
+   memory by ``keep_windows="auto"``), and the opt-in arms, interleaved as in
+   3; then the default's speed over a run of ``--epochs`` epochs. Wall-clock
+   and CPU time are both reported, as the machine may be shared.
 
-Run from the repository root (1.8 min on an idle 2-core machine)::
+Run from the repository root (3.4 min on an idle 2-core machine)::
 
-    python benchmarks/bench_pretrain_step.py --data ../shared/data \
+    OMP_NUM_THREADS=2 python benchmarks/bench_pretrain_step.py --data ../shared/data \
         --out benchmarks/results/pretrain_profile.md
 """
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import platform
 import pstats
 import statistics
@@ -150,14 +155,26 @@ def time_arms(config, arms, batches):
     """Median seconds of a training step per arm, the arms interleaved step by step.
 
     ``arms``: name -> (fetch, forward, bf16), ``fetch(indices)`` giving the batch's
-    ``(x, channels)``; one module and optimizer serve all arms (the same work each).
-    The first of ``batches`` warms up.
+    ``(x, channels)``; ``forward`` may be a ``(forward, module_params)`` pair, the
+    module then built with ``module_params`` (the same seed: the same weights).
+    The first of ``batches`` warms up. Returns name -> (wall, cpu): medians of the
+    wall-clock and of this process's CPU seconds (on a shared machine the CPU
+    time is the steadier of the two).
     """
-    torch.manual_seed(0)
-    module = ViewMaskModule(CRIA(config))
-    loss_fn, optimizer = InfoNCELoss(0.1), torch.optim.AdamW(module.parameters(), 1e-4)
+    loss_fn = InfoNCELoss(0.1)
+    built = {}
+
+    def module_for(params):
+        key = tuple(sorted(params.items()))
+        if key not in built:
+            torch.manual_seed(0)
+            module = ViewMaskModule(CRIA(config), **params)
+            built[key] = module, torch.optim.AdamW(module.parameters(), 1e-4)
+        return built[key]
 
     def step(indices, fetch, forward, bf16):
+        forward, params = forward if isinstance(forward, tuple) else (forward, {})
+        module, optimizer = module_for(params)
         x, channels = fetch(indices)
         optimizer.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -166,14 +183,17 @@ def time_arms(config, arms, batches):
         optimizer.step()
 
     times = {name: [] for name in arms}
+    cpu = {name: [] for name in arms}
     for arm in arms.values():
         step(batches[0], *arm)
     for indices in batches[1:]:
         for name, arm in arms.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step(indices, *arm)
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            cpu[name].append(time.process_time() - start_cpu)
+    return {name: (statistics.median(times[name]), statistics.median(cpu[name]))
+            for name in arms}
 
 
 def compare_arms(config, x, channels, steps):
@@ -183,6 +203,7 @@ def compare_arms(config, x, channels, steps):
 
     arms = {"old": (batch, two_pass_forward, False),
             "pair": (batch, ViewMaskModule.forward, False),
+            "pair+reuse": (batch, (ViewMaskModule.forward, {"reuse_streams": True}), False),
             "pair+bf16": (batch, ViewMaskModule.forward, True)}
     return time_arms(config, arms, [None] * (steps + 1))
 
@@ -205,25 +226,51 @@ def compare_end_to_end(config, data, window, batch_size, steps):
     """Seconds per training step, loader included, old path against today's, interleaved.
 
     ``old``: each window read from its file and preprocessed with filters designed
-    anew, then the two encoder passes; ``pair+kept``: the windows kept in memory
-    (``keep_windows``, every epoch after the first) and ``encode_masked_pair``;
-    ``pair+kept+bf16``: the same under CPU bfloat16 autocast.
+    anew, then the two encoder passes; ``pair+read``: each window read and
+    preprocessed (filters cached), ``encode_masked_pair``: every epoch before
+    ``keep_windows="auto"`` became the default, and the first epoch since;
+    ``pair+kept``: the windows kept in memory (the default's later epochs);
+    ``+reuse``: ``ViewMaskModule(reuse_streams=True)`` (opt-in); ``+bf16``: CPU
+    bfloat16 autocast (opt-in).
     """
     files = sorted(Path(data, "eegmat/files/eegmat/1.0.0").glob("Subject*.edf"))[:8]
     prep = EEGPreprocessor(line_freq=50)
-    read = EEGWindowsDataset(files, window=window, verbose=False, preprocessor=prep)
-    kept = EEGWindowsDataset(files, window=window, verbose=False, preprocessor=prep,
-                             keep_windows=True)
+    read = EEGWindowsDataset(files, window=window, verbose=False, preprocessor=prep,
+                             keep_windows=False)
+    kept = EEGWindowsDataset(files, window=window, verbose=False, preprocessor=prep)
     for index in range(len(kept)):  # the first epoch reads them all
         kept[index]
     rng = np.random.default_rng(1)
     batches = [rng.choice(len(read), batch_size, replace=False) for _ in range(steps + 1)]
+    reuse = (ViewMaskModule.forward, {"reuse_streams": True})
     arms = {
         "old": (lambda i: read_batch(read, i, design_anew=True), two_pass_forward, False),
+        "pair+read": (lambda i: read_batch(read, i), ViewMaskModule.forward, False),
         "pair+kept": (lambda i: read_batch(kept, i), ViewMaskModule.forward, False),
+        "pair+kept+reuse": (lambda i: read_batch(kept, i), reuse, False),
         "pair+kept+bf16": (lambda i: read_batch(kept, i), ViewMaskModule.forward, True),
+        "pair+kept+reuse+bf16": (lambda i: read_batch(kept, i), reuse, True),
     }
     return time_arms(config, arms, batches)
+
+
+def arm_table(arms, batch_size):
+    """Markdown rows of ``time_arms``' result, ratios to ``old`` by wall and by CPU time."""
+    wall_old, cpu_old = arms["old"]
+    rows = ["| arm | median wall s | windows/s (wall) | speed vs old (wall) | "
+            "median CPU s | speed vs old (CPU) |", "|---|---|---|---|---|---|"]
+    rows += [f"| {name} | {wall:.3f} | {batch_size / wall:.1f} | {wall_old / wall:.2f}x | "
+             f"{cpu_s:.3f} | {cpu_old / cpu_s:.2f}x |" for name, (wall, cpu_s) in arms.items()]
+    return rows
+
+
+def run_average(arms, epochs):
+    """Speed vs old of a run of ``epochs`` epochs with the defaults: the first reads."""
+    out = {}
+    for column, which in (("wall", 0), ("CPU", 1)):
+        default = (arms["pair+read"][which] + (epochs - 1) * arms["pair+kept"][which]) / epochs
+        out[column] = arms["old"][which] / default
+    return out
 
 
 def main():
@@ -234,14 +281,20 @@ def main():
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=7, help="timed steps per arm (median)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--presets", nargs="+", default=["small", "default"],
+                        choices=["small", "default"])
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs of the run whose average speed is reported (the "
+                             "estimators' max_epochs default)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     began = time.time()
     x, channels, loader = load_batch(args.data, args.batch_size, args.window)
     lines = [
-        "# Where a pre-training step's time goes (issue 26 item 3)",
+        "# Where a pre-training step's time goes (issue 26 item 3, issue 38 item 2)",
         "",
-        f"Command: `python benchmarks/bench_pretrain_step.py --data {args.data} --out {args.out}`"
+        f"Command: `python benchmarks/bench_pretrain_step.py --data {args.data} --out {args.out}"
+        f" --steps {args.steps} --threads {args.threads} --presets {' '.join(args.presets)}`"
         f" on {platform.machine()}, {args.threads} torch threads, torch {torch.__version__}; "
         f"batch {args.batch_size} real eegmat windows of {args.window:g} s (20 channels at 200 Hz).",
         "",
@@ -253,7 +306,13 @@ def main():
     lines += [f"| {name} | {loader.pop(name):.1f} |" for name in list(loader)[:2]]
     lines += [f"| {name} | {100 * value:.0f} % of the window's time |"
               for name, value in loader.items()]
-    for preset in ("small", "default"):
+    load = os.getloadavg()[0]
+    lines[2] = lines[2].replace("`python benchmarks",
+                                f"`OMP_NUM_THREADS={args.threads} python benchmarks")
+    lines.insert(3, "")
+    lines.insert(4, f"Load average at the start: {load:.1f} on {os.cpu_count()} cores "
+                 "(the machine may be shared: compare arms within one table, interleaved).")
+    for preset in args.presets:
         config = CRIAConfig.small() if preset == "small" else CRIAConfig()
         torch.manual_seed(0)
         parts = profile_parts(ViewMaskModule(CRIA(config)), x, channels, args.steps)
@@ -273,26 +332,30 @@ def main():
             "",
             f"Step time of the arms, interleaved ({args.steps} steps each, medians):",
             "",
-            "| arm | median s | windows/s | speed vs old |",
-            "|---|---|---|---|",
+            *arm_table(arms, args.batch_size),
         ]
-        lines += [f"| {name} | {value:.3f} | {args.batch_size / value:.1f} | "
-                  f"{arms['old'] / value:.2f}x |" for name, value in arms.items()]
         arms = compare_end_to_end(config, args.data, args.window, args.batch_size, args.steps)
         lines += [
             "",
             f"Training throughput with the loader, interleaved ({args.steps} steps each, "
             "medians): `old` reads each window from its file and designs its filters "
             "anew, then runs the two encoder passes (the code before issue 26); "
-            "`pair+kept` takes the windows that `keep_windows` holds after the first "
-            "epoch and runs `encode_masked_pair`; `+bf16` adds CPU bfloat16 autocast "
-            "(`precision=\"bfloat16\"`, which the estimators take; not their default on the CPU):",
+            "`pair+read` reads and preprocesses each window (filters cached) and runs "
+            "`encode_masked_pair`: every epoch of the default before `keep_windows=\"auto\"`, "
+            "the first epoch since; `pair+kept` takes the windows the dataset keeps by "
+            "default after the first epoch; `+reuse` is `ViewMaskPretrainer("
+            "module__reuse_streams=True)`, `+bf16` `precision=\"bfloat16\"` (both opt-in, "
+            "not the CPU default):",
             "",
-            "| arm | median s per step | windows/s | speed vs old |",
-            "|---|---|---|---|",
+            *arm_table(arms, args.batch_size),
         ]
-        lines += [f"| {name} | {value:.3f} | {args.batch_size / value:.1f} | "
-                  f"{arms['old'] / value:.2f}x |" for name, value in arms.items()]
+        average = run_average(arms, args.epochs)
+        lines += [
+            "",
+            f"A run of {args.epochs} epochs with the defaults (`pair+read` in the first, "
+            f"`pair+kept` after): **{average['wall']:.2f}x** the old path by wall-clock, "
+            f"**{average['CPU']:.2f}x** by CPU time.",
+        ]
     lines += ["", f"Took {(time.time() - began) / 60:.1f} min.", ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

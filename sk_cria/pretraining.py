@@ -170,6 +170,10 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
     **kwargs
         Any other skorch ``NeuralNet`` parameter (``callbacks``,
         ``optimizer__weight_decay``, ``iterator_train__num_workers``, ...).
+        ``module__reuse_streams=True`` fuses once the streams that view
+        masking leaves unchanged (faster steps; with dropout the two passes
+        then share its noise, so it is not the default:
+        :class:`~sk_cria.model.pretext.ViewMaskModule`).
 
     Attributes
     ----------

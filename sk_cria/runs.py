@@ -54,7 +54,7 @@ from .callbacks import EpochLog
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
 from .datasets._quality import FLAT_SD, LOOSE_SD, check_thresholds
-from .datasets.recordings import EEGWindowsDataset
+from .datasets.recordings import KEEP_WINDOWS_BYTES, EEGWindowsDataset
 from .model.io import CONFIG_NAME, WEIGHTS_NAME, _written_by_sk_cria
 from .preprocessing import EEGPreprocessor, check_scaling
 from .pretraining import NEGATIVES, ViewMaskPretrainer
@@ -75,8 +75,6 @@ _OUTPUTS = (RUN_FILE, CHECKPOINTS, LOG_FILE, "config.json", "model.safetensors",
 # Settings that may differ when a run is resumed: they change where and how
 # fast it runs, not what it computes.
 _FREE = ("device", "num_workers", "checkpoint_every")
-#: Most bytes of windows that pretrain(keep_windows="auto") keeps in memory.
-KEEP_WINDOWS_BYTES = 4 * 2**30
 
 
 class RunDirError(RuntimeError):

@@ -70,7 +70,7 @@ def test_window_is_exactly_the_preprocessor_output(mixed, files):
 def test_kept_windows_are_the_windows_read_and_stay_as_read(files):
     paths = [files["task"], files["mi"]]
     kept = EEGWindowsDataset(paths, window=4, verbose=False, keep_windows=True)
-    read = EEGWindowsDataset(paths, window=4, verbose=False)
+    read = EEGWindowsDataset(paths, window=4, verbose=False, keep_windows=False)
     assert kept.nbytes == sum(read[i][0]["x"].numpy().nbytes for i in range(len(read)))
     for i in (0, 5, len(kept) - 1, -1):
         first = kept[i][0]["x"]
@@ -81,7 +81,7 @@ def test_kept_windows_are_the_windows_read_and_stay_as_read(files):
     kept._cache.clear()
     kept.cache_size = 0  # kept windows need no open file
     np.testing.assert_array_equal(kept[0][0]["x"].numpy(), read[0][0]["x"].numpy())
-    with pytest.raises(TypeError, match="keep_windows must be True or False, got 'yes' \\(str\\)"):
+    with pytest.raises(ValueError, match="keep_windows must be one of \\(.auto.,\\) or a bool, got .yes."):
         EEGWindowsDataset(paths, window=4, verbose=False, keep_windows="yes")
 
 

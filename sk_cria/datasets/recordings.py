@@ -33,15 +33,18 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from .._check import boolean, check_number
+from .._check import check_number, one_of
 from .._net import channel_pairs
 from ..channels import normalize_channel_name
 from ..preprocessing import PATCH_SIZE, TARGET_SFREQ, EEGPreprocessor
 from ._csv import read_csv_recording
 from ._quality import FLAT_SD, KINDS, LOOSE_SD, check_thresholds, judge_windows, window_sd
 
-__all__ = ["EEG_EXTENSIONS", "EEGWindowsDataset", "NoUsableDataError", "Recording",
-           "find_recordings"]
+__all__ = ["EEG_EXTENSIONS", "KEEP_WINDOWS_BYTES", "EEGWindowsDataset", "NoUsableDataError",
+           "Recording", "find_recordings"]
+
+#: Most bytes of preprocessed windows that ``keep_windows="auto"`` keeps in memory.
+KEEP_WINDOWS_BYTES = 4 * 2**30
 
 #: File extensions read by default: the formats of MNE's ``read_raw`` that
 #: hold continuous EEG (BrainVision is found by its ``.vhdr`` header), and
@@ -231,17 +234,21 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     verbose : bool, default=True
         Print the summary (files and hours used and skipped, channels
         dropped) to stderr.
-    keep_windows : bool, default=False
+    keep_windows : bool or "auto", default="auto"
         Keep each window in memory once read and preprocessed, so that every
         epoch after the first skips reading and preprocessing (about 8 ms a
         10 s window, a third of a small encoder's training step:
         ``benchmarks/results/pretrain_profile.md``). Costs the windows'
         float32 bytes, ``channels x window x 800`` each (``nbytes``
-        gives the total before any is read). Each process keeps
-        its own windows, so with DataLoader workers (``num_workers`` > 0)
-        every worker ends up holding them all; use it in one process.
-        The windows are those read without it, bit for bit.
-
+        gives the total before any is read). "auto" keeps windows until they
+        take ``KEEP_WINDOWS_BYTES`` (4 GiB; the windows past it are read
+        from disk each time), and only in the process that made the dataset:
+        a DataLoader worker (``num_workers`` > 0) would hold its own copy of
+        them all, lost when the epoch ends. True keeps every window, in every
+        process; False keeps none. The windows are those read without it,
+        bit for bit; changing the preprocessing (``preprocessor.set_params``
+        or a new ``preprocessor``) drops the kept windows, so none preprocessed
+        otherwise is ever returned.
     Attributes
     ----------
     recordings : list of Recording
@@ -274,7 +281,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
 
     def __init__(self, paths, window=10, stride=None, preprocessor=None,
                  extensions=EEG_EXTENSIONS, unknown_channels="drop", cache_size=64,
-                 verbose=True, flat_sd=FLAT_SD, loose_sd=LOOSE_SD, keep_windows=False):
+                 verbose=True, flat_sd=FLAT_SD, loose_sd=LOOSE_SD, keep_windows="auto"):
         # A dataset is not an estimator: it reads the files here, so its
         # arguments are checked here, before any file is opened.
         window = check_number(window, "window", integer=True, low=1,
@@ -303,7 +310,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
                 "scaling='window' or a fixed unit in microvolts, e.g. scaling=100.0."
             )
         self.unknown_channels = unknown_channels
-        boolean("keep_windows", keep_windows)
+        one_of(("auto",), types=(bool,))("keep_windows", keep_windows)
         self.keep_windows = keep_windows
         self.cache_size = check_number(
             cache_size, "cache_size", integer=True, low=0,
@@ -337,6 +344,9 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         self._check_stride(rates)
         self._cache = OrderedDict()
         self._kept = {}  # window index -> preprocessed window (keep_windows)
+        self._kept_bytes = 0
+        # The preprocessing the kept windows and fitted preprocessors were made with.
+        self._made_with = _preprocessing_key(self.preprocessor)
         # Each window carries its channels as vocabulary index pairs, the way
         # the estimators send arrays to the model.
         self._channel_pairs = [torch.from_numpy(channel_pairs(names)) for names in self.montages]
@@ -516,15 +526,34 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         recording, first = self._first_sample(index)
-        if self.keep_windows:
-            key = int(index) % len(self)
-            x = self._kept.get(key)
-            if x is None:
-                x = self._kept[key] = self._read_window(index, recording, first)
-            # A copy: a caller that edits its batch in place leaves the kept window as read.
-            return {"x": x.clone(), "channels": self._channel_pairs[recording.montage]}, 0
-        x = self._read_window(index, recording, first)
-        return {"x": x, "channels": self._channel_pairs[recording.montage]}, 0
+        self._drop_if_preprocessing_changed()
+        if not self._keeping():
+            x = self._read_window(index, recording, first)
+            return {"x": x, "channels": self._channel_pairs[recording.montage]}, 0
+        key = int(index) % len(self)
+        x = self._kept.get(key)
+        if x is None:
+            x = self._read_window(index, recording, first)
+            if self.keep_windows is True or (
+                    self._kept_bytes + x.nbytes <= KEEP_WINDOWS_BYTES):
+                self._kept[key] = x
+                self._kept_bytes += x.nbytes
+        # A copy: a caller that edits its batch in place leaves the kept window as read.
+        return {"x": x.clone(), "channels": self._channel_pairs[recording.montage]}, 0
+
+    def _keeping(self):
+        """Whether this process keeps the windows it reads (see ``keep_windows``)."""
+        if self.keep_windows == "auto":
+            # A worker's copy is dropped with the worker, at the end of each epoch.
+            return torch.utils.data.get_worker_info() is None
+        return bool(self.keep_windows)
+
+    def _drop_if_preprocessing_changed(self):
+        """Forget kept windows and fitted preprocessors made with other settings."""
+        key = _preprocessing_key(self.preprocessor)
+        if key != self._made_with:
+            self._kept, self._kept_bytes, self._preprocessors = {}, 0, {}
+            self._made_with = key
 
     def _read_window(self, index, recording, first):
         """Window ``index`` read from its file and preprocessed, as a float32 tensor."""
@@ -592,6 +621,7 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()
         state["_kept"] = {}  # kept windows are re-read where they are needed
+        state["_kept_bytes"] = 0
         return state
 
     # ------------------------------------------------------------- reports
@@ -643,6 +673,15 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
     def __repr__(self):
         return (f"EEGWindowsDataset({len(self.recordings)} recordings, {len(self)} windows "
                 f"of {self.window} s, {len(self.montages)} montage(s))")
+
+
+def _preprocessing_key(preprocessor):
+    """The settings a preprocessed window depends on besides its samples.
+
+    The dataset fits its own clones of ``preprocessor`` (see ``_preprocessor``),
+    so windows depend on these settings only.
+    """
+    return repr(sorted(preprocessor.get_params(deep=False).items()))
 
 
 def _walk(root, skip):

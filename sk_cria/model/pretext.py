@@ -107,6 +107,12 @@ class ViewMaskModule(nn.Module):
     projection_dim : int, default=128
     masking : {"view", "token", "spatial_block"}, default="view"
     mask_ratio : float, default=0.5
+    reuse_streams : bool, default=False
+        Compute the fusion streams that the mask leaves unchanged once for
+        both passes (:meth:`CRIA.encode_masked_pair <sk_cria.model.CRIA.encode_masked_pair>`):
+        faster, but with dropout the two passes of such a stream then share
+        their noise, so it is not the default pretext
+        (``ViewMaskPretrainer(module__reuse_streams=True)``).
 
     Notes
     -----
@@ -116,7 +122,8 @@ class ViewMaskModule(nn.Module):
     the module keeps no channel names of its own.
     """
 
-    def __init__(self, encoder, projection_dim=128, masking="view", mask_ratio=0.5):
+    def __init__(self, encoder, projection_dim=128, masking="view", mask_ratio=0.5,
+                 reuse_streams=False):
         super().__init__()
         self.encoder = encoder
         width = encoder.config.embed_dim
@@ -125,6 +132,7 @@ class ViewMaskModule(nn.Module):
         )
         self.masking = masking
         self.mask_ratio = mask_ratio
+        self.reuse_streams = reuse_streams
         self._channel_orders = {}  # a cache: montage -> neighbour order
 
     def _channel_order(self, channels):
@@ -152,5 +160,6 @@ class ViewMaskModule(nn.Module):
             self.masking, batch * world, n_channels, n_patches, self.mask_ratio,
             channel_order=self._channel_order(channels), device=x.device,
         )[rank * batch:(rank + 1) * batch]
-        masked, full = self.encoder.encode_masked_pair(x, channels, mask)
+        masked, full = self.encoder.encode_masked_pair(
+            x, channels, mask, reuse_streams=getattr(self, "reuse_streams", False))
         return self.projector(masked.embedding), self.projector(full.embedding)
