@@ -42,12 +42,22 @@ no CPU build for this torch); ``../shared/tools/peer-venv.sh`` builds a
 separate environment for it. Without ``--peers`` the targets use the peer
 figures quoted in issue 3, measured on another machine.
 
+With ``--profile``, nothing of the above is measured: the default encoder's
+forward passes at 4 and 16 s (``--seconds`` changes them) are profiled with
+``torch.profiler``, each operator's self time attributed to the part of the
+model it ran in (forward hooks open a ``record_function`` range per module:
+input coding, each view, each fusion layer's blocks, pooling) and to a
+category (matrix products, FFT, LayerNorm, GELU, the other element-wise work,
+copies and layout changes, dtype conversions, allocation); the table goes to
+``benchmarks/results/model_profile.md``.
+
 The table is printed and written to ``benchmarks/results/model_speed.md``.
 Run from the repository root::
 
     python benchmarks/bench_model.py [--compile]
     V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . \
         && "$V/bin/python" benchmarks/bench_model.py --peers [--compile]
+    python benchmarks/bench_model.py --profile
 """
 
 from __future__ import annotations
@@ -118,6 +128,27 @@ MIN_REPEATS = 3
 MIN_SECONDS = 2.5
 ROUNDS = 2
 RESULTS = Path(__file__).resolve().parent / "results" / "model_speed.md"
+PROFILE_RESULTS = RESULTS.with_name("model_profile.md")
+#: With ``--profile``: window lengths and profiled forward passes per length.
+PROFILE_SECONDS = (4, 16)
+PROFILE_PASSES = 10
+#: Operator categories of the profile; an operator in none is element-wise work.
+PROFILE_CATEGORIES = {
+    "matrix products": MATRIX_OPS,
+    "FFT": ("aten::_fft_r2c", "aten::_fft_c2c", "aten::_fft_c2r"),
+    "LayerNorm": ("aten::native_layer_norm",),
+    "GELU": ("aten::gelu", "aten::gelu_"),
+    "copies, layout": (
+        "aten::copy_", "aten::cat", "aten::stack", "aten::clone", "aten::repeat",
+        "aten::index", "aten::index_select", "aten::embedding",
+    ),
+    "dtype conversions": ("aten::_to_copy",),
+    "allocation": (
+        "aten::empty", "aten::empty_strided", "aten::zeros", "aten::ones", "aten::full",
+        "aten::fill_", "aten::zero_", "aten::resize_", "aten::empty_like", "aten::zeros_like",
+    ),
+}  # fmt: skip
+OTHER_CATEGORY = "element-wise, reductions"
 
 
 def matmul_rate(size=2048, repeats=10):
@@ -452,13 +483,197 @@ def _verdict(met):
     return "met" if met else "**not met**"
 
 
+#: Layout operators: views and reshapes cost dispatch time only, a copy is
+#: timed under its own operator (``aten::copy_``) below them.
+_LAYOUT_OPS = (
+    "aten::view", "aten::reshape", "aten::_reshape_alias", "aten::as_strided", "aten::slice",
+    "aten::narrow", "aten::transpose", "aten::t", "aten::permute", "aten::expand",
+    "aten::unsqueeze", "aten::squeeze", "aten::select", "aten::split", "aten::chunk",
+    "aten::unflatten", "aten::flatten", "aten::alias", "aten::view_as_real",
+    "aten::view_as_complex", "aten::detach", "aten::contiguous", "aten::unbind",
+    "aten::split_with_sizes", "aten::lift_fresh",
+)  # fmt: skip
+_REGION = "cria: "
+
+
+def _profile_category(event):
+    """The category of one operator event (see :data:`PROFILE_CATEGORIES`)."""
+    parent = event.cpu_parent
+    if event.name == "aten::copy_" and parent is not None and parent.name == "aten::_to_copy":
+        return "dtype conversions"
+    for category, names in PROFILE_CATEGORIES.items():
+        if event.name in names:
+            return category
+    return "copies, layout" if event.name in _LAYOUT_OPS else OTHER_CATEGORY
+
+
+def _profile_part(event):
+    """The innermost model part (a ``record_function`` range of :func:`_hook_parts`) of an event."""
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith(_REGION):
+            return parent.name[len(_REGION):]
+        parent = parent.cpu_parent
+    return "outside the modules (rotary tables, checks, reshapes)"
+
+
+def _hook_parts(model):
+    """Open a ``record_function`` range around each part of the model's forward."""
+    from torch.autograd.profiler import record_function
+
+    parts = {
+        "input coding: channel embedding": [model.channel_embedding],
+        "input coding: tokenizer (FFT, projections)": [model.tokenizer],
+        "temporal view": [model.temporal_view],
+        "spatial view": [model.spatial_view],
+        "pooling and readout": [model.pooling],
+    }
+    for view, sources in model.layers[0].route:
+        label = f"fusion: {view} " + ("self-attention" if sources is None else "<- " + ", ".join(sources))
+        parts[label] = [layer.blocks[view] for layer in model.layers]
+    ranges = {}
+
+    def enter(label):
+        def hook(module, args):
+            ranges[id(module)] = record_function(_REGION + label)
+            ranges[id(module)].__enter__()
+
+        return hook
+
+    def leave(module, args, output):
+        ranges.pop(id(module)).__exit__(None, None, None)
+
+    for label, modules in parts.items():
+        for module in modules:
+            module.register_forward_pre_hook(enter(label))
+            module.register_forward_hook(leave)
+    return list(parts)
+
+
+def profile_forward(seconds):
+    """Per part and per category self times of the default encoder's forward pass."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from sk_cria.model import CRIA
+
+    torch.manual_seed(0)
+    model = CRIA().eval()
+    forward = lambda x: model(x, TCP_MONTAGE)  # noqa: E731
+    x = torch.randn(BATCH, len(TCP_MONTAGE), seconds * 200)
+    with torch.inference_mode():
+        for _ in range(3):
+            forward(x)
+        wall, cpu = [], []
+        for _ in range(PROFILE_PASSES):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            forward(x)
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        labels = _hook_parts(model)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(PROFILE_PASSES):
+                forward(x)
+    times = {}
+    for event in prof.events():
+        if event.name.startswith(_REGION) or not event.name.startswith("aten::"):
+            continue
+        key = (_profile_part(event), _profile_category(event))
+        times[key] = times.get(key, 0.0) + event.self_cpu_time_total / 1e3 / PROFILE_PASSES
+    return {"seconds": seconds, "labels": labels, "times": times,
+            "wall_ms": 1e3 * min(wall), "median_wall_ms": 1e3 * statistics.median(wall),
+            "cpu_ms": 1e3 * statistics.median(cpu)}
+
+
+def render_profile(profiles, machine, command):
+    """Build the Markdown report of ``--profile``."""
+    categories = [*PROFILE_CATEGORIES, OTHER_CATEGORY]
+    lines = [
+        "# Where the default CRIA's forward pass spends its time",
+        "",
+        f"Command: `{command}` (default encoder, eval, `torch.inference_mode`, batch {BATCH}, "
+        f"{len(TCP_MONTAGE)} channels, 200 Hz, random input, {PROFILE_PASSES} profiled passes "
+        "after 3 warm-ups; figures per pass).",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch "
+        f"threads), torch {machine['torch']}, {machine['date']}, 1-min load average "
+        f"{machine['load']:.2f} at the start and {machine['load_end']:.2f} at the end"
+        + (" (other processes shared the cores: the times are inflated, the shares less so)"
+           if max(machine["load"], machine["load_end"]) > 1.5 else "")
+        + ".",
+        "",
+        "Times are `torch.profiler` self times of the aten operators, summed per part of the "
+        "model (forward hooks open a `record_function` range around each module; the fusion "
+        "rows add the layers' blocks of one view) and per category: matrix products "
+        f"({', '.join(f'`{op}`' for op in MATRIX_OPS)}), FFT, LayerNorm, GELU, copies and "
+        "layout (`copy_`, `cat`, `stack`, `repeat`, views and reshapes), dtype conversions "
+        "(`_to_copy`), allocation (`empty`, `zeros`, `fill_`), and the rest: element-wise "
+        "work and reductions (the linear-attention feature map, rotary products, residual "
+        "additions, normalisers, clamps).",
+        "",
+    ]
+    for result in profiles:
+        times = result["times"]
+        total = sum(times.values())
+        by_category = {c: sum(v for (_, c_), v in times.items() if c_ == c) for c in categories}
+        parts = [*result["labels"], *sorted({p for p, _ in times} - set(result["labels"]))]
+        lines += [
+            f"## {result['seconds']} s windows",
+            "",
+            f"Without the profiler: {result['wall_ms']:.1f} ms per batch (best of "
+            f"{PROFILE_PASSES}; median {result['median_wall_ms']:.1f} ms; CPU time "
+            f"{result['cpu_ms']:.1f} ms), {BATCH / result['wall_ms'] * 1e3:.1f} windows/s. "
+            f"Operator self times under the profiler: {total:.1f} ms per batch.",
+            "",
+            "| part | ms | share | " + " | ".join(categories) + " |",
+            "|---|---|---|" + "---|" * len(categories),
+        ]
+        for part in parts:
+            row = {c: times.get((part, c), 0.0) for c in categories}
+            part_total = sum(row.values())
+            if part_total == 0:
+                continue
+            lines.append(
+                f"| {part} | {part_total:.1f} | {100 * part_total / total:.0f} % | "
+                + " | ".join(f"{row[c]:.1f}" for c in categories) + " |"
+            )
+        lines += [
+            f"| **all** | {total:.1f} | 100 % | "
+            + " | ".join(f"{by_category[c]:.1f} ({100 * by_category[c] / total:.0f} %)"
+                         for c in categories) + " |",
+            "",
+            f"Outside matrix products: {100 * (1 - by_category['matrix products'] / total):.0f} % "
+            "of the operator time.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def run_profile(seconds, output):
+    """``--profile``: profile the default encoder and write :data:`PROFILE_RESULTS`."""
+    machine = machine_description()
+    profiles = [profile_forward(s_) for s_ in seconds]
+    machine["load_end"] = os.getloadavg()[0]
+    lengths = "" if tuple(seconds) == PROFILE_SECONDS else " --seconds " + " ".join(map(str, seconds))
+    report = render_profile(profiles, machine, f"python benchmarks/bench_model.py --profile{lengths}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report)
+    print(report)
+
+
 _ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=2, metavar=("VARIANT", "SECONDS"), help=argparse.SUPPRESS)
-    parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown file to write")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="Markdown file to write (default: benchmarks/results/model_speed.md, "
+                        "model_profile.md with --profile)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the default encoder's forward pass per part and operator category "
+        "instead of measuring speed (4 and 16 s windows unless --seconds)",
+    )
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -476,13 +691,19 @@ def main():
         "--seconds",
         type=int,
         nargs="+",
-        default=list(SECONDS),
-        help="window lengths in seconds (default: 4 16 64, where issue 3 sets its targets)",
+        default=None,
+        help="window lengths in seconds (default: 4 16 64, where issue 3 sets its targets; "
+        "4 16 with --profile)",
     )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]))))
         return
+    if args.profile:
+        run_profile(args.seconds or list(PROFILE_SECONDS), args.output or PROFILE_RESULTS)
+        return
+    args.seconds = args.seconds or list(SECONDS)
+    args.output = args.output or RESULTS
     if args.peers:
         try:
             import braindecode.models  # noqa: F401
