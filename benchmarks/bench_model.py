@@ -7,7 +7,7 @@ batches of 16 windows of 22 channels (the bipolar TCP montage of the Temple
 University corpus) at 200 Hz, 4, 16 and 64 s long:
 
 * throughput: windows per second from repeated batches, over two rounds
-  through all configurations (so that a burst of load from other processes
+  (``--rounds``) through all configurations (so that a burst of load from other processes
   hits no configuration alone); the best batch is the headline and the
   targets use it, since it is the least disturbed by other processes, and
   the median over all batches is reported beside it;
@@ -33,8 +33,9 @@ again at the longest length with every attention block compiled by ``torch.compi
 (inductor fuses the element-wise work); the table then shows how long the
 first call (the compilation) took instead of the memory.
 
-With ``--peers``, braindecode's CBraMod, BIOT, LaBraM-Base and S-JEPA (with
-their default sizes, 3 to 6 M parameters) are measured in the same run, the
+With ``--peers``, braindecode's CBraMod, BIOT, LaBraM-Base, S-JEPA and LUNA
+(with their default sizes, 3 to 7 M parameters; EEGPT and REVE are left out,
+:data:`UNMEASURED_PEERS` says why) are measured in the same run, the
 same way, and the targets compare CRIA with the CBraMod of this run: speed
 ratios between machines are not comparable, ratios within one run are.
 braindecode is not a dependency of sk_cria (it needs torchaudio, which has
@@ -107,7 +108,25 @@ TCP_MONTAGE = [
 ]  # fmt: skip
 #: With ``--peers``: braindecode's peer models at their default sizes,
 #: named as in issue 3.
-PEER_MODELS = ("CBraMod", "BIOT", "LaBraM-Base", "S-JEPA")
+PEER_MODELS = ("CBraMod", "BIOT", "LaBraM-Base", "S-JEPA", "LUNA")
+#: braindecode 1.8.1's other EEG foundation models, not measured: why.
+UNMEASURED_PEERS = {
+    "EEGPT": "25.3 M parameters at its default size (7 times CRIA's), and one batch of 64 s "
+             "windows takes minutes on 2 cores",
+    "REVE": "does not build offline (it downloads its electrode position bank from Hugging "
+            "Face when built)",
+}
+#: With ``--peers`` or without: the tangent-space readout (``embedding="tangent"``,
+#: :mod:`sk_cria.model.tangent`) of the default model, timed like the pooled
+#: embedding at the lengths up to 16 s (issue 38 item 3).
+TANGENT = "linear, tangent readout"
+TANGENT_MAX_SECONDS = 16
+#: One pre-training step (ViewMaskModule forward, InfoNCE loss, backward, AdamW
+#: step) of each preset at ViewMaskPretrainer's default batch, on 10 s windows:
+#: its time and peak memory (issue 38 item 4).
+PRETRAIN_STEPS = {"pre-training step, small": "small", "pre-training step, default": "default"}
+PRETRAIN_BATCH = 64
+PRETRAIN_SECONDS = 10
 # 22 referential 10-20 electrodes for the peers that look channels up by name
 # (LaBraM) or place them (S-JEPA); the names change what they embed, not what
 # a forward pass costs.
@@ -149,6 +168,10 @@ PROFILE_CATEGORIES = {
     ),
 }  # fmt: skip
 OTHER_CATEGORY = "element-wise, reductions"
+#: The copy ``aten::addmm`` makes of an ``nn.Linear``'s bias into every row of
+#: its output before accumulating the product onto it (a layout cost of the
+#: matrix product, counted apart from the other copies).
+LINEAR_BIAS_CATEGORY = "Linear bias broadcast"
 
 
 def matmul_rate(size=2048, repeats=10):
@@ -216,12 +239,49 @@ def cria_model(variant):
     from sk_cria.model import CRIA, CRIAConfig
     from sk_cria.model.attention import AttentionBlock
 
+    if variant == TANGENT:
+        model = CRIA(CRIAConfig()).eval()
+        return model, lambda x: model.features(x, TCP_MONTAGE, embedding="tangent")
     model = CRIA(CRIAConfig(**VARIANTS[COMPILED.get(variant, variant)])).eval()
     if variant in COMPILED:
         for module in model.modules():
             if isinstance(module, AttentionBlock):
                 module.compile(dynamic=False)
     return model, lambda x: model(x, TCP_MONTAGE)
+
+
+def measure_pretrain_step(variant):
+    """Time and peak memory of one pre-training step of a preset, in this process."""
+    from sk_cria.model import CRIA, CRIAConfig
+    from sk_cria.model.pretext import InfoNCELoss, ViewMaskModule
+
+    torch.manual_seed(0)
+    config = CRIAConfig.small() if PRETRAIN_STEPS[variant] == "small" else CRIAConfig()
+    module = ViewMaskModule(CRIA(config)).train()
+    loss_fn, optimizer = InfoNCELoss(), torch.optim.AdamW(module.parameters(), 1e-4)
+    x = torch.randn(PRETRAIN_BATCH, len(TCP_MONTAGE), PRETRAIN_SECONDS * 200)
+
+    def step():
+        optimizer.zero_grad()
+        loss_fn(*module(x, TCP_MONTAGE)).backward()
+        optimizer.step()
+
+    before = _current_rss_kib()
+    start = time.perf_counter()
+    step()  # the first step also allocates AdamW's moments
+    first_s = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    times = []
+    while len(times) < MIN_REPEATS:
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {
+        "variant": variant, "seconds": PRETRAIN_SECONDS,
+        "parameters": sum(p.numel() for p in module.encoder.parameters()), "times": times,
+        "flops_per_window": None, "peak_mib": peak_kib / 1024, "matrix_share": None,
+        "first_call_s": first_s,
+    }
 
 
 def peer_model(name, seconds):
@@ -237,10 +297,10 @@ def peer_model(name, seconds):
     elif name == "LaBraM-Base":
         model = models.Labram(**shape)
         return model.eval(), lambda x: model(x, ch_names=PEER_CHANNELS)
-    elif name == "S-JEPA":
+    elif name in ("S-JEPA", "LUNA"):
         info = mne.create_info(PEER_CHANNELS, 200.0, "eeg")
         info.set_montage("standard_1020")
-        model = models.SignalJEPA(**shape, chs_info=info["chs"])
+        model = (models.SignalJEPA if name == "S-JEPA" else models.LUNA)(**shape, chs_info=info["chs"])
     else:
         raise ValueError(f"Unknown peer {name!r}; known: {PEER_MODELS}.")
     return model.eval(), model
@@ -248,6 +308,8 @@ def peer_model(name, seconds):
 
 def measure(variant, seconds):
     """Measure one configuration in this process; return a dict of results."""
+    if variant in PRETRAIN_STEPS:
+        return measure_pretrain_step(variant)
     torch.manual_seed(0)
     compiled = variant in COMPILED
     if variant in PEER_MODELS:
@@ -318,14 +380,19 @@ def machine_description():
     }
 
 
-def render(results, machine, rates):
+def render(results, machine, rates, command="python benchmarks/bench_model.py"):
     """Build the Markdown report."""
+    steps = [r for r in results if r["variant"] in PRETRAIN_STEPS]
+    results = [r for r in results if r["variant"] not in PRETRAIN_STEPS]
     ceiling = max(rates)
     lines = [
         "# CRIA forward speed (eval, `torch.inference_mode`, batch 16, 22 channels, 200 Hz)",
         "",
+        f"Command: `{command}`.",
+        "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch threads), "
         f"torch {machine['torch']}, Python {machine['python']}, {machine['date']}. "
+        f"{machine['rounds']} round(s) through the configurations. "
         f"1-min load average {machine['load']:.2f} when the run started"
         + (
             " (above 0.5: other work ran in the minute before and may have overlapped the "
@@ -358,8 +425,67 @@ def render(results, machine, rates):
             f"| {flops / 1e9:.2f} | {achieved / 1e9:.1f} "
             f"| {100 * achieved / ceiling:.0f} % | {share} | {memory} |"
         )
-    lines += ["", *targets(results, ceiling)]
+    lines += ["", *targets(results, ceiling), *render_extras(results, steps)]
+    longest = max(r["seconds"] for r in results)
+    lines += [
+        "",
+        f"Peak forward memory of a batch of {longest} s windows: "
+        + "; ".join(f"{r['variant']} {r['peak_mib']:.0f} MiB" for r in results
+                    if r["seconds"] == longest and r["variant"] not in COMPILED)
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def render_extras(results, steps):
+    """Lines on the tangent-space readout, the pre-training step and the peers left out."""
+    speed = {(r["variant"], r["seconds"]): BATCH / r["best_s"] for r in results}
+    lines = []
+    tangent = sorted(s_ for v, s_ in speed if v == TANGENT)
+    if tangent:
+        lines += [
+            "",
+            f"Tangent-space readout (`{TANGENT}`: `CRIA.features(..., embedding=\"tangent\")`, "
+            "the encoder, per-channel features, region means, covariance, matrix logarithm) "
+            "against the pooled embedding of the same model, windows/s (best batch): "
+            + "; ".join(
+                f"{s_} s {speed[TANGENT, s_]:.1f} vs {speed['linear', s_]:.1f} "
+                f"({speed[TANGENT, s_] / speed['linear', s_]:.2f}x, "
+                f"{1e3 / speed[TANGENT, s_] - 1e3 / speed['linear', s_]:+.2f} ms per window)"
+                for s_ in tangent
+            )
+            + ".",
+        ]
+    if steps:
+        lines += [
+            "",
+            f"## Pre-training step (ViewMaskModule forward, InfoNCE loss, backward, AdamW step; "
+            f"batch {PRETRAIN_BATCH}, {len(TCP_MONTAGE)} channels, {PRETRAIN_SECONDS} s windows, "
+            "float32)",
+            "",
+            "| encoder | params | s per step (best) | windows/s | peak step memory (first step, "
+            "AdamW moments included) |",
+            "|---|---|---|---|---|",
+        ]
+        for r in steps:
+            lines.append(
+                f"| {r['variant']} | {r['parameters'] / 1e6:.2f} M | {r['best_s']:.2f} "
+                f"| {PRETRAIN_BATCH / r['best_s']:.1f} | {r['peak_mib']:.0f} MiB |"
+            )
+        lines += [
+            "",
+            "Peak memory as for the forward passes above (peak resident set size minus the "
+            "resident size before the step, in a fresh subprocess). The peers' pre-training "
+            "steps are not measured: each has its own pretext, and braindecode ships the "
+            "models, not their pre-training.",
+        ]
+    lines += [
+        "",
+        "braindecode 1.8.1 peers not measured: "
+        + "; ".join(f"{name}: {why}" for name, why in UNMEASURED_PEERS.items())
+        + ".",
+    ]
+    return lines
 
 
 def targets(results, ceiling):
@@ -367,6 +493,9 @@ def targets(results, ceiling):
     speed = {(r["variant"], r["seconds"]): BATCH / r["best_s"] for r in results}
     flops = {(r["variant"], r["seconds"]): r["flops_per_window"] for r in results}
     lengths = sorted({r["seconds"] for r in results if r["variant"] not in COMPILED})
+    if not all((variant, s_) in speed for variant in VARIANTS for s_ in lengths):
+        # --variants left some out: only the comparison with the peers.
+        return peer_lines(speed, lengths)
     lines = [
         "Linear / softmax speed of the default model at each length: "
         + "; ".join(f"{s_} s {speed['linear', s_] / speed['softmax', s_]:.1f}x" for s_ in lengths)
@@ -449,29 +578,74 @@ def targets(results, ceiling):
     for seconds in sorted({s_ for _, s_ in compiled}):
         compiled_ratio = speed["linear, compiled blocks", seconds] / speed["softmax, compiled blocks", seconds]
         lines.append(f"- compiled linear / compiled softmax at {seconds} s: {compiled_ratio:.1f}x.")
-    lines += [""]
-    if measured_peers:
-
-        def per_peer(value):
-            return "; ".join(
-                f"{name} " + " / ".join(value(name, s_) for s_ in SECONDS) for name in PEER_MODELS
-            )
-
-        at = " / ".join(f"{s_} s" for s_ in SECONDS)
-        lines += [
-            f"Peers measured in this run (windows/s at {at}, best batch): "
-            + per_peer(lambda name, s_: f"{speed[name, s_]:.1f}")
-            + ".",
-            "The default CRIA's speed over each peer's at the same lengths: "
-            + per_peer(lambda name, s_: f"{speed['linear', s_] / speed[name, s_]:.2f}x")
-            + ".",
-        ]
+    lines += ["", *peer_lines(speed, SECONDS)]
     lines.append(
         "Peers as quoted in issue 3 (another machine of this kind; windows/s at 4 / 16 / 64 s): "
         + "; ".join(f"{name} {' / '.join(map(str, v))}" for name, v in PEERS.items())
         + "."
     )
     return lines
+
+
+def peer_lines(speed, lengths):
+    """Lines comparing the default CRIA with the peers measured in this run (issue 38)."""
+    if not all((name, s_) in speed for name in ("linear", *PEER_MODELS) for s_ in lengths):
+        return []
+
+    def per_peer(value):
+        return "; ".join(
+            f"{name} " + " / ".join(value(name, s_) for s_ in lengths) for name in PEER_MODELS
+        )
+
+    at = " / ".join(f"{s_} s" for s_ in lengths)
+    lines = [
+        f"Peers measured in this run (windows/s at {at}, best batch): "
+        + per_peer(lambda name, s_: f"{speed[name, s_]:.1f}")
+        + ".",
+        "The default CRIA's speed over each peer's at the same lengths: "
+        + per_peer(lambda name, s_: f"{speed['linear', s_] / speed[name, s_]:.2f}x")
+        + ".",
+        "",
+        "Targets of issue 38 (best-batch ratios in this run):",
+        "",
+    ]
+    for name in PEER_MODELS:
+        goal = 1.5 if name == "CBraMod" else 1.0
+        ratios = [speed["linear", s_] / speed[name, s_] for s_ in lengths]
+        lines.append(
+            f"- default CRIA / {name} >= {goal}x at {at}: "
+            + " / ".join(f"{r:.2f}x" for r in ratios) + ": " + _verdict(min(ratios) >= goal)
+            + (" (the lowest within 5 % of the goal: a tie within noise)"
+               if abs(min(ratios) / goal - 1) < 0.05 else "")
+        )
+    return [*lines, ""]
+
+
+def command_line(args):
+    """The command that reproduces a run with these arguments."""
+    words = ["python benchmarks/bench_model.py"]
+    if args.peers:
+        words = ['V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . && '
+                 '"$V/bin/python" benchmarks/bench_model.py --peers']
+    if args.compile:
+        words.append("--compile")
+    if args.variants != list(VARIANTS):
+        words.append("--variants " + " ".join(f"'{v}'" if " " in v else v for v in args.variants))
+    if args.seconds != list(SECONDS):
+        words.append("--seconds " + " ".join(map(str, args.seconds)))
+    if args.rounds != ROUNDS:
+        words.append(f"--rounds {args.rounds}")
+    if args.output != RESULTS:
+        words.append(f"--output {_relative(args.output)}")
+    return " ".join(words)
+
+
+def _relative(path):
+    """``path`` relative to the repository root where it lies inside it."""
+    try:
+        return Path(path).resolve().relative_to(_ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _parameters(results, variant):
@@ -501,6 +675,8 @@ def _profile_category(event):
     parent = event.cpu_parent
     if event.name == "aten::copy_" and parent is not None and parent.name == "aten::_to_copy":
         return "dtype conversions"
+    if event.name == "aten::copy_" and parent is not None and parent.name == "aten::addmm":
+        return LINEAR_BIAS_CATEGORY
     for category, names in PROFILE_CATEGORIES.items():
         if event.name in names:
             return category
@@ -586,7 +762,7 @@ def profile_forward(seconds):
 
 def render_profile(profiles, machine, command):
     """Build the Markdown report of ``--profile``."""
-    categories = [*PROFILE_CATEGORIES, OTHER_CATEGORY]
+    categories = [*PROFILE_CATEGORIES, LINEAR_BIAS_CATEGORY, OTHER_CATEGORY]
     lines = [
         "# Where the default CRIA's forward pass spends its time",
         "",
@@ -605,7 +781,9 @@ def render_profile(profiles, machine, command):
         "rows add the layers' blocks of one view) and per category: matrix products "
         f"({', '.join(f'`{op}`' for op in MATRIX_OPS)}), FFT, LayerNorm, GELU, copies and "
         "layout (`copy_`, `cat`, `stack`, `repeat`, views and reshapes), dtype conversions "
-        "(`_to_copy`), allocation (`empty`, `zeros`, `fill_`), and the rest: element-wise "
+        "(`_to_copy`), allocation (`empty`, `zeros`, `fill_`), the broadcast of each "
+        "`nn.Linear`'s bias into its output rows inside `aten::addmm` (before the product "
+        "accumulates onto it), and the rest: element-wise "
         "work and reductions (the linear-attention feature map, rotary products, residual "
         "additions, normalisers, clamps).",
         "",
@@ -641,7 +819,8 @@ def render_profile(profiles, machine, command):
                          for c in categories) + " |",
             "",
             f"Outside matrix products: {100 * (1 - by_category['matrix products'] / total):.0f} % "
-            "of the operator time.",
+            "of the operator time. Under load the profiler's times (wall clock per operator) "
+            "grow with the waits; the CPU time above is the process's own.",
             "",
         ]
     return "\n".join(lines)
@@ -653,7 +832,11 @@ def run_profile(seconds, output):
     profiles = [profile_forward(s_) for s_ in seconds]
     machine["load_end"] = os.getloadavg()[0]
     lengths = "" if tuple(seconds) == PROFILE_SECONDS else " --seconds " + " ".join(map(str, seconds))
-    report = render_profile(profiles, machine, f"python benchmarks/bench_model.py --profile{lengths}")
+    # The thread count changes the times; a run pinned to one thread says so.
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
+    report = render_profile(
+        profiles, machine, f"{threads}python benchmarks/bench_model.py --profile{lengths}"
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
     print(report)
@@ -684,8 +867,23 @@ def main():
     parser.add_argument(
         "--peers",
         action="store_true",
-        help="also measure braindecode's CBraMod, BIOT, LaBraM-Base and S-JEPA in this run "
+        help="also measure braindecode's CBraMod, BIOT, LaBraM-Base, S-JEPA and LUNA in this run "
         "(needs braindecode: run in the environment of ../shared/tools/peer-venv.sh)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help=f"passes through all configurations (default {ROUNDS}); each configuration's "
+        "batches from all rounds are pooled",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="CRIA configurations to measure (default: all four; with fewer, the report "
+        "compares the default with the peers only)",
     )
     parser.add_argument(
         "--seconds",
@@ -713,27 +911,33 @@ def main():
                 'V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . && '
                 '"$V/bin/python" benchmarks/bench_model.py --peers'
             )
-    machine = machine_description()
+    machine = {**machine_description(), "rounds": args.rounds}
     rates = [matmul_rate()]
-    runs = [(variant, seconds) for variant in VARIANTS for seconds in args.seconds]
+    runs = [(variant, seconds) for variant in args.variants for seconds in args.seconds]
+    runs += [(TANGENT, seconds) for seconds in args.seconds if seconds <= TANGENT_MAX_SECONDS]
+    runs += [(step, PRETRAIN_SECONDS) for step in PRETRAIN_STEPS]
     if args.peers:
         runs += [(peer, seconds) for peer in PEER_MODELS for seconds in args.seconds]
     if args.compile:
         runs += [(variant, max(args.seconds)) for variant in COMPILED]
+    # Shortest windows first: the models of one length run back to back, under
+    # the same load, and an interrupted run has its short lengths complete.
+    runs.sort(key=lambda run: run[1])
     results = {}
-    for round_ in range(ROUNDS):
+    for round_ in range(args.rounds):
         for variant, seconds in runs:
             result = run_worker(variant, seconds)
+            # Each figure as it comes, so that an interrupted run keeps what it measured.
+            print(f"round {round_ + 1}: {json.dumps(result)}", file=sys.stderr, flush=True)
             previous = results.setdefault((variant, seconds), result)
             if previous is not result:
                 previous["times"] += result["times"]
-            print(f"round {round_ + 1}: {variant} {seconds} s", file=sys.stderr, flush=True)
     results = [_summarise(result) for result in results.values()]
     rates.append(matmul_rate())
     machine["load_end"] = os.getloadavg()[0]
     # Every raw figure, for a second look without a second run.
     print(json.dumps({"machine": machine, "matmul_rates": rates, "results": results}), file=sys.stderr, flush=True)
-    report = render(results, machine, rates)
+    report = render(results, machine, rates, command_line(args))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
     print(report)
