@@ -623,10 +623,12 @@ def peer_lines(speed, lengths):
 
 def command_line(args):
     """The command that reproduces a run with these arguments."""
-    words = ["python benchmarks/bench_model.py"]
+    # A run pinned to fewer threads says so: it changes every time.
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
+    words = [f"{threads}python benchmarks/bench_model.py"]
     if args.peers:
         words = ['V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . && '
-                 '"$V/bin/python" benchmarks/bench_model.py --peers']
+                 f'{threads}"$V/bin/python" benchmarks/bench_model.py --peers']
     if args.compile:
         words.append("--compile")
     if args.variants != list(VARIANTS):
