@@ -306,8 +306,11 @@ def peer_model(name, seconds):
     return model.eval(), model
 
 
-def measure(variant, seconds):
-    """Measure one configuration in this process; return a dict of results."""
+def measure(variant, seconds, memory_only=False):
+    """Measure one configuration in this process; return a dict of results.
+
+    With ``memory_only``, only the first forward pass runs (its time and peak memory).
+    """
     if variant in PRETRAIN_STEPS:
         return measure_pretrain_step(variant)
     torch.manual_seed(0)
@@ -323,6 +326,10 @@ def measure(variant, seconds):
         forward(x)
         first_s = time.perf_counter() - start
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        if memory_only:
+            return {"variant": variant, "seconds": seconds,
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "peak_mib": peak_kib / 1024, "first_call_s": first_s}
         times = []
         while len(times) < MIN_REPEATS or sum(times) < MIN_SECONDS:
             start = time.perf_counter()
@@ -344,9 +351,10 @@ def measure(variant, seconds):
     }
 
 
-def run_worker(variant, seconds):
+def run_worker(variant, seconds, memory_only=False):
     """Measure one configuration in a fresh subprocess (clean peak RSS)."""
     command = [sys.executable, __file__, "--worker", variant, str(seconds)]
+    command += ["--memory-only"] if memory_only else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory() as cache:
         # An empty inductor cache, so that the first call of a compiled
@@ -454,7 +462,10 @@ def render_extras(results, steps):
                 f"{1e3 / speed[TANGENT, s_] - 1e3 / speed['linear', s_]:+.2f} ms per window)"
                 for s_ in tangent
             )
-            + ".",
+            + "."
+            + (" The readout runs the whole encoder (pooling included) and then more, so a "
+               "ratio above 1 is the noise of this run, not a faster readout."
+               if any(speed[TANGENT, s_] > speed["linear", s_] for s_ in tangent) else ""),
         ]
     if steps:
         lines += [
@@ -619,6 +630,56 @@ def peer_lines(speed, lengths):
                if abs(min(ratios) / goal - 1) < 0.05 else "")
         )
     return [*lines, ""]
+
+
+def run_memory(args, parser):
+    """``--memory-only``: peak memory of one forward pass per configuration, in a table."""
+    if args.peers:
+        _check_braindecode(parser)
+    args.seconds = args.seconds or [max(SECONDS)]
+    args.output = args.output or RESULTS.with_name("model_speed_memory.md")
+    machine = machine_description()
+    names = [*args.variants, *(PEER_MODELS if args.peers else ())]
+    results = []
+    for seconds in args.seconds:
+        for name in names:
+            results.append(run_worker(name, seconds, memory_only=True))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    load_end = os.getloadavg()[0]
+    lines = [
+        f"# Peak memory of one forward pass (eval, `torch.inference_mode`, batch {BATCH}, "
+        f"{len(TCP_MONTAGE)} channels, 200 Hz)",
+        "",
+        f"Command: `{command_line(args)} --memory-only`.",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch "
+        f"threads), torch {machine['torch']}, {machine['date']}; 1-min load average "
+        f"{machine['load']:.2f} at the start, {load_end:.2f} at the end (memory does not "
+        "depend on it; the time of the one call does).",
+        "",
+        "Each model in a fresh subprocess: peak resident set size minus the resident size "
+        "just before the forward pass (activations and workspace), read from the kernel.",
+        "",
+        "| model | params | window | peak forward memory | time of the one call |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r['variant']} | {r['parameters'] / 1e6:.2f} M | {r['seconds']} s "
+                     f"| {r['peak_mib']:.0f} MiB | {r['first_call_s']:.1f} s |")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _check_braindecode(parser):
+    try:
+        import braindecode.models  # noqa: F401
+    except ImportError as error:
+        parser.error(
+            f"--peers needs braindecode ({error}); it is not a dependency of sk_cria. Run "
+            'V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . && '
+            '"$V/bin/python" benchmarks/bench_model.py --peers'
+        )
 
 
 def command_line(args):
@@ -873,6 +934,13 @@ def main():
         "(needs braindecode: run in the environment of ../shared/tools/peer-venv.sh)",
     )
     parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the peak memory of one forward pass of each configuration (and of the "
+        "peers with --peers), 64 s windows unless --seconds; written to "
+        "benchmarks/results/model_speed_memory.md",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=ROUNDS,
@@ -897,7 +965,10 @@ def main():
     )
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure(args.worker[0], int(args.worker[1]))))
+        print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.memory_only)))
+        return
+    if args.memory_only:
+        run_memory(args, parser)
         return
     if args.profile:
         run_profile(args.seconds or list(PROFILE_SECONDS), args.output or PROFILE_RESULTS)
@@ -905,14 +976,7 @@ def main():
     args.seconds = args.seconds or list(SECONDS)
     args.output = args.output or RESULTS
     if args.peers:
-        try:
-            import braindecode.models  # noqa: F401
-        except ImportError as error:
-            parser.error(
-                f"--peers needs braindecode ({error}); it is not a dependency of sk_cria. Run "
-                'V=$(bash ../shared/tools/peer-venv.sh) && "$V/bin/pip" install -q -e . && '
-                '"$V/bin/python" benchmarks/bench_model.py --peers'
-            )
+        _check_braindecode(parser)
     machine = {**machine_description(), "rounds": args.rounds}
     rates = [matmul_rate()]
     runs = [(variant, seconds) for variant in args.variants for seconds in args.seconds]
