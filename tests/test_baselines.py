@@ -222,6 +222,7 @@ def aligned_eegmat(data_path):
     return RiemannianAlignment().fit_transform(X, groups=data.groups), data
 
 
+@pytest.mark.slow  # cross-validated floors
 def test_tangent_space_is_regularised_for_its_many_z_scored_features(aligned_eegmat):
     """At C=1 the 210 tangent features z-scored per subject overfit (.639 on protocol (a))."""
     from sklearn.metrics import balanced_accuracy_score
@@ -243,6 +244,7 @@ def test_tangent_space_is_regularised_for_its_many_z_scored_features(aligned_eeg
     assert scores["default"] >= mdm_score - 0.15, (scores, mdm_score)
 
 
+@pytest.mark.slow  # every mean on every eegmat subject
 def test_riemannian_means_converge_without_warning(aligned_eegmat, data_path):
     """pyRiemann's 50-iteration limit, not the data, made the means warn; none warns now."""
     import warnings

@@ -44,6 +44,7 @@ def test_benchmark_command_writes_csv_table_figure_and_margin(data_path, tmp_pat
     assert not any("{" in line for line in printed)
 
 
+@pytest.mark.slow  # every pipeline of the recipe, end to end
 def test_recipe_reaches_every_pipeline(data_path, tmp_path):
     main([
         "benchmark", "--data", str(data_path), "--out", str(tmp_path), *SMALL, "--seeds", "1",
@@ -66,6 +67,7 @@ def test_recipe_reaches_every_pipeline(data_path, tmp_path):
     np.testing.assert_array_equal(scores.loc["ra/subject", "mdm"], scores.loc["ra/global", "mdm"])
 
 
+@pytest.mark.slow  # a benchmark run
 def test_train_subjects_fits_on_the_labels_of_that_many_subjects(data_path, tmp_path,
                                                                   monkeypatch):
     fitted_on, classifier_rows = [], []
@@ -181,6 +183,7 @@ def test_motor_imagery_task_loads_real_trials_grouped_by_subject(imagery):
                                   np.arange(len(imagery.groups)))
 
 
+@pytest.mark.slow  # a benchmark run
 def test_motor_imagery_floors_run_under_the_recipe(data_path, tmp_path):
     code = main(["benchmark", "--data", str(data_path), "--out", str(tmp_path), *MI,
                  "--pipelines", "csp_lda", "mdm_recentered"])
@@ -225,6 +228,7 @@ def test_task_and_protocol_are_checked_before_loading(tmp_path, capsys):
         main(["benchmark", "--task", "bci-iv-2a"])
 
 
+@pytest.mark.slow  # a benchmark run
 def test_shipped_encoder_option_probes_the_encoder_it_names(data_path, tmp_path, eegmat_small):
     """--shipped-encoder FOLDER: the frozen probe reads that saved encoder, as it is."""
     import warnings
@@ -308,6 +312,7 @@ RESUMABLE = ["benchmark", "--task", "eegmat", "--protocol", "b", "--subjects", "
              "--folds", "2", "--pipelines", "log_variance", "band_power", "mdm"]
 
 
+@pytest.mark.slow  # kill and resume
 def test_every_fit_is_kept_at_once_and_a_rerun_resumes(data_path, tmp_path, monkeypatch,
                                                        capsys):
     argv = [*RESUMABLE, "--data", str(data_path), "--out", str(tmp_path / "out")]
@@ -336,6 +341,7 @@ def test_every_fit_is_kept_at_once_and_a_rerun_resumes(data_path, tmp_path, monk
     assert len(pd.read_csv(tmp_path / "out" / "results.csv")) == 6
 
 
+@pytest.mark.slow  # two benchmark runs
 def test_out_refuses_another_runs_results_unless_overwrite(data_path, tmp_path, capsys):
     out = tmp_path / "out"
     argv = [*RESUMABLE, "--data", str(data_path), "--out", str(out)]
@@ -354,6 +360,7 @@ def test_out_refuses_another_runs_results_unless_overwrite(data_path, tmp_path, 
     assert set(pd.read_csv(out / "results.csv").fold) == {0, 1, 2}
     assert (out / "notes.txt").read_text() == "mine"
 
+@pytest.mark.slow  # two benchmark runs
 def test_overwrite_with_the_same_settings_runs_every_fit_again(data_path, tmp_path,
                                                                monkeypatch):
     # As sk-cria pretrain --overwrite: a fresh start, not a re-report of the rows it

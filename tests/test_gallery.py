@@ -41,6 +41,7 @@ def run_example(monkeypatch, data_path):
     return run
 
 
+@pytest.mark.slow  # runs a gallery example
 def test_linear_probing_claims_hold_and_can_fail(run_example):
     # Four training subjects: pre-training and probing in seconds, the same recipe.
     page = run_example("plot_linear_probing.py", subjects=4)  # raises if a claim breaks
@@ -73,6 +74,7 @@ def test_purification_claims_hold_and_a_constant_map_fails(run_example):
                                           1: everything.mean(axis=0)})
 
 
+@pytest.mark.slow  # runs a gallery example
 def test_moabb_style_claims_hold_and_can_fail(run_example):
     page = run_example("plot_moabb_style_pipelines.py", subjects=3)  # 3 folds
     scores = page["scores"]
@@ -83,6 +85,7 @@ def test_moabb_style_claims_hold_and_can_fail(run_example):
         page["check_claims"](cria_wins)
 
 
+@pytest.mark.slow  # runs a gallery example
 def test_inspection_claims_hold_and_can_fail(run_example):
     page = run_example("plot_inspection.py", subjects=2)
     ablation, maps, coverage = page["ablation"], page["maps"], page["coverage"]

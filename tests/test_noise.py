@@ -125,6 +125,7 @@ def test_bad_parameters_are_refused(windows, call, error, match):
         call(windows)
 
 
+@pytest.mark.slow  # a benchmark run
 def test_bench_noise_runs_end_to_end(data_path, tmp_path):
     """benchmarks/bench_noise.py at a toy size: two subjects, one kind, one SNR."""
     import importlib.util

@@ -15,7 +15,11 @@ from sk_cria.model.io import SHIPPED_DIR, available_pretrained, pretrained_scali
 SHIPPED = {"cria-small": "window", "cria-base": 100.0}
 
 
-@pytest.fixture(scope="module", params=sorted(SHIPPED))
+# Fine-tuning the base encoder takes ten times the small one's time: it runs with
+# the slow tests, the small one in the fast lane too.
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=[pytest.mark.slow] if name != "cria-small" else [])
+    for name in sorted(SHIPPED)])
 def shipped(request, eegmat_small):
     """(name, windows, labels): eegmat windows scaled as the encoder was trained on."""
     b = eegmat_small
