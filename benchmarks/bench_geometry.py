@@ -18,9 +18,22 @@ pooled head's, measured in this process on one thread.
         --out benchmarks/results/geometry_readouts.md
 
 (see ``benchmarks/results/geometry.md`` for the benchmark commands).
+
+``benchmark`` runs ``sk-cria benchmark`` (same arguments) with the pipelines of
+learned spatial filters (``CRIAClassifier(spatial_filters=8)``, issue 35 item
+2) added to its registry, so that they run in the benchmark's folds and recipe
+beside the floors::
+
+    python benchmarks/bench_geometry.py benchmark --task eegmmidb-mi ... \
+        --pipelines cria_finetune_shipped_spatial_pooled ...
+
+``cria_finetune_<shipped|scratch>_spatial_<pooled|channels>`` fine-tune the
+encoder behind 8 virtual channels; ``cria_finetune_spatial_covariance`` trains
+the filters with the covariance (tangent-space) head, no encoder.
 """
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,7 +53,11 @@ from sklearn.preprocessing import StandardScaler
 
 from sk_cria.alignment import GroupStandardScaler
 
-from sk_cria.benchmark import margins
+from sk_cria.benchmark import PIPELINES, margins
+
+#: Virtual channels of the spatial-filter pipelines: chosen before measuring, as
+#: CSP pipelines keep 6-8 filters and the encoder's cost grows with channels.
+SPATIAL_FILTERS = 8
 
 
 def _per_fold(frame, pipeline):
@@ -63,12 +80,35 @@ def _paired(frame, a, b):
     return diff.mean(), diff.std(ddof=1), int((diff > 0).sum()), len(diff)
 
 
+def spatial_pipelines(k=SPATIAL_FILTERS):
+    """Registry entries of ``CRIAClassifier(spatial_filters=k)``, as the benchmark's fine-tuning."""
+    from sk_cria.benchmark import _FINETUNE_KINDS, _finetune
+
+    def with_filters(build):
+        def spatial_build(run):
+            clf, seconds = build(run)
+            return clf.set_params(spatial_filters=k), seconds
+        return spatial_build
+
+    entries = {}
+    for kind in ("shipped", "scratch"):
+        for embedding in ("pooled", "channels"):
+            base = PIPELINES[f"cria_finetune_{kind}"]
+            entries[f"cria_finetune_{kind}_spatial_{embedding}"] = type(base)(
+                base.family, base.input, base.scaled,
+                with_filters(_finetune(_FINETUNE_KINDS[kind], embedding)))
+    base = PIPELINES["cria_finetune_scratch"]
+    entries["cria_finetune_spatial_covariance"] = type(base)(
+        base.family, base.input, base.scaled, with_filters(_finetune(None, "covariance")))
+    return entries
+
+
 def _counterpart(name, old, new):
     return name.replace(old, new) if old in name else None
 
 
 #: The comparisons of each row: label -> what the pipeline is paired with.
-REFERENCES = ("floor", "regions", "random", "probe")
+REFERENCES = ("floor", "regions", "random", "probe", "unfiltered")
 
 
 def _references(name, family, floor):
@@ -80,7 +120,12 @@ def _references(name, family, floor):
         "random": (name.replace("_shipped", "_random") if "_probe_shipped" in name else
                    name.replace("_shipped", "_scratch") if "_finetune_shipped" in name
                    else None),
-        "probe": probe if "_finetune_" in name else None,
+        "probe": probe if "_finetune_" in name and "_spatial" not in name else None,
+        # The same fine-tuning without spatial filters (the channels' counterpart is
+        # the regions head: both keep the spatial layout).
+        "unfiltered": (name.replace("_spatial_pooled", "").replace("_spatial_channels",
+                                                                    "_regions")
+                       if "_spatial_" in name and "covariance" not in name else None),
     }
 
 
@@ -130,14 +175,15 @@ def markdown(table):
         lines += [f"### {task}, protocol ({protocol}), recipe `{recipe}`", "",
                   f"Best floor of the run: `{floor.iloc[0] if len(floor) else '-'}`.", "",
                   "| pipeline | BAcc (fold sd) | seeds x folds | - best floor | "
-                  "tangent - regions | shipped - random | fine-tuned - probe |",
-                  "|---|---|---|---|---|---|---|"]
+                  "tangent - regions | shipped - random | fine-tuned - probe | "
+                  "filters - none |",
+                  "|---|---|---|---|---|---|---|---|"]
         part = part.sort_values(["family", "bacc"], ascending=[True, False])
         for _, r in part.iterrows():
             lines.append(f"| {r.pipeline} | {r.bacc:.3f} ({r.fold_sd:.3f}) | "
                          f"{r.seeds} x {r.folds} | {_diff(r, 'floor')} | "
                          f"{_diff(r, 'regions')} | {_diff(r, 'random')} | "
-                         f"{_diff(r, 'probe')} |")
+                         f"{_diff(r, 'probe')} | {_diff(r, 'unfiltered')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -298,6 +344,10 @@ def readouts(data, folds=6):
 
 
 def main():
+    if sys.argv[1:2] == ["benchmark"]:
+        from sk_cria import cli
+        PIPELINES.update(spatial_pipelines())  # the CLI's registry is this dict
+        return cli.main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", help="output folders of sk-cria benchmark")
     parser.add_argument("--out", help="write the tables here (Markdown; the rows as .csv "
