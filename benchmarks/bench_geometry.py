@@ -29,7 +29,9 @@ beside the floors::
 
 ``cria_finetune_<shipped|scratch>_spatial_<pooled|channels>`` fine-tune the
 encoder behind 8 virtual channels; ``cria_finetune_spatial_covariance`` trains
-the filters with the covariance (tangent-space) head, no encoder.
+the filters with the covariance (tangent-space) head, no encoder. It also adds
+the task ``eegmmidb-me`` (executed left/right fist, runs 3, 7, 11;
+:data:`sk_cria.tasks.eegmmidb_mi.EEGMMIDB_ME`).
 """
 
 import argparse
@@ -346,7 +348,11 @@ def readouts(data, folds=6):
 def main():
     if sys.argv[1:2] == ["benchmark"]:
         from sk_cria import cli
+        from sk_cria.tasks import TASKS
+        from sk_cria.tasks.eegmmidb_mi import EEGMMIDB_ME
+
         PIPELINES.update(spatial_pipelines())  # the CLI's registry is this dict
+        TASKS.setdefault(EEGMMIDB_ME.name, EEGMMIDB_ME)  # so are its tasks
         return cli.main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", help="output folders of sk-cria benchmark")
