@@ -194,8 +194,10 @@ def timing(repeats=20, batch=32, channels=64, seconds=2):
     """Seconds per window (wall and CPU) of the encoder with each head, forward and backward.
 
     One torch thread; ``cria-small`` with the head of CRIAClassifier reading the
-    pooled embedding, the regions' features and their tangent vector.
+    pooled embedding, the regions' features and their tangent vector, and behind
+    8 learned spatial filters (``spatial_filters=8``).
     """
+    from sk_cria.channels import lookup_channels
     from sk_cria.classification import _ClassifierModule
     from sk_cria.model import CRIA
     from sk_cria.model.tangent import tangent_features
@@ -204,17 +206,29 @@ def timing(repeats=20, batch=32, channels=64, seconds=2):
     # A 64-channel 10-20 montage (the motor-imagery task reads 64 channels).
     names = mne.channels.make_standard_montage("biosemi64").ch_names[:channels]
     x = torch.randn(batch, channels, seconds * 200)
+    # Index pairs, as the estimators send them (the spatial filters need them).
+    pairs = torch.as_tensor(lookup_channels(names).indices)
     out = {}
-    for embedding in ("pooled", "regions", "tangent"):
+    heads = {"pooled": {}, "regions": {}, "tangent": {},
+             # Learned spatial filters (8 virtual channels) before the encoder, or before
+             # the covariance alone.
+             "8 spatial filters, pooled": {"spatial_filters": 8, "embedding": "pooled"},
+             "8 spatial filters, channels": {"spatial_filters": 8, "embedding": "channels"},
+             "8 spatial filters, covariance": {"spatial_filters": 8,
+                                               "embedding": "covariance"}}
+    for embedding, options in heads.items():
+        options = options or {"embedding": embedding}
+        if "spatial_filters" in options:
+            options["n_channels"] = channels
         module = _ClassifierModule(CRIA.from_pretrained("cria-small"), 2,
-                                   hidden=None, embedding=embedding)
+                                   hidden=None, **options)
         for mode in ("frozen forward", "forward + backward"):
             def step():
                 if mode == "frozen forward":
                     with torch.no_grad():
-                        module(x, names)
+                        module(x, pairs)
                 else:
-                    module(x, names).sum().backward()
+                    module(x, pairs).sum().backward()
             step()
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(repeats):
