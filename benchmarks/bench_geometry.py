@@ -293,19 +293,12 @@ def readouts(data, folds=6):
     GroupKFold(6) of subjects 1-11.
     """
     from sk_cria import ViewMaskPretrainer
-    from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
     from sk_cria.channels import REGIONS, channel_regions
     from sk_cria.model import CRIAConfig
     from sk_cria.model.purification import region_mean
     from sk_cria.model.tangent import covariance
-    from sk_cria.tasks import TASKS
 
-    config = BenchmarkConfig(task="eegmmidb-mi", input_scaling=100.0, data=data)
-    task = TASKS[config.task]
-    with sklearn.config_context(enable_metadata_routing=True):
-        loaded = task.load(None, data)
-        X = _aligned_inputs(config, task, loaded, kinds=("cria",))["ra"]["cria"]
-    y, groups = loaded.target, loaded.groups
+    X, y, groups = _motor_imagery(data)
     regions = torch.as_tensor(channel_regions(X.ch_names))
     lines = ["| encoder | covariance of | over | per-subject re-centring | BAcc (fold sd) |",
              "|---|---|---|---|---|"]
@@ -359,6 +352,56 @@ def readouts(data, folds=6):
     return "\n".join(lines)
 
 
+def _motor_imagery(data, task="eegmmidb-mi"):
+    """The benchmark's CRIA input of a motor task (``ra`` alignment, 8-30 Hz, 100 uV)."""
+    from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
+    from sk_cria.tasks import TASKS
+
+    config = BenchmarkConfig(task=task, input_scaling=100.0, data=data)
+    with sklearn.config_context(enable_metadata_routing=True):
+        loaded = TASKS[task].load(None, data)
+        X = _aligned_inputs(config, TASKS[task], loaded, kinds=("cria",))["ra"]["cria"]
+    return X, loaded.target, loaded.groups
+
+
+def spatial_checks(data, folds=6, epochs=60):
+    """What the covariance head behind spatial filters gives, and why (issue 35 item 2).
+
+    On the benchmark's motor-imagery input and GroupKFold(6) folds: the head's
+    features with the filters fixed (identity: every channel, which is the
+    re-centred log-Euclidean tangent space; 8 random orthonormal filters) under
+    the benchmark's probe, and ``CRIAClassifier(spatial_filters=8,
+    embedding="covariance")`` trained for ``epochs`` epochs without early stopping
+    (the benchmark's stops after a few), seed 0.
+    """
+    from sk_cria import CRIAClassifier
+    from sk_cria.model.spatial import SpatialFilter
+    from sk_cria.model.tangent import tangent_features
+
+    X, y, groups = _motor_imagery(data)
+    x = torch.as_tensor(np.asarray(X))
+    lines = ["| filters | trained | BAcc (fold sd) |", "|---|---|---|"]
+    torch.manual_seed(0)
+    fixed = {"identity (all 64 channels)": torch.eye(x.shape[1]),
+             "8 random orthonormal": SpatialFilter(x.shape[1], 8).weight.detach()}
+    for name, weight in fixed.items():
+        with torch.no_grad():
+            features = tangent_features(torch.einsum("kc,bct->bkt", weight, x)).numpy()
+        lines.append("| {} | no (probe) | {:.3f} ({:.3f}) |".format(
+            name, *_probe_score(features, y, groups, folds)))
+    scores = []
+    with sklearn.config_context(enable_metadata_routing=True):
+        for train, test in GroupKFold(folds).split(x, y, groups):
+            clf = CRIAClassifier(config="small", spatial_filters=8, embedding="covariance",
+                                 early_stopping=False, max_epochs=epochs, random_state=0)
+            clf.fit(X[train], y[train], groups=groups[train])
+            scores.append(balanced_accuracy_score(
+                y[test], clf.predict(X[test], groups=groups[test])))
+    lines.append(f"| 8 learned | {epochs} epochs, no early stopping | {np.mean(scores):.3f} "
+                 f"({np.std(scores, ddof=1):.3f}) |")
+    return "\n".join(lines)
+
+
 def main():
     if sys.argv[1:2] == ["benchmark"]:
         from sk_cria import cli
@@ -375,6 +418,9 @@ def main():
     parser.add_argument("--readouts", metavar="DATA",
                         help="also score second-order readouts of frozen tokens on the "
                         "motor-imagery data of this folder (what was tried)")
+    parser.add_argument("--spatial-checks", metavar="DATA",
+                        help="also score the covariance head behind fixed and long-trained "
+                        "spatial filters on the motor-imagery data of this folder")
     parser.add_argument("--timing", action="store_true",
                         help="also time the tangent head per window beside the pooled head")
     args = parser.parse_args()
@@ -385,6 +431,9 @@ def main():
     if args.readouts:
         text += ("\n## Second-order readouts of frozen tokens (eegmmidb-mi, GroupKFold(6))"
                  "\n\n" + readouts(args.readouts) + "\n")
+    if args.spatial_checks:
+        text += ("\n## Covariance head behind spatial filters (eegmmidb-mi, GroupKFold(6))"
+                 "\n\n" + spatial_checks(args.spatial_checks) + "\n")
     if args.timing:
         text += "\n## Cost per window\n\n" + timing() + "\n"
     if args.out:
