@@ -31,8 +31,6 @@ __all__ = ["CRIAClassifier"]
 #: What the head of CRIAClassifier can read (CRIA.features): channel-wise
 #: features would tie the head to one montage, so they are not offered.
 HEAD_EMBEDDINGS = ("pooled", "regions", "tangent")
-#: What the head reads with ``spatial_filters`` (virtual channels have no scalp region).
-SPATIAL_HEAD_EMBEDDINGS = SPATIAL_EMBEDDINGS
 #: Learning rate of the spatial filters relative to the head's: AdamW moves each
 #: weight by about lr per step, and the filters' weights are about n_channels**-0.5
 #: (0.125 for 64 channels), so at lr=1e-4 they would move by less than a third of
@@ -177,7 +175,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     attn_mask_ratio : float or None, default=0.1
         Fraction of attention values dropped at random during training (an
         information bottleneck; 0 turns it off, None keeps the encoder's).
-    embedding : {"pooled", "regions", "tangent"}, default="pooled"
+    embedding : {"pooled", "regions", "tangent", "channels", "covariance"}, default="pooled"
         What the head reads, as ``ViewMaskPretrainer(embedding=...)`` returns
         it: the pooled embedding (``embed_dim`` features), each scalp
         region's features (``len(REGIONS) * 3 * d_model``, any montage), which
@@ -397,7 +395,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
         "lr": _net.lr_check(also=("auto",)),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
-        "embedding": _check.one_of(tuple(dict.fromkeys(HEAD_EMBEDDINGS + SPATIAL_HEAD_EMBEDDINGS))),
+        "embedding": _check.one_of(tuple(dict.fromkeys(HEAD_EMBEDDINGS + SPATIAL_EMBEDDINGS))),
         "spatial_filters": _check.number(numbers.Integral, 1, none=True),
         "head_hidden": _check.number(numbers.Integral, 1, none=True),
         "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
