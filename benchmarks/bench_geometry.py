@@ -18,9 +18,24 @@ pooled head's, measured in this process on one thread.
         --out benchmarks/results/geometry_readouts.md
 
 (see ``benchmarks/results/geometry.md`` for the benchmark commands).
+
+``benchmark`` runs ``sk-cria benchmark`` (same arguments) with the pipelines of
+learned spatial filters (``CRIAClassifier(spatial_filters=8)``, issue 35 item
+2) added to its registry, so that they run in the benchmark's folds and recipe
+beside the floors::
+
+    python benchmarks/bench_geometry.py benchmark --task eegmmidb-mi ... \
+        --pipelines cria_finetune_shipped_spatial_pooled ...
+
+``cria_finetune_<shipped|scratch>_spatial_<pooled|channels>`` fine-tune the
+encoder behind 8 virtual channels; ``cria_finetune_spatial_covariance`` trains
+the filters with the covariance (tangent-space) head, no encoder. It also adds
+the task ``eegmmidb-me`` (executed left/right fist, runs 3, 7, 11;
+:data:`sk_cria.tasks.eegmmidb_mi.EEGMMIDB_ME`).
 """
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,7 +55,11 @@ from sklearn.preprocessing import StandardScaler
 
 from sk_cria.alignment import GroupStandardScaler
 
-from sk_cria.benchmark import margins
+from sk_cria.benchmark import PIPELINES, margins
+
+#: Virtual channels of the spatial-filter pipelines: chosen before measuring, as
+#: CSP pipelines keep 6-8 filters and the encoder's cost grows with channels.
+SPATIAL_FILTERS = 8
 
 
 def _per_fold(frame, pipeline):
@@ -63,12 +82,35 @@ def _paired(frame, a, b):
     return diff.mean(), diff.std(ddof=1), int((diff > 0).sum()), len(diff)
 
 
+def spatial_pipelines(k=SPATIAL_FILTERS):
+    """Registry entries of ``CRIAClassifier(spatial_filters=k)``, as the benchmark's fine-tuning."""
+    from sk_cria.benchmark import _FINETUNE_KINDS, _finetune
+
+    def with_filters(build):
+        def spatial_build(run):
+            clf, seconds = build(run)
+            return clf.set_params(spatial_filters=k), seconds
+        return spatial_build
+
+    entries = {}
+    for kind in ("shipped", "scratch"):
+        for embedding in ("pooled", "channels"):
+            base = PIPELINES[f"cria_finetune_{kind}"]
+            entries[f"cria_finetune_{kind}_spatial_{embedding}"] = type(base)(
+                base.family, base.input, base.scaled,
+                with_filters(_finetune(_FINETUNE_KINDS[kind], embedding)))
+    base = PIPELINES["cria_finetune_scratch"]
+    entries["cria_finetune_spatial_covariance"] = type(base)(
+        base.family, base.input, base.scaled, with_filters(_finetune(None, "covariance")))
+    return entries
+
+
 def _counterpart(name, old, new):
     return name.replace(old, new) if old in name else None
 
 
 #: The comparisons of each row: label -> what the pipeline is paired with.
-REFERENCES = ("floor", "regions", "random", "probe")
+REFERENCES = ("floor", "regions", "random", "probe", "unfiltered")
 
 
 def _references(name, family, floor):
@@ -80,7 +122,12 @@ def _references(name, family, floor):
         "random": (name.replace("_shipped", "_random") if "_probe_shipped" in name else
                    name.replace("_shipped", "_scratch") if "_finetune_shipped" in name
                    else None),
-        "probe": probe if "_finetune_" in name else None,
+        "probe": probe if "_finetune_" in name and "_spatial" not in name else None,
+        # The same fine-tuning without spatial filters (the channels' counterpart is
+        # the regions head: both keep the spatial layout).
+        "unfiltered": (name.replace("_spatial_pooled", "").replace("_spatial_channels",
+                                                                    "_regions")
+                       if "_spatial_" in name and "covariance" not in name else None),
     }
 
 
@@ -130,14 +177,15 @@ def markdown(table):
         lines += [f"### {task}, protocol ({protocol}), recipe `{recipe}`", "",
                   f"Best floor of the run: `{floor.iloc[0] if len(floor) else '-'}`.", "",
                   "| pipeline | BAcc (fold sd) | seeds x folds | - best floor | "
-                  "tangent - regions | shipped - random | fine-tuned - probe |",
-                  "|---|---|---|---|---|---|---|"]
+                  "tangent - regions | shipped - random | fine-tuned - probe | "
+                  "filters - none |",
+                  "|---|---|---|---|---|---|---|---|"]
         part = part.sort_values(["family", "bacc"], ascending=[True, False])
         for _, r in part.iterrows():
             lines.append(f"| {r.pipeline} | {r.bacc:.3f} ({r.fold_sd:.3f}) | "
                          f"{r.seeds} x {r.folds} | {_diff(r, 'floor')} | "
                          f"{_diff(r, 'regions')} | {_diff(r, 'random')} | "
-                         f"{_diff(r, 'probe')} |")
+                         f"{_diff(r, 'probe')} | {_diff(r, 'unfiltered')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -146,8 +194,10 @@ def timing(repeats=20, batch=32, channels=64, seconds=2):
     """Seconds per window (wall and CPU) of the encoder with each head, forward and backward.
 
     One torch thread; ``cria-small`` with the head of CRIAClassifier reading the
-    pooled embedding, the regions' features and their tangent vector.
+    pooled embedding, the regions' features and their tangent vector, and behind
+    8 learned spatial filters (``spatial_filters=8``).
     """
+    from sk_cria.channels import lookup_channels
     from sk_cria.classification import _ClassifierModule
     from sk_cria.model import CRIA
     from sk_cria.model.tangent import tangent_features
@@ -156,17 +206,29 @@ def timing(repeats=20, batch=32, channels=64, seconds=2):
     # A 64-channel 10-20 montage (the motor-imagery task reads 64 channels).
     names = mne.channels.make_standard_montage("biosemi64").ch_names[:channels]
     x = torch.randn(batch, channels, seconds * 200)
+    # Index pairs, as the estimators send them (the spatial filters need them).
+    pairs = torch.as_tensor(lookup_channels(names).indices)
     out = {}
-    for embedding in ("pooled", "regions", "tangent"):
+    heads = {"pooled": {}, "regions": {}, "tangent": {},
+             # Learned spatial filters (8 virtual channels) before the encoder, or before
+             # the covariance alone.
+             "8 spatial filters, pooled": {"spatial_filters": 8, "embedding": "pooled"},
+             "8 spatial filters, channels": {"spatial_filters": 8, "embedding": "channels"},
+             "8 spatial filters, covariance": {"spatial_filters": 8,
+                                               "embedding": "covariance"}}
+    for embedding, options in heads.items():
+        options = options or {"embedding": embedding}
+        if "spatial_filters" in options:
+            options["n_channels"] = channels
         module = _ClassifierModule(CRIA.from_pretrained("cria-small"), 2,
-                                   hidden=None, embedding=embedding)
+                                   hidden=None, **options)
         for mode in ("frozen forward", "forward + backward"):
             def step():
                 if mode == "frozen forward":
                     with torch.no_grad():
-                        module(x, names)
+                        module(x, pairs)
                 else:
-                    module(x, names).sum().backward()
+                    module(x, pairs).sum().backward()
             step()
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(repeats):
@@ -231,19 +293,12 @@ def readouts(data, folds=6):
     GroupKFold(6) of subjects 1-11.
     """
     from sk_cria import ViewMaskPretrainer
-    from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
     from sk_cria.channels import REGIONS, channel_regions
     from sk_cria.model import CRIAConfig
     from sk_cria.model.purification import region_mean
     from sk_cria.model.tangent import covariance
-    from sk_cria.tasks import TASKS
 
-    config = BenchmarkConfig(task="eegmmidb-mi", input_scaling=100.0, data=data)
-    task = TASKS[config.task]
-    with sklearn.config_context(enable_metadata_routing=True):
-        loaded = task.load(None, data)
-        X = _aligned_inputs(config, task, loaded, kinds=("cria",))["ra"]["cria"]
-    y, groups = loaded.target, loaded.groups
+    X, y, groups = _motor_imagery(data)
     regions = torch.as_tensor(channel_regions(X.ch_names))
     lines = ["| encoder | covariance of | over | per-subject re-centring | BAcc (fold sd) |",
              "|---|---|---|---|---|"]
@@ -297,7 +352,77 @@ def readouts(data, folds=6):
     return "\n".join(lines)
 
 
+def _motor_imagery(data, task="eegmmidb-mi"):
+    """The benchmark's CRIA input of a motor task (``ra`` alignment, 8-30 Hz, 100 uV)."""
+    from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
+    from sk_cria.tasks import TASKS
+
+    config = BenchmarkConfig(task=task, input_scaling=100.0, data=data)
+    with sklearn.config_context(enable_metadata_routing=True):
+        loaded = TASKS[task].load(None, data)
+        X = _aligned_inputs(config, TASKS[task], loaded, kinds=("cria",))["ra"]["cria"]
+    return X, loaded.target, loaded.groups
+
+
+def spatial_checks(data, folds=6, epochs=60):
+    """What the covariance head behind spatial filters gives, and why (issue 35 item 2).
+
+    On the benchmark's motor-imagery input and GroupKFold(6) folds: the head's
+    features with the filters fixed (identity: every channel, which is the
+    re-centred log-Euclidean tangent space; 8 random orthonormal filters) under
+    the benchmark's probe, and ``CRIAClassifier(spatial_filters=8,
+    embedding="covariance")`` trained for ``epochs`` epochs without early stopping
+    (the benchmark's stops after a few), seed 0.
+    """
+    from sk_cria import CRIAClassifier
+    from sk_cria.model.spatial import SpatialFilter
+    from sk_cria.model.tangent import tangent_features
+
+    X, y, groups = _motor_imagery(data)
+    x = torch.as_tensor(np.asarray(X))
+    lines = ["| filters | trained | BAcc (fold sd) |", "|---|---|---|"]
+    torch.manual_seed(0)
+    fixed = {"identity (all 64 channels)": torch.eye(x.shape[1]),
+             "8 random orthonormal": SpatialFilter(x.shape[1], 8).weight.detach()}
+    for name, weight in fixed.items():
+        with torch.no_grad():
+            features = tangent_features(torch.einsum("kc,bct->bkt", weight, x)).numpy()
+        lines.append("| {} | no (probe) | {:.3f} ({:.3f}) |".format(
+            name, *_probe_score(features, y, groups, folds)))
+    from sk_cria import classification
+
+    default = classification.SPATIAL_LR_SCALE
+    for scale in (default, 1.0):
+        scores, train_scores = [], []
+        classification.SPATIAL_LR_SCALE = scale  # the filters' learning rate, this loop only
+        try:
+            with sklearn.config_context(enable_metadata_routing=True):
+                for train, test in GroupKFold(folds).split(x, y, groups):
+                    clf = CRIAClassifier(config="small", spatial_filters=8,
+                                         embedding="covariance", early_stopping=False,
+                                         max_epochs=epochs, random_state=0)
+                    clf.fit(X[train], y[train], groups=groups[train])
+                    scores.append(balanced_accuracy_score(
+                        y[test], clf.predict(X[test], groups=groups[test])))
+                    train_scores.append(balanced_accuracy_score(
+                        y[train], clf.predict(X[train], groups=groups[train])))
+        finally:
+            classification.SPATIAL_LR_SCALE = default
+        lines.append(f"| 8 learned, filters' lr {scale:g} x the head's | {epochs} epochs, no "
+                     f"early stopping (training subjects: {np.mean(train_scores):.3f}) | "
+                     f"{np.mean(scores):.3f} ({np.std(scores, ddof=1):.3f}) |")
+    return "\n".join(lines)
+
+
 def main():
+    if sys.argv[1:2] == ["benchmark"]:
+        from sk_cria import cli
+        from sk_cria.tasks import TASKS
+        from sk_cria.tasks.eegmmidb_mi import EEGMMIDB_ME
+
+        PIPELINES.update(spatial_pipelines())  # the CLI's registry is this dict
+        TASKS.setdefault(EEGMMIDB_ME.name, EEGMMIDB_ME)  # so are its tasks
+        return cli.main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", help="output folders of sk-cria benchmark")
     parser.add_argument("--out", help="write the tables here (Markdown; the rows as .csv "
@@ -305,6 +430,9 @@ def main():
     parser.add_argument("--readouts", metavar="DATA",
                         help="also score second-order readouts of frozen tokens on the "
                         "motor-imagery data of this folder (what was tried)")
+    parser.add_argument("--spatial-checks", metavar="DATA",
+                        help="also score the covariance head behind fixed and long-trained "
+                        "spatial filters on the motor-imagery data of this folder")
     parser.add_argument("--timing", action="store_true",
                         help="also time the tangent head per window beside the pooled head")
     args = parser.parse_args()
@@ -315,6 +443,9 @@ def main():
     if args.readouts:
         text += ("\n## Second-order readouts of frozen tokens (eegmmidb-mi, GroupKFold(6))"
                  "\n\n" + readouts(args.readouts) + "\n")
+    if args.spatial_checks:
+        text += ("\n## Covariance head behind spatial filters (eegmmidb-mi, GroupKFold(6))"
+                 "\n\n" + spatial_checks(args.spatial_checks) + "\n")
     if args.timing:
         text += "\n## Cost per window\n\n" + timing() + "\n"
     if args.out:

@@ -22,6 +22,7 @@ from torch import nn
 from . import _check, _net
 from .channels import REGIONS
 from .model import CRIA
+from .model.spatial import SPATIAL_EMBEDDINGS, SpatialFilter
 from .sampling import MontageBatchSampler
 
 __all__ = ["CRIAClassifier"]
@@ -30,6 +31,11 @@ __all__ = ["CRIAClassifier"]
 #: What the head of CRIAClassifier can read (CRIA.features): channel-wise
 #: features would tie the head to one montage, so they are not offered.
 HEAD_EMBEDDINGS = ("pooled", "regions", "tangent")
+#: Learning rate of the spatial filters relative to the head's: AdamW moves each
+#: weight by about lr per step, and the filters' weights are about n_channels**-0.5
+#: (0.125 for 64 channels), so at lr=1e-4 they would move by less than a third of
+#: that in 30 epochs of 14 batches; ten times faster they can turn.
+SPATIAL_LR_SCALE = 10.0
 #: How the head starts: random weights, or a logistic-regression probe's.
 HEAD_INITS = ("random", "probe")
 #: lr="auto": small steps keep a pre-trained encoder's features (LP-FT);
@@ -53,14 +59,21 @@ class _ClassifierModule(nn.Module):
     group's own windows.
     """
 
-    def __init__(self, encoder, n_classes, hidden=128, dropout=0.3, embedding="pooled"):
+    def __init__(self, encoder, n_classes, hidden=128, dropout=0.3, embedding="pooled",
+                 spatial_filters=None, n_channels=None):
         super().__init__()
         self.encoder = encoder
         self.embedding = embedding
         config = encoder.config
+        # Virtual channels (sk_cria.model.spatial) take the place of the regions.
+        self.spatial = (None if spatial_filters is None else
+                        SpatialFilter(n_channels, spatial_filters))
+        k = spatial_filters
         width = {"pooled": config.embed_dim,
                  "regions": len(REGIONS) * len(CRIA.VIEWS) * config.d_model,
-                 "tangent": len(REGIONS) * (len(REGIONS) + 1) // 2}[embedding]
+                 "tangent": len(REGIONS) * (len(REGIONS) + 1) // 2,
+                 "channels": (k or 0) * len(CRIA.VIEWS) * config.d_model,
+                 "covariance": (k or 0) * ((k or 0) + 1) // 2}[embedding]
         hidden_layers = ([] if hidden is None else
                          [nn.Linear(width, hidden), nn.ELU(), nn.Dropout(dropout)])
         self.head = nn.Sequential(nn.Dropout(dropout), *hidden_layers,
@@ -69,8 +82,11 @@ class _ClassifierModule(nn.Module):
 
     def features(self, x, channels):
         """What the head reads, before any per-group standardisation."""
-        # getattr: a module pickled before the head could read regions.
-        return self.encoder.features(x, channels, getattr(self, "embedding", "pooled"))
+        # getattr: a module pickled before the head could read regions (or had filters).
+        embedding = getattr(self, "embedding", "pooled")
+        if getattr(self, "spatial", None) is not None:
+            return self.spatial.features(self.encoder, x, channels, embedding)
+        return self.encoder.features(x, channels, embedding)
 
     def forward(self, x, channels, groups=None):
         """Class logits; ``channels`` are the index pairs every batch carries."""
@@ -100,25 +116,29 @@ def _labelled(X, y):
     return _LabelledWindows(X, y) if isinstance(X, torch.utils.data.Dataset) else X
 
 
-def _scale_encoder_lr(param_groups, lr, encoder, scale):
-    """skorch's parameter groups with the encoder's at ``scale`` times their learning rate.
+def _scale_lr(param_groups, lr, scaled):
+    """skorch's parameter groups with some modules' parameters at scaled learning rates.
 
-    Each group (``optimizer__param_groups`` included) is split into its
-    encoder part, at ``scale`` times the group's learning rate (``lr`` when
-    it sets none), and the rest; scale 1 leaves the groups as they are.
+    ``scaled`` is a list of ``(module, scale)``. Each group
+    (``optimizer__param_groups`` included) is split into the rest, at the
+    group's learning rate, and each module's part, at ``scale`` times the
+    group's learning rate (``lr`` when it sets none); modules of scale 1 stay
+    in the rest.
     """
-    if scale == 1:
+    scaled = [(module, scale) for module, scale in scaled if module is not None and scale != 1]
+    if not scaled:
         return param_groups
-    in_encoder = {id(p) for p in encoder.parameters()}
+    ids = [({id(p) for p in module.parameters()}, scale) for module, scale in scaled]
     groups = []
     for group in param_groups:
         options = {k: v for k, v in group.items() if k != "params"}
         params = list(group["params"])
-        head = [p for p in params if id(p) not in in_encoder]
-        body = [p for p in params if id(p) in in_encoder]
-        groups += [{**options, "params": head}] if head else []
-        groups += ([{**options, "params": body, "lr": options.get("lr", lr) * scale}]
-                   if body else [])
+        rest = [p for p in params if not any(id(p) in part for part, _ in ids)]
+        groups += [{**options, "params": rest}] if rest else []
+        for part, scale in ids:
+            own = [p for p in params if id(p) in part]
+            groups += ([{**options, "params": own, "lr": options.get("lr", lr) * scale}]
+                       if own else [])
     return groups
 
 
@@ -155,7 +175,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
     attn_mask_ratio : float or None, default=0.1
         Fraction of attention values dropped at random during training (an
         information bottleneck; 0 turns it off, None keeps the encoder's).
-    embedding : {"pooled", "regions", "tangent"}, default="pooled"
+    embedding : {"pooled", "regions", "tangent", "channels", "covariance"}, default="pooled"
         What the head reads, as ``ViewMaskPretrainer(embedding=...)`` returns
         it: the pooled embedding (``embed_dim`` features), each scalp
         region's features (``len(REGIONS) * 3 * d_model``, any montage), which
@@ -168,6 +188,23 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         log-Euclidean mean (it subtracts the group's mean ``log C``), the
         per-subject re-centring of Riemannian pipelines, as a layer
         (``benchmarks/results/geometry.md``).
+        With ``spatial_filters``: "pooled", "channels" (each virtual channel's
+        features, ``spatial_filters * 3 * d_model``) or "covariance" (the
+        tangent vector of the virtual channels' covariance over time,
+        ``spatial_filters * (spatial_filters + 1) / 2`` features, re-centred
+        per group as "tangent" is; the encoder is not used: TSMNet's core,
+        a Riemannian pipeline with learned filters).
+    spatial_filters : int >= 1 or None, default=None
+        Put a learned linear map from the montage's channels to this many
+        virtual channels before the encoder (S-JEPA's "pre-local" spatial
+        filter; :mod:`sk_cria.model.spatial`), built at fit for the montage
+        of X (arrays of one montage; predict refuses other channels), with
+        orthonormal rows at the start and ``SPATIAL_LR_SCALE`` (10) times the
+        head's learning rate. Virtual channels have no electrode names: each
+        is coded by the energy-weighted mean of its electrodes' channel
+        embeddings (weights ``W_kc**2``), so a pre-trained encoder reads them
+        with its own embeddings and still accepts any montage on its own.
+        None (the default): the encoder reads the electrodes.
     head_hidden : int or None, default=None
         Width of a hidden ELU layer of the head; None (the default) makes the
         head linear (dropout, then one linear layer), as a linear probe is.
@@ -305,6 +342,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         encoder_lr_scale=1.0,
         attn_mask_ratio=0.1,
         embedding="pooled",
+        spatial_filters=None,
         head_hidden=None,
         head_dropout=0.3,
         head_init="probe",
@@ -337,6 +375,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         self.encoder_lr_scale = encoder_lr_scale
         self.attn_mask_ratio = attn_mask_ratio
         self.embedding = embedding
+        self.spatial_filters = spatial_filters
         self.head_hidden = head_hidden
         self.head_dropout = head_dropout
         self.head_init = head_init
@@ -356,7 +395,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         "encoder_lr_scale": _check.number(numbers.Real, 0, None, "neither"),
         "lr": _net.lr_check(also=("auto",)),
         "attn_mask_ratio": _check.number(numbers.Real, 0, 1, "left", none=True),
-        "embedding": _check.one_of(HEAD_EMBEDDINGS),
+        "embedding": _check.one_of(tuple(dict.fromkeys(HEAD_EMBEDDINGS + SPATIAL_EMBEDDINGS))),
+        "spatial_filters": _check.number(numbers.Integral, 1, none=True),
         "head_hidden": _check.number(numbers.Integral, 1, none=True),
         "head_dropout": _check.number(numbers.Real, 0, 1, "left"),
         "head_init": _check.one_of(HEAD_INITS),
@@ -383,6 +423,8 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         # Only the embedding that is not the default goes to the module, so that
         # a custom module= without an embedding argument still works.
         options = {} if self.embedding == "pooled" else {"embedding": self.embedding}
+        if self.spatial_filters is not None:
+            options.update(spatial_filters=self.spatial_filters, n_channels=len(self.ch_names_))
         self.module_ = self.module(
             encoder, n_classes=len(self.classes_), hidden=self.head_hidden,
             dropout=self.head_dropout, **options, **self.get_params_for("module"),
@@ -415,8 +457,9 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         if prefix == "optimizer":
             kwargs["lr"] = lr = self._resolved_lr(kwargs.get("lr", self.lr))
-            args = (_scale_encoder_lr(args[0], lr, self.module_.encoder,
-                                      self.encoder_lr_scale), *args[1:])
+            args = (_scale_lr(args[0], lr, [
+                (self.module_.encoder, self.encoder_lr_scale),
+                (getattr(self.module_, "spatial", None), SPATIAL_LR_SCALE)]), *args[1:])
         return args, kwargs
 
     def _resolved_lr(self, lr):
@@ -432,9 +475,13 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
             # resolve "auto", and keep the encoder's group at its scale, as fit does.
             lr = self._resolved_lr(params["lr"])
             encoder = {id(p) for p in self.module_.encoder.parameters()}
+            spatial = getattr(self.module_, "spatial", None)
+            spatial = set() if spatial is None else {id(p) for p in spatial.parameters()}
             for group in self.optimizer_.param_groups:
                 in_encoder = any(id(p) in encoder for p in group["params"])
-                group["lr"] = lr * (self.encoder_lr_scale if in_encoder else 1)
+                in_spatial = any(id(p) in spatial for p in group["params"])
+                group["lr"] = lr * (self.encoder_lr_scale if in_encoder else
+                                    SPATIAL_LR_SCALE if in_spatial else 1)
         return self
 
     def get_split_datasets(self, X, y=None, **fit_params):
@@ -641,6 +688,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 f"regression, but head_hidden={self.head_hidden} asks for a hidden layer. "
                 "Set head_hidden=None, or head_init='random'."
             )
+        self._check_spatial(X, fitting=True)
         X, montages = _net.model_input(self, X, reset=True)
         _net.record_montages(self, montages, reset=True)
         X, _ = self._with_groups(X, groups, fitting=True)
@@ -688,6 +736,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 "reads embeddings normalised per group; partial_fit received "
                 "groups=None. Pass groups=... (route them with metadata routing)."
             )
+        self._check_spatial(X, fitting=False)
         X, montages = _net.model_input(self, X, reset=False)
         _net.record_montages(self, montages, reset=False)
         X, n_groups = self._with_groups(X, groups, fitting=False)
@@ -724,6 +773,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         """
         check_is_fitted(self, "montages_")
         self._check_groups_given(groups)
+        self._check_spatial(X, fitting=False)
         n_groups = None
         if not isinstance(X, torch.utils.data.Dataset):
             # Datasets go as they are: windows datasets carry their channels,
@@ -745,6 +795,37 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
                 self._set_group_stats(self._frozen_features(self.get_dataset(X)), n_groups)
             proba = super().predict_proba(X).astype(np.float64)
         return _net.check_finite_output(self, proba, "probabilities")
+
+    def _check_spatial(self, X, fitting):
+        """Refuse what spatial filters cannot take: heads without them, other montages."""
+        spatial = self.spatial_filters is not None if fitting else (
+            getattr(getattr(self, "module_", None), "spatial", None) is not None)
+        if fitting and self.embedding in (("regions", "tangent") if spatial else
+                                          ("channels", "covariance")):
+            raise ValueError(
+                f"CRIAClassifier: embedding={self.embedding!r} "
+                + (f"reads scalp regions, which the {self.spatial_filters} virtual channels "
+                   "of spatial_filters do not have; use embedding='pooled', 'channels' "
+                   "or 'covariance' with spatial filters, or spatial_filters=None."
+                   if spatial else
+                   "reads the virtual channels of spatial filters; set spatial_filters "
+                   "to their number (e.g. 8), or use 'pooled', 'regions' or 'tangent'.")
+            )
+        if not spatial:
+            return
+        # Windows datasets list their montages; skorch's own (validation) ones do not.
+        if isinstance(X, torch.utils.data.Dataset) and hasattr(X, "montages"):
+            montages = [list(m) for m in X.montages]
+            if fitting or montages != [self.ch_names_]:
+                raise ValueError(
+                    "CRIAClassifier: spatial_filters are a map from the channels of the "
+                    "montage seen at fit, built at fit from arrays of one montage; got a "
+                    f"{type(X).__name__}" + ("" if fitting else
+                                             f" of montages {montages}") +
+                    ". Give the windows as an array (EEGPreprocessor's output) of "
+                    + ("one montage" if fitting else f"the fitted channels {self.ch_names_}")
+                    + ", or set spatial_filters=None."
+                )
 
     def _check_classes(self, y_enc):
         """Refuse labels that cannot be learnt, or split, before training starts."""

@@ -171,4 +171,4 @@ def test_tangent_options_clone_get_params_and_pickle(balanced_eeg):
     np.testing.assert_allclose(pickle.loads(pickle.dumps(fitted)).transform(X[:4]),
                                fitted.transform(X[:4]), atol=1e-6)
     with pytest.raises(ValueError, match="embedding must be one of"):
-        CRIAClassifier(embedding="covariance", max_epochs=1).fit(X, y)
+        CRIAClassifier(embedding="logm", max_epochs=1).fit(X, y)

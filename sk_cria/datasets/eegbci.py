@@ -1,4 +1,4 @@
-"""PhysioNet EEG Motor Movement/Imagery (eegmmidb): imagined left vs right fist."""
+"""PhysioNet EEG Motor Movement/Imagery (eegmmidb): imagined (or executed) left vs right fist."""
 
 import warnings
 
@@ -11,30 +11,40 @@ from ..preprocessing import sfreq_check
 from ._paths import get_data_home, missing_file_error
 
 IMAGERY_RUNS = (4, 8, 12)
-_DESCR = """PhysioNet eegmmidb 1.0.0 (Schalk et al. 2004; ODC-By 1.0), imagined
+#: The same left/right fist task, executed instead of imagined.
+EXECUTION_RUNS = (3, 7, 11)
+#: ``movement`` -> the runs of that kind of left/right fist trials.
+MOVEMENT_RUNS = {"imagined": IMAGERY_RUNS, "executed": EXECUTION_RUNS}
+_DESCR = """PhysioNet eegmmidb 1.0.0 (Schalk et al. 2004; ODC-By 1.0), {movement}
 opening and closing of the left (label 0, T1) or right (label 1, T2) fist in runs
-4, 8 and 12; 64 channels at 160 Hz, names standardised by MNE. Data in
+{runs}; 64 channels at 160 Hz, names standardised by MNE. Data in
 microvolts."""
 
 
 def load_eegbci_imagery(
     subject=1,
-    runs=IMAGERY_RUNS,
+    runs=None,
     path=None,
     *,
+    movement="imagined",
     tmin=0.0,
     tmax=4.0,
     sfreq=None,
     return_epochs=False,
 ):
-    """Load imagined left vs right fist trials of one eegmmidb subject.
+    """Load imagined (or executed) left vs right fist trials of one eegmmidb subject.
 
     Parameters
     ----------
     subject : int, default=1
         Subject number (1-109).
-    runs : sequence of int, default=(4, 8, 12)
-        Runs to load; only imagery runs 4, 8 and 12 are left vs right fist.
+    runs : sequence of int or None, default=None
+        Runs to load, among those of ``movement``; None loads all of them.
+    movement : {"imagined", "executed"}, default="imagined"
+        Which left vs right fist trials: imagined (runs 4, 8, 12) or
+        executed (runs 3, 7, 11; the same cues and labels, the fist really
+        opened and closed). Runs of the other kind are refused, so that
+        executed trials never enter an imagery data set unasked.
     path : str or path-like or None, default=None
         Folder holding the data sets (see :func:`get_data_home`); files are
         looked up by :func:`mne.datasets.eegbci.load_data` under
@@ -58,14 +68,21 @@ def load_eegbci_imagery(
     """
     subject = check_number(subject, "subject", integer=True, low=1, high=109,
                            fix="eegmmidb subjects are numbered 1 to 109.")
-    runs = np.atleast_1d(np.asarray(runs, dtype=object)).tolist()
+    if movement not in MOVEMENT_RUNS:
+        raise ValueError(f"movement must be one of {tuple(MOVEMENT_RUNS)}; got {movement!r}.")
+    allowed = MOVEMENT_RUNS[movement]
+    runs = np.atleast_1d(np.asarray(allowed if runs is None else runs, dtype=object)).tolist()
     # A run is an integer: int(4.5) would silently load run 4.
     bad = [r for r in runs if isinstance(r, bool) or not isinstance(r, (int, np.integer))
-           or r not in IMAGERY_RUNS]
+           or r not in allowed]
     if bad or not runs:
+        other = {"imagined": "executed", "executed": "imagined"}[movement]
+        hint = (f" (runs {MOVEMENT_RUNS[other]} are left/right fist {other}: give "
+                f"movement={other!r})" if set(bad) & set(MOVEMENT_RUNS[other]) else "")
         raise ValueError(
-            f"Runs {bad or 'none'} are not left/right fist imagery; use runs from "
-            f"{IMAGERY_RUNS}."
+            f"Runs {bad or 'none'} are not left/right fist "
+            f"{'imagery' if movement == 'imagined' else 'execution'}; use runs from "
+            f"{allowed}{hint}."
         )
     runs = [int(r) for r in runs]
     tmin = check_number(tmin, "tmin", fix="Give the trial start in seconds from the cue.")
@@ -108,7 +125,7 @@ def load_eegbci_imagery(
         groups=np.concatenate(groups),
         sfreq=float(epochs.info["sfreq"]),
         ch_names=list(epochs.ch_names),
-        DESCR=_DESCR,
+        DESCR=_DESCR.format(movement=movement, runs=", ".join(map(str, allowed))),
     )
     if return_epochs:
         bunch.epochs = epochs

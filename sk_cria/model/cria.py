@@ -123,7 +123,10 @@ class CRIA(nn.Module):
             The channels' names, shared by the whole batch, or their
             vocabulary index pairs (:func:`sk_cria.channels.lookup_channels`),
             for the batch or for each example: the estimators resolve names
-            once and send the pairs with every batch.
+            once and send the pairs with every batch. A float tensor of shape
+            (channels, d_model) or (batch, channels, d_model) gives the
+            channel embeddings themselves (virtual channels,
+            :mod:`sk_cria.model.spatial`).
         padding_mask : torch.Tensor of bool, shape (batch, patches) or (batch, channels, patches), optional
             True for padded patches (or channels); they influence nothing.
 
@@ -341,6 +344,10 @@ class CRIA(nn.Module):
             raise ValueError(f"embedding must be one of {EMBEDDINGS}; got {embedding!r}.")
         features, real = self.channel_features(self.encode(x, ch_names))
         if embedding in ("regions", "tangent"):
+            if torch.is_tensor(ch_names) and ch_names.is_floating_point():
+                raise ValueError(f"embedding={embedding!r} reads the channels' scalp regions "
+                                 "from their names; channels given as embedding vectors "
+                                 "have none. Use 'pooled' or 'channels'.")
             # The batch's own channels: windows of any montage get the same regions.
             channels = ch_names.cpu().numpy() if torch.is_tensor(ch_names) else ch_names
             regions = torch.as_tensor(channel_regions(channels), device=features.device)
@@ -403,7 +410,18 @@ class CRIA(nn.Module):
         if not isinstance(x, torch.Tensor) or x.ndim != 3:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise ValueError(f"x must be a tensor (batch, channels, n_times); got {shape}.")
-        if isinstance(ch_names, torch.Tensor):
+        if isinstance(ch_names, torch.Tensor) and ch_names.is_floating_point():
+            # Channel embeddings given as vectors (virtual channels of
+            # sk_cria.model.spatial, which have no electrode names).
+            width = self.config.d_model
+            if ch_names.shape[-2:] != (x.shape[1], width) or ch_names.ndim not in (2, 3) or (
+                    ch_names.ndim == 3 and len(ch_names) != len(x)):
+                raise ValueError(
+                    f"channel embeddings must have shape (channels, {width}) or (batch, "
+                    f"channels, {width}) for x of shape {tuple(x.shape)}; got "
+                    f"{tuple(ch_names.shape)}."
+                )
+        elif isinstance(ch_names, torch.Tensor):
             if ch_names.shape[-2:] != (x.shape[1], 2) or ch_names.ndim not in (2, 3) or (
                     ch_names.ndim == 3 and len(ch_names) != len(x)):
                 raise ValueError(
@@ -449,7 +467,8 @@ class CRIA(nn.Module):
             # Zeroed so that padded content (NaN, huge values) cannot leak in.
             samples = samples.masked_fill(padding.unsqueeze(-1), 0.0)
         # (C, D) or (B, C, D), then a patch axis to broadcast over.
-        channel = self.channel_embedding(self._channel_indices(ch_names, x.device))
+        channel = (ch_names.to(x.dtype) if torch.is_tensor(ch_names) and ch_names.is_floating_point()
+                   else self.channel_embedding(self._channel_indices(ch_names, x.device)))
         channel = channel.unsqueeze(-2)
         time_tokens, spectral_tokens = self.tokenizer(samples)
         time_tokens = time_tokens + channel

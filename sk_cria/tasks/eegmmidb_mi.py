@@ -1,4 +1,14 @@
-"""Motor imagery: imagined left vs right fist of PhysioNet eegmmidb, grouped folds."""
+"""Motor imagery: imagined left vs right fist of PhysioNet eegmmidb, grouped folds.
+
+:data:`EEGMMIDB_ME` is the same task on the executed movements (runs 3, 7, 11), a
+second, related check; it is not in :data:`sk_cria.tasks.TASKS` (the default
+``sk-cria benchmark`` runs every task there, and these runs are not in the
+repository's test data): ``benchmarks/bench_geometry.py benchmark`` adds it.
+"""
+
+from functools import partial
+
+from dataclasses import replace
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -14,10 +24,12 @@ SUBJECTS = tuple(range(1, 12))
 TRIAL = (0.5, 2.5)
 
 
-def _load(subjects, path):
-    """Trials of each subject (runs 4, 8, 12, 160 Hz), the subject as group."""
+def _load(subjects, path, movement="imagined"):
+    """Trials of each subject (runs 4, 8, 12, or 3, 7, 11 executed; 160 Hz), the subject
+    as group."""
     subjects = SUBJECTS if subjects is None else tuple(subjects)
-    parts = [load_eegbci_imagery(subject, path=path, tmin=TRIAL[0], tmax=TRIAL[1])
+    parts = [load_eegbci_imagery(subject, path=path, movement=movement, tmin=TRIAL[0],
+                                 tmax=TRIAL[1])
              for subject in subjects]
     return Bunch(
         data=np.concatenate([part.data for part in parts]),
@@ -54,3 +66,11 @@ EEGMMIDB_MI = Task(
         "tangent_space_recentered", "csp_lda_recentered", "mdm_recentered",
         "log_variance_cria_input")),
 )
+
+
+#: Executed left vs right fist (runs 3, 7, 11), with motor imagery's floors and protocol.
+EEGMMIDB_ME = replace(
+    EEGMMIDB_MI, name="eegmmidb-me", title="eegmmidb executed movement",
+    about=EEGMMIDB_MI.about.replace("imagined left", "executed left").replace(
+        "runs 4, 8 and 12", "runs 3, 7 and 11"),
+    load=partial(_load, movement="executed"))
