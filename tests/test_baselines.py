@@ -166,6 +166,7 @@ def test_filter_bank_tangent_space_recentres_each_band_per_subject():
         make_filter_bank_tangent_space_pipeline(160.0, bands=[])
 
 
+@pytest.mark.slow  # every floor fitted on real EEG
 def test_every_baseline_fits_and_predicts_real_eeg(eegmat):
     train = np.isin(eegmat.groups, [0, 1, 2])
     test = eegmat.groups == 3
@@ -180,6 +181,7 @@ def test_every_baseline_fits_and_predicts_real_eeg(eegmat):
         np.testing.assert_allclose(proba.sum(axis=1), 1, err_msg=name)
 
 
+@pytest.mark.slow  # cross-validated floors
 def test_recentering_improves_cross_subject_mdm_on_eegmat(eegmat):
     """Re-centring each subject, test subjects included, must help on unseen subjects.
 

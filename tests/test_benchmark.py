@@ -14,6 +14,7 @@ from sk_cria.tasks import TASKS
 SMALL = ["--task", "eegmat", "--protocol", "b", "--subjects", "0-3", "--folds", "2", "--encoder", "small"]
 
 
+@pytest.mark.slow  # a benchmark run
 def test_benchmark_command_writes_csv_table_figure_and_margin(data_path, tmp_path, capsys):
     code = main([
         "benchmark", "--data", str(data_path), "--out", str(tmp_path), *SMALL, "--seeds", "1",

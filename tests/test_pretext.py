@@ -23,6 +23,7 @@ def _batch_groups(net, groups):
     return [np.unique(groups[batch]) for batch in net.train_sampler_.batches(0)]
 
 
+@pytest.mark.slow  # a pre-training fit per negative
 def test_group_negatives_draw_every_batch_from_one_subject(windows):
     X, groups = windows
     net = ViewMaskPretrainer(negatives="group", **QUICK).fit(X, groups=groups)
@@ -37,6 +38,7 @@ def test_group_negatives_draw_every_batch_from_one_subject(windows):
     assert not hasattr(net, "n_groups_")
 
 
+@pytest.mark.slow  # pre-training fits
 def test_groups_reach_the_pretrainer_through_a_routed_pipeline(windows):
     X, groups = windows
     with sklearn.config_context(enable_metadata_routing=True):

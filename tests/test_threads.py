@@ -209,10 +209,12 @@ def test_in_process_dask_workers_share_the_cores():
     [
         # sk_cria loaded before torch: OpenMP's idle threads sleep instead of spinning.
         ("import sk_cria, torch", {}, "PASSIVE"),
-        # The user's own value is kept.
-        ("import sk_cria, torch", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+        # The user's own value is kept. (Each case starts a Python that imports
+        # sk_cria, 5 s: the fast lane keeps the first.)
+        pytest.param("import sk_cria, torch", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE",
+                     marks=pytest.mark.slow),
         # torch loaded first: OpenMP has read its settings already; nothing to pretend.
-        ("import torch, sk_cria", {}, None),
+        pytest.param("import torch, sk_cria", {}, None, marks=pytest.mark.slow),
     ],
 )
 def test_openmp_wait_policy_is_passive_unless_torch_or_the_user_chose(code, env, expected):
