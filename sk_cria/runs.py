@@ -54,7 +54,7 @@ from .callbacks import EpochLog
 from .atomic import open_atomic
 from .checkpointing import find_checkpoints, settings_differences
 from .datasets._quality import FLAT_SD, LOOSE_SD, check_thresholds
-from .datasets.recordings import KEEP_WINDOWS_BYTES, EEGWindowsDataset
+from .datasets.recordings import EEGWindowsDataset
 from .model.io import CONFIG_NAME, WEIGHTS_NAME, _written_by_sk_cria
 from .preprocessing import EEGPreprocessor, check_scaling
 from .pretraining import NEGATIVES, ViewMaskPretrainer
@@ -111,8 +111,9 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         Keep the preprocessed windows in memory after the first epoch
         (:class:`~sk_cria.datasets.EEGWindowsDataset`'s ``keep_windows``), so
         that later epochs skip reading and preprocessing. "auto" keeps them
-        in one process (``num_workers=0``) when all windows take at most
-        ``KEEP_WINDOWS_BYTES`` (4 GiB). It changes no result, only the speed.
+        in the main process (so not with ``num_workers`` > 0) up to
+        ``KEEP_WINDOWS_BYTES`` (4 GiB), as the dataset's "auto" does. It
+        changes no result, only the speed.
     checkpoint_every : int, default=200
         Batches between checkpoints (also written at each epoch end).
     resume : bool, default=False
@@ -194,12 +195,8 @@ def pretrain(paths, out, *, window=10, stride=None, config="default", max_epochs
         dataset = EEGWindowsDataset(
             paths, window=window, stride=stride,
             preprocessor=EEGPreprocessor(line_freq=line_freq, scaling=scaling),
-            verbose=bool(verbose), flat_sd=flat_sd, loose_sd=loose_sd,
+            verbose=bool(verbose), flat_sd=flat_sd, loose_sd=loose_sd, keep_windows=keep_windows,
         )
-        if keep_windows == "auto":
-            keep_windows = num_workers == 0 and dataset.nbytes <= KEEP_WINDOWS_BYTES
-        # Set after reading the headers: "auto" needs the dataset's size.
-        dataset.keep_windows = bool(keep_windows)
         steps = _steps_per_epoch(dataset, batch_size, negatives)
         if steps == 0:  # before run.json: a run that would train nothing is refused
             raise ValueError(
