@@ -474,8 +474,8 @@ class EEGWindowsDataset(torch.utils.data.Dataset):
             first, stop = group[0], group[-1] + size
             if stop - first <= len(group) * size:
                 # Overlapping or abutting windows (a stride up to the window):
-                # one read of their span, not one per window; with a stride of
-                # a sample, reading each window alone cost 60 % of the indexing.
+                # one read of their span, not one per window (with a stride of
+                # a sample, per-window reads were most of the indexing).
                 span = raw.get_data(picks=list(picks), start=first, stop=stop, units="uV")
                 data = np.stack([span[:, start - first:start - first + size]
                                  for start in group])
