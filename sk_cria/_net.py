@@ -28,7 +28,7 @@ from .model import CRIA, CRIAConfig
 from .model.cria import _outside_caller_level
 from .model.io import pretrained_scaling
 from .preprocessing import PATCH_SIZE, same_scaling
-from .threads import torch_threads
+from .threads import rebalance, torch_threads
 
 __all__ = ["resolve_device", "build_encoder_config"]
 
@@ -391,6 +391,17 @@ def to_device_async(x, device):
     return x
 
 
+def device_batches(net, dataset):
+    """Yield ``(x, y)`` of ``net``'s evaluation iterator over ``dataset``, x on its device.
+
+    Between batches the torch thread count follows the other processes' load
+    (:func:`sk_cria.threads.rebalance`), as in skorch's loops (``infer``).
+    """
+    for x, y in net.get_iterator(dataset, training=False):
+        rebalance()
+        yield to_device_async(x, net.device), y
+
+
 def _to_float32(out):
     """Floating tensors of a module's output (a tensor or a tuple of them) in float32."""
     if isinstance(out, torch.Tensor):
@@ -521,6 +532,7 @@ class CRIANetMixin:
         return step
 
     def infer(self, x, **fit_params):
+        rebalance()  # every batch of fit and predict: follow the other processes' load
         x = to_device_async(x, self.device)
         with autocast(self.device, self.precision):
             out = super().infer(x, **fit_params)

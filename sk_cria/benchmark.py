@@ -87,6 +87,7 @@ from .pretraining import EMBEDDINGS, ViewMaskPretrainer
 from .runs import RunDirError, _read_run, _remove_outputs
 from .tasks import TASKS, Entry
 from .tasks.eegmat import PROTOCOL_A, PUBLISHED  # noqa: F401 (public, as before tasks)
+from .threads import machine_threads
 
 #: Input alignment of a recipe: per-subject whitening of the windows (None: as is).
 ALIGNMENTS = {"none": None, "ea": EuclideanAlignment, "ra": RiemannianAlignment}
@@ -652,12 +653,20 @@ def _evaluate_entry(entry, run, X, data, train, test):
 
 
 def _evaluate(pipe, X, y, groups, train, test, fit_seconds_before=0.0):
-    """Fit on train, score on test; route groups to the steps that ask for them."""
+    """Fit on train, score on test; route groups to the steps that ask for them.
+
+    Both run inside :func:`~sk_cria.threads.machine_threads`: the floors' numpy
+    and scipy work, not only CRIA's torch, keeps to the cores that other
+    processes leave free.
+    """
     start = time.perf_counter()
-    pipe.fit(X[train], y[train], **_groups_for(pipe, "fit", groups[train]))
+    with machine_threads():
+        pipe.fit(X[train], y[train], **_groups_for(pipe, "fit", groups[train]))
     fit_seconds = time.perf_counter() - start + fit_seconds_before
     start = time.perf_counter()
-    proba = pipe.predict_proba(X[test], **_groups_for(pipe, "predict_proba", groups[test]))
+    with machine_threads():
+        proba = pipe.predict_proba(X[test], **_groups_for(pipe, "predict_proba",
+                                                          groups[test]))
     rate = len(test) / (time.perf_counter() - start)
     return _scores(y[test], proba[:, 1], pipe.classes_, fit_seconds, rate)
 

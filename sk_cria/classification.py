@@ -270,10 +270,12 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         in the workers of joblib's loky backend, 1 in Dask worker processes:
         both set ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` there), lowered if
         needed to the CPUs this process may use divided by the Dask worker
-        threads sharing it (:func:`sk_cria.threads.effective_n_threads`).
-        Give ``cores // n_jobs`` on backends that limit nothing (joblib's
-        ``"threading"``, Dask workers without a nanny) and for identical
-        results across backends. See :doc:`/scaling`.
+        threads sharing it (:func:`sk_cria.threads.effective_n_threads`), and
+        to the cores that other processes leave free, read again every few
+        seconds between batches. Give ``cores // n_jobs`` on backends that
+        limit nothing (joblib's ``"threading"``, Dask workers without a
+        nanny), and an int for results identical to the bit across backends
+        and machine loads. See :doc:`/scaling`.
     verbose : int, default=0
         1 prints per-epoch losses and a progress bar.
     **kwargs
@@ -553,8 +555,7 @@ class CRIAClassifier(_net.CRIANetMixin, NeuralNetClassifier):
         was_training = module.training
         module.eval()
         try:
-            for x, y in self.get_iterator(dataset, training=False):
-                x = _net.to_device_async(x, self.device)
+            for x, y in _net.device_batches(self, dataset):
                 with torch.no_grad(), _net.autocast(self.device, self.precision):
                     z = read(x["x"], x["channels"]).float().cpu()
                 yield z, (x["groups"].cpu() if "groups" in x else None), torch.as_tensor(y)

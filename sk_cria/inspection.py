@@ -563,8 +563,7 @@ def purification_counts(estimator, X, *, by="channel", params=None):
     totals = {}
     with _inference(net):
         dataset = net.get_dataset(data)
-        for batch, _ in net.get_iterator(dataset, training=False):
-            batch = _net.to_device_async(batch, net.device)
+        for batch, _ in _net.device_batches(net, dataset):
             out = encoder.encode(batch["x"], batch["channels"])
             kept, real = out.kept.cpu().numpy(), ~out.padding_mask.cpu().numpy()
             if by == "channel":

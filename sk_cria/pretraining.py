@@ -726,8 +726,7 @@ def embed(net, encoder, embedding, X):
     dataset = net.get_dataset(X)
     outputs = []
     with torch.inference_mode(), _net.autocast(net.device, net.precision):
-        for Xi, _ in net.get_iterator(dataset, training=False):
-            Xi = _net.to_device_async(Xi, net.device)
+        for Xi, _ in _net.device_batches(net, dataset):
             out = encoder.features(Xi["x"], Xi["channels"], embedding)
             outputs.append(out.float().cpu())
     return _net.check_finite_output(net, torch.cat(outputs).numpy(), "embeddings")

@@ -22,17 +22,33 @@ worker without a nanny, other joblib backends), a parent shell that sets
 containers whose CPU quota is below the cores torch counts.
 ``n_threads=None`` covers the in-process Dask cluster and the CPU quota; the
 others take an explicit ``n_threads``.
+
+Cores taken by other programs are a second kind of oversubscription: beside
+two CPU-bound processes on 2 cores, a training step with torch's 2 threads ran
+3.9 times slower than alone, with 1 thread 2.4 times (even with OpenMP's idle
+threads sleeping, ``benchmarks/results/shared_cores.md``): the threads of a
+parallel region wait at its end for the slowest, which has lost its core.
+With ``n_threads=None`` the count is therefore also lowered to the cores the
+other processes leave free, read from ``/proc/stat`` (Linux) when a call
+starts and again every few seconds between batches (:func:`rebalance`), and
+raised back, never above the budget above, when they finish. An explicit
+``n_threads`` is kept whatever the load: results depend on the thread count at
+float round-off (about 1e-6), so a fixed count is what makes reruns identical
+to the bit.
 """
 
 import numbers
 import os
 import sys
+import threading
+import time
 from contextlib import contextmanager
 
 import joblib
 import torch
+from threadpoolctl import threadpool_limits
 
-__all__ = ["effective_n_threads", "torch_threads"]
+__all__ = ["effective_n_threads", "machine_threads", "rebalance", "torch_threads"]
 
 
 def effective_n_threads(n_threads=None):
@@ -48,6 +64,8 @@ def effective_n_threads(n_threads=None):
         quota, as :func:`joblib.cpu_count` reads them) divided by the tasks
         this process runs at once (the threads of the Dask workers living in
         it; 1 elsewhere).
+        :func:`torch_threads` lowers it further to the cores that other
+        processes leave free (see the module's notes).
 
     Returns
     -------
@@ -116,13 +134,148 @@ def torch_threads(n_threads=None):
     >>> torch.get_num_threads() == before
     True
     """
-    wanted = effective_n_threads(n_threads)
+    # The budgets of the enclosing calls that follow the load (None: a fixed count).
+    stack = _calls.__dict__.setdefault("ceilings", [])
+    if n_threads is None and stack and stack[-1] is not None:
+        ceiling = stack[-1]  # nested (a classifier's encoder): the outer call's budget
+    else:
+        ceiling = effective_n_threads(n_threads)
+    wanted = ceiling if n_threads is not None else _load_aware(ceiling)
     previous = torch.get_num_threads()
-    if wanted == previous:
-        yield wanted
-        return
-    torch.set_num_threads(wanted)
+    stack.append(ceiling if n_threads is None else None)
+    if wanted != previous:
+        torch.set_num_threads(wanted)
     try:
         yield wanted
     finally:
-        torch.set_num_threads(previous)
+        stack.pop()
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+@contextmanager
+def machine_threads(n_threads=None):
+    """:func:`torch_threads`, and the BLAS pools of numpy and scipy at the same count.
+
+    For work that is not only torch: pyRiemann's means and eigen
+    decompositions and scikit-learn's solvers run on numpy's and scipy's
+    OpenBLAS, whose threads busy-wait too. Beside two CPU-bound processes on
+    2 cores, covariances and an MDM fit took 3.4 times their idle time with 2
+    BLAS threads and 1.6 times with 1; on an idle machine both counts took
+    the same (``benchmarks/results/shared_cores_floors.md``). ``sk-cria
+    benchmark`` runs every fit and prediction inside it.
+
+    Parameters
+    ----------
+    n_threads : int or None, default=None
+        See :func:`torch_threads`; the BLAS pools keep the count chosen on
+        entry (:func:`rebalance` changes torch's only).
+
+    Yields
+    ------
+    n_threads : int
+        The thread count in force on entry.
+    """
+    with torch_threads(n_threads) as n, threadpool_limits(limits=n, user_api="blas"):
+        yield n
+
+
+def rebalance():
+    """Follow the other processes' load inside a :func:`torch_threads` block.
+
+    Called between batches by the estimators' loops; at most every
+    ``REBALANCE_SECONDS`` it sets torch's thread count to the cores the other
+    processes left free over the last interval, within the block's budget.
+    Outside a block, or in one given an explicit ``n_threads``, it does
+    nothing.
+
+    Returns
+    -------
+    n_threads : int
+        torch's thread count after the call.
+    """
+    stack = getattr(_calls, "ceilings", None)
+    if stack and stack[-1] is not None and _OTHERS.due():
+        wanted = _load_aware(stack[-1])
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
+#: Seconds between two readings of the load by :func:`rebalance`.
+REBALANCE_SECONDS = 2.0
+_calls = threading.local()
+
+
+def _load_aware(ceiling):
+    """``ceiling`` lowered to the cores the other processes left free (at least 1)."""
+    busy = _OTHERS.busy_cores()
+    if busy is None:  # no /proc/stat: not Linux
+        return ceiling
+    free = len(_OTHERS.cpus) - busy
+    # Rounded half up: beside one CPU-bound process on 2 cores (free ~1.3 while
+    # this process runs 2 threads) 1 thread is 2.5 times faster than 2.
+    return max(1, min(ceiling, int(free + 0.5)))
+
+
+class _OtherProcesses:
+    """The CPU time other processes used on this process's CPUs, lately.
+
+    Linux's ``/proc/stat`` counts the busy time of each CPU (all processes);
+    this process's own CPU time (:func:`time.process_time`, every thread) is
+    taken away, so what is left is the others'. Niced processes (the
+    ``nice`` column) are left out unless this process is niced itself: the
+    kernel gives them what a process of normal priority leaves, and beside
+    two ``nice -n 19`` CPU-bound processes 2 threads stayed faster than 1
+    (``benchmarks/results/shared_cores.md``).
+    """
+
+    def __init__(self):
+        self.cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = None  # (wall, busy seconds of self.cpus, own CPU seconds)
+
+    def _read(self):
+        try:
+            with open("/proc/stat") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        wanted = {f"cpu{i}" for i in self.cpus}
+        # A niced process's own time is in the nice column: count it then.
+        count_niced = os.getpriority(os.PRIO_PROCESS, 0) > 0
+        busy = 0
+        for line in lines:
+            name, *fields = line.split()
+            if name in wanted:
+                # user nice system idle iowait irq softirq steal (guest is in user)
+                user, nice, system, _, _, irq, softirq, steal = map(int, fields[:8])
+                busy += user + system + irq + softirq + steal + (nice if count_niced else 0)
+        return time.monotonic(), busy / self._tick, time.process_time()
+
+    def due(self):
+        """Whether ``REBALANCE_SECONDS`` passed since the last reading."""
+        return self._last is None or time.monotonic() - self._last[0] >= REBALANCE_SECONDS
+
+    def busy_cores(self, sample=0.1):
+        """Cores the others kept busy since the last reading, or over ``sample`` seconds.
+
+        A fresh sample is taken when there is no reading from the last 5 s
+        (or from less than ``sample`` seconds ago); None where ``/proc/stat``
+        cannot be read.
+        """
+        if not self.cpus:
+            return None
+        now, last = self._read(), self._last
+        if now is None:
+            return None
+        if last is None or not sample <= now[0] - last[0] <= 5.0:
+            time.sleep(sample)
+            last, now = now, self._read()
+        self._last = now
+        wall = now[0] - last[0]
+        others = (now[1] - last[1]) - (now[2] - last[2])
+        return min(len(self.cpus), max(0.0, others / wall))
+
+
+_OTHERS = _OtherProcesses()

@@ -9,6 +9,7 @@ the record travels back with the pickled estimator.
 import os
 import subprocess
 import sys
+import time
 
 import joblib
 import numpy as np
@@ -20,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sk_cria import CRIAClassifier, EEGPreprocessor
-from sk_cria.threads import effective_n_threads, torch_threads
+from sk_cria.threads import effective_n_threads, machine_threads, rebalance, torch_threads
 
 N_JOBS = 2
 CV = GroupKFold(2)
@@ -189,6 +190,82 @@ def test_thread_budget_rules():
             effective_n_threads(wrong)
     with pytest.raises(ValueError, match="n_threads"):
         make_classifier(n_threads=0).fit(np.zeros((8, 2, 200), np.float32), [0, 1] * 4)
+
+
+def cpu_bound_processes(n):
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def stop(processes):
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def threads_after_work(seconds):
+    """Run matrix products for ``seconds``, rebalancing as the estimators' loops do."""
+    x = torch.randn(256, 256)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(10):
+            x @ x
+        n = rebalance()
+    return n
+
+
+needs_two_cpus = pytest.mark.skipif(
+    not os.path.exists("/proc/stat") or len(os.sched_getaffinity(0)) < 2
+    or joblib.cpu_count() < 2,
+    reason="the load is read from Linux's /proc/stat, and 1 CPU leaves nothing to lower")
+
+
+@needs_two_cpus
+def test_threads_follow_the_cores_other_processes_leave(pipeline, eegmat):
+    X, y, _ = eegmat
+    cpus = len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(cpus, joblib.cpu_count()))
+    try:
+        with torch_threads() as alone:
+            assert alone == torch.get_num_threads() >= 2
+            # As many CPU-bound processes as CPUs: one thread, found within a
+            # few seconds of their start...
+            hogs = cpu_bound_processes(cpus)
+            try:
+                assert threads_after_work(3 * 2.0) == 1
+            finally:
+                stop(hogs)
+            # ...and the budget comes back once they are gone.
+            assert threads_after_work(3 * 2.0) == alone
+        # A fit that starts beside them runs on one thread throughout; an explicit
+        # n_threads is kept whatever the load (bit-identical reruns).
+        hogs = cpu_bound_processes(cpus)
+        try:
+            time.sleep(3.0)  # most of the interval the fit's first reading covers
+            fitted = clone(pipeline).fit(X[::4], y[::4])
+            assert fitted["clf"].probe_["threads"] == 1
+            fitted = clone(pipeline).set_params(clf__n_threads=alone).fit(X[::4], y[::4])
+            assert fitted["clf"].probe_["threads"] == alone
+        finally:
+            stop(hogs)
+        assert torch.get_num_threads() == alone
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_machine_threads_hold_numpys_blas_to_torchs_count():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    np.linalg.eigh(np.eye(3))  # numpy's BLAS is loaded
+    before_blas, before = blas_threads(), torch.get_num_threads()
+    assert before_blas
+    with machine_threads(1) as n:
+        assert n == torch.get_num_threads() == 1
+        assert blas_threads() == {1}
+    assert blas_threads() == before_blas and torch.get_num_threads() == before
 
 
 @pytest.mark.slow
