@@ -19,6 +19,18 @@ pooled head's, measured in this process on one thread.
 
 (see ``benchmarks/results/geometry.md`` for the benchmark commands).
 
+Runs with the hybrid probes (``cria_probe_<encoder>_hybrid``: the re-centred
+tangent space of CRIA's input and CRIA's frozen per-region features, one
+logistic regression) get two more columns, the hybrid against the tangent
+space of the same input alone (``tangent_space_recentered_cria_input``: what
+CRIA adds to that geometry) and against the field's floor
+(``tangent_space_recentered``). ``--curves`` writes the label-efficiency table
+of runs with ``--train-subjects``::
+
+    python benchmarks/bench_geometry.py benchmarks/results/geometry-hybrid-eegmmidb-mi \
+        --curves benchmarks/results/geometry-hybrid-labels-eegmmidb-mi \
+        --out benchmarks/results/geometry_hybrid_tables.md
+
 ``benchmark`` runs ``sk-cria benchmark`` (same arguments) with the pipelines of
 learned spatial filters (``CRIAClassifier(spatial_filters=8)``, issue 35 item
 2) added to its registry, so that they run in the benchmark's folds and recipe
@@ -110,15 +122,28 @@ def _counterpart(name, old, new):
 
 
 #: The comparisons of each row: label -> what the pipeline is paired with.
-REFERENCES = ("floor", "regions", "random", "probe", "unfiltered")
+REFERENCES = ("floor", "tangent", "tangent_floor", "regions", "random", "probe", "unfiltered")
+#: Their column headings (a column is shown where some row of the table has it).
+HEADINGS = {"floor": "- best floor", "tangent": "hybrid - TS of CRIA's input",
+            "tangent_floor": "hybrid - TS floor", "regions": "- regions probe",
+            "random": "shipped - random", "probe": "fine-tuned - probe",
+            "unfiltered": "filters - none"}
+#: The floor a hybrid probe adds CRIA's features to (the same windows), and the field's.
+HYBRID_FLOORS = {"tangent": "tangent_space_recentered_cria_input",
+                 "tangent_floor": "tangent_space_recentered"}
 
 
 def _references(name, family, floor):
     """Pipeline each comparison of ``name`` is paired with (None: not applicable)."""
     probe = name.replace("_finetune_", "_probe_").replace("_scratch", "_random")
+    hybrid = name.endswith("_hybrid")
+    # A second-order readout or a hybrid against the same encoder's per-region probe.
+    suffix = next((s for s in ("_tangent", "_hybrid") if name.endswith(s)), None)
     return {
         "floor": floor if family == "cria" else None,
-        "regions": name[:-len("_tangent")] + "_regions" if name.endswith("_tangent") else None,
+        # What CRIA's features add to the tangent space (hybrid probes only).
+        **{label: reference if hybrid else None for label, reference in HYBRID_FLOORS.items()},
+        "regions": name[:-len(suffix)] + "_regions" if suffix else None,
         "random": (name.replace("_shipped", "_random") if "_probe_shipped" in name else
                    name.replace("_shipped", "_scratch") if "_finetune_shipped" in name
                    else None),
@@ -131,13 +156,19 @@ def _references(name, family, floor):
     }
 
 
-def load(folders):
-    """The rows of the runs, one per pipeline, seed and fold (a floor run twice kept once)."""
+def load(folders, budgets=False):
+    """The rows of the runs, one per pipeline, seed and fold (a floor run twice kept once).
+
+    Only the rows with every label unless ``budgets``: then every label budget's.
+    """
     frame = pd.concat([pd.read_csv(Path(folder) / "results.csv") for folder in folders])
-    frame = frame[frame.budget.astype(str) == "all"]
+    frame["budget"] = frame.budget.astype(str)
+    if not budgets:
+        frame = frame[frame.budget == "all"]
     # Folds are GroupKFold's of the same subjects in every run: the same (seed, fold)
     # holds the same training and test windows, so runs pair.
-    return frame.drop_duplicates(["task", "protocol", "recipe", "pipeline", "seed", "fold"])
+    return frame.drop_duplicates(["task", "protocol", "recipe", "budget", "pipeline", "seed",
+                                  "fold"])
 
 
 def rows(frame):
@@ -174,18 +205,69 @@ def markdown(table):
     for (task, protocol, recipe), part in table.groupby(["task", "protocol", "recipe"],
                                                          sort=False):
         floor = part.vs_floor.dropna()
+        shown = [label for label in REFERENCES if part[f"d_{label}"].notna().any()]
         lines += [f"### {task}, protocol ({protocol}), recipe `{recipe}`", "",
                   f"Best floor of the run: `{floor.iloc[0] if len(floor) else '-'}`.", "",
-                  "| pipeline | BAcc (fold sd) | seeds x folds | - best floor | "
-                  "tangent - regions | shipped - random | fine-tuned - probe | "
-                  "filters - none |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| pipeline | BAcc (fold sd) | seeds x folds | "
+                  + " | ".join(HEADINGS[label] for label in shown) + " |",
+                  "|---|---|---|" + "---|" * len(shown)]
         part = part.sort_values(["family", "bacc"], ascending=[True, False])
         for _, r in part.iterrows():
             lines.append(f"| {r.pipeline} | {r.bacc:.3f} ({r.fold_sd:.3f}) | "
-                         f"{r.seeds} x {r.folds} | {_diff(r, 'floor')} | "
-                         f"{_diff(r, 'regions')} | {_diff(r, 'random')} | "
-                         f"{_diff(r, 'probe')} | {_diff(r, 'unfiltered')} |")
+                         f"{r.seeds} x {r.folds} | "
+                         + " | ".join(_diff(r, label) for label in shown) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def curves(frame, pairs=(("cria_probe_shipped_hybrid", "tangent_space_recentered_cria_input"),
+                         ("cria_probe_shipped_hybrid", "tangent_space_recentered"),
+                         ("cria_probe_shipped_regions", "tangent_space_recentered"))):
+    """Label-efficiency table: BAcc per label budget, and paired differences ``pairs``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        :func:`load` with ``budgets=True``: rows of ``sk-cria benchmark
+        --train-subjects ...``.
+    pairs : sequence of (str, str)
+        ``(a, b)``: a column of ``a - b`` over the same budget, seed and fold
+        (at a budget below all, the seed also draws the labelled subjects, so
+        the pair saw the same labels).
+
+    Returns
+    -------
+    text : str
+        One Markdown table per task, protocol and recipe; rows are budgets
+        (labelled training subjects), "all" last.
+    """
+    lines = []
+    for (task, protocol, recipe), part in frame.groupby(["task", "protocol", "recipe"]):
+        names = sorted(part.pipeline.unique(), key=lambda n: (not n.startswith("cria"), n))
+        shown = [(a, b) for a, b in pairs if {a, b} <= set(names)]
+        lines += [f"### {task}, protocol ({protocol}), recipe `{recipe}`", "",
+                  "BAcc mean (sd over seeds x folds); paired differences mean ± sd (pairs "
+                  "won).", "",
+                  "| labelled training subjects | " + " | ".join(names) + " | "
+                  + " | ".join(f"{a} - {b}" for a, b in shown) + " |",
+                  "|---|" + "---|" * (len(names) + len(shown))]
+        budgets = sorted(part.budget.unique(), key=lambda b: (b == "all", int(b) if
+                                                                b != "all" else 0))
+        for budget in budgets:
+            rows_ = part[part.budget == budget]
+            most = rows_.labelled_subjects.max()
+            label = f"all ({rows_.labelled_subjects.min()}-{most})" if budget == "all" \
+                else budget
+            cells = []
+            for name in names:
+                bacc = rows_[rows_.pipeline == name].bacc
+                cells.append(f"{bacc.mean():.3f} ({bacc.std(ddof=1):.3f})" if len(bacc)
+                             else "")
+            for a, b in shown:
+                paired = _paired(rows_, a, b)
+                cells.append("" if paired is None else
+                             f"{paired[0]:+.3f} ± {paired[1]:.3f} ({paired[2]}/{paired[3]})")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -433,6 +515,9 @@ def main():
     parser.add_argument("--spatial-checks", metavar="DATA",
                         help="also score the covariance head behind fixed and long-trained "
                         "spatial filters on the motor-imagery data of this folder")
+    parser.add_argument("--curves", nargs="+", metavar="FOLDER",
+                        help="also write the label-efficiency table of these benchmark runs "
+                        "(--train-subjects)")
     parser.add_argument("--timing", action="store_true",
                         help="also time the tangent head per window beside the pooled head")
     args = parser.parse_args()
@@ -440,6 +525,9 @@ def main():
     if args.folders:
         table = pd.DataFrame(rows(load(args.folders)))
         text = "## Balanced accuracy, paired over the same folds\n\n" + markdown(table)
+    if args.curves:
+        text += ("\n## Label efficiency, paired over the same folds, seeds and draws\n\n"
+                 + curves(load(args.curves, budgets=True)) + "\n")
     if args.readouts:
         text += ("\n## Second-order readouts of frozen tokens (eegmmidb-mi, GroupKFold(6))"
                  "\n\n" + readouts(args.readouts) + "\n")

@@ -67,7 +67,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metadata_routing import get_routing_for_object
 from skorch.callbacks import Callback
@@ -77,7 +77,7 @@ from tqdm.auto import tqdm
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
 from .atomic import open_atomic
 from .checkpointing import settings_differences
-from .baselines import BandPassFilter
+from .baselines import BandPassFilter, make_tangent_space_pipeline
 from .classification import HEAD_EMBEDDINGS, CRIAClassifier
 from .model import CRIAConfig
 from .model.io import resolve_pretrained
@@ -112,6 +112,31 @@ def _probe(encoder_kind, embedding="pooled"):
         probe = make_pipeline(FrozenEstimator(encoder), scaler,
                               LogisticRegression(max_iter=2000, class_weight="balanced"))
         return probe, seconds
+
+    return build
+
+
+def _hybrid(encoder_kind, embedding="regions"):
+    """The re-centred tangent-space floor of CRIA's input, with CRIA's frozen features added.
+
+    Both feature blocks read the same windows, CRIA's input (with ``input_scaling``
+    a fixed unit and the floors' band, as the motor-imagery runs use it, the floors'
+    signal scaled): the floor's steps up to its tangent vectors (covariances,
+    per-subject re-centring, tangent space), and the encoder's ``embedding``, side by
+    side in a FeatureUnion; then the floor's own scaling and logistic regression.
+    So the hybrid differs from ``tangent_space_recentered_cria_input`` only by the
+    added block: the paired difference is what CRIA adds to that geometry.
+    """
+    def build(run):
+        encoder, seconds = run.encoder(encoder_kind)
+        encoder.set_params(embedding=embedding)  # as _probe: set just before its fit
+        # CRIA's input is band-passed already (the task's floor band, by default).
+        floor = make_tangent_space_pipeline(run.sfreq, recenter=True,
+                                            align=run.scaling == "subject",
+                                            l_freq=None, h_freq=None)
+        features = FeatureUnion([("tangent_space", floor[:-2]),
+                                 ("cria", FrozenEstimator(encoder))])
+        return Pipeline([("features", features), *floor.steps[-2:]]), seconds
 
     return build
 
@@ -160,6 +185,11 @@ PROBES = {_probe_name(kind, embedding): Entry("cria", "cria", True, _probe(kind,
 FINETUNES = {_finetune_name(kind, embedding): Entry("cria", "cria", False,
                                                     _finetune(encoder, embedding))
              for kind, encoder in _FINETUNE_KINDS.items() for embedding in HEAD_EMBEDDINGS}
+#: The re-centred tangent space of CRIA's input concatenated with each encoder's frozen
+#: per-region features, one logistic regression on both (issue 35):
+#: ``cria_probe_<encoder>_hybrid``.
+HYBRIDS = {f"cria_probe_{kind}_hybrid": Entry("cria", "cria", True, _hybrid(kind))
+           for kind in ("pretrained", "random", "shipped")}
 #: Pooled pipeline -> the name of its run with each output.
 _PER_EMBEDDING = {
     **{_probe_name(kind, "pooled"): partial(_probe_name, kind)
@@ -169,7 +199,7 @@ _PER_EMBEDDING = {
 
 
 def _registry():
-    pipelines = {**CRIA_PIPELINES, **PROBES, **FINETUNES}
+    pipelines = {**CRIA_PIPELINES, **PROBES, **FINETUNES, **HYBRIDS}
     for task in TASKS.values():
         for name, entry in task.floors.items():
             if pipelines.setdefault(name, entry) is not entry:

@@ -56,7 +56,7 @@ EEGMMIDB_MI = Task(
     floors={name: FLOORS[name] for name in (
         "csp_lda", "csp_lda_recentered", "tangent_space", "tangent_space_recentered",
         "mdm", "mdm_recentered", "filter_bank_tangent_space_recentered",
-        "log_variance_cria_input")},
+        "log_variance_cria_input", "tangent_space_recentered_cria_input")},
     floor_band=(8.0, 30.0),
     # The shipped encoder (it never saw eegmmidb), frozen, pooled and per region, against
     # the field's re-centred floors (the filter bank and the floors without re-centring:

@@ -72,4 +72,9 @@ FLOORS = {
     # features give with exactly CRIA's information.
     "log_variance_cria_input": floor(make_log_variance_pipeline, input="cria"),
     "band_power_cria_input": floor(make_band_power_pipeline, input="cria"),
+    # The re-centred tangent space of CRIA's input as it is (band-passed already): the
+    # floor that the hybrid probes (cria_probe_*_hybrid) add CRIA's features to.
+    "tangent_space_recentered_cria_input": floor(
+        make_tangent_space_pipeline, input="cria", banded=False, recenter=True,
+        l_freq=None, h_freq=None),
 }
