@@ -236,6 +236,7 @@ class _OtherProcesses:
         self.cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last = None  # (wall, busy seconds of self.cpus, own CPU seconds)
+        self._busy = 0.0  # the cores the others kept busy, at the last reading
 
     def _read(self):
         try:
@@ -262,22 +263,27 @@ class _OtherProcesses:
     def busy_cores(self, sample=0.1):
         """Cores the others kept busy since the last reading, or over ``sample`` seconds.
 
-        A fresh sample is taken when there is no reading from the last 5 s
-        (or from less than ``sample`` seconds ago); None where ``/proc/stat``
-        cannot be read.
+        A fresh sample is taken when there is no reading from the last 5 s;
+        a reading less than ``sample`` seconds old is given again. None where
+        ``/proc/stat`` cannot be read.
         """
         if not self.cpus:
             return None
         now, last = self._read(), self._last
         if now is None:
             return None
-        if last is None or not sample <= now[0] - last[0] <= 5.0:
+        if last is not None and now[0] - last[0] < sample:
+            # Calls in quick succession (a search's small fits, scikit-learn's
+            # checks) keep the last reading instead of sleeping for a new one.
+            return self._busy
+        if last is None or now[0] - last[0] > 5.0:
             time.sleep(sample)
             last, now = now, self._read()
         self._last = now
         wall = now[0] - last[0]
         others = (now[1] - last[1]) - (now[2] - last[2])
-        return min(len(self.cpus), max(0.0, others / wall))
+        self._busy = min(len(self.cpus), max(0.0, others / wall))
+        return self._busy
 
 
 _OTHERS = _OtherProcesses()
