@@ -77,7 +77,7 @@ from tqdm.auto import tqdm
 from .alignment import EuclideanAlignment, GroupStandardScaler, RiemannianAlignment
 from .atomic import open_atomic
 from .checkpointing import settings_differences
-from .baselines import BandPassFilter, make_tangent_space_pipeline
+from .baselines import BandPassFilter
 from .classification import HEAD_EMBEDDINGS, CRIAClassifier
 from .model import CRIAConfig
 from .model.io import resolve_pretrained
@@ -86,6 +86,7 @@ from .preprocessing import TARGET_SFREQ, EEGPreprocessor, check_scaling
 from .pretraining import EMBEDDINGS, ViewMaskPretrainer
 from .runs import RunDirError, _read_run, _remove_outputs
 from .tasks import TASKS, Entry
+from .tasks.floors import FLOORS
 from .tasks.eegmat import PROTOCOL_A, PUBLISHED  # noqa: F401 (public, as before tasks)
 from .threads import machine_threads
 
@@ -130,10 +131,8 @@ def _hybrid(encoder_kind, embedding="regions"):
     def build(run):
         encoder, seconds = run.encoder(encoder_kind)
         encoder.set_params(embedding=embedding)  # as _probe: set just before its fit
-        # CRIA's input is band-passed already (the task's floor band, by default).
-        floor = make_tangent_space_pipeline(run.sfreq, recenter=True,
-                                            align=run.scaling == "subject",
-                                            l_freq=None, h_freq=None)
+        # The floor it is compared with, built by its own entry: they differ by CRIA only.
+        floor, _ = FLOORS["tangent_space_recentered_cria_input"].build(run)
         features = FeatureUnion([("tangent_space", floor[:-2]),
                                  ("cria", FrozenEstimator(encoder))])
         return Pipeline([("features", features), *floor.steps[-2:]]), seconds

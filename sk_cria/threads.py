@@ -25,7 +25,7 @@ others take an explicit ``n_threads``.
 
 Cores taken by other programs are a second kind of oversubscription: beside
 two CPU-bound processes on 2 cores, a training step with torch's 2 threads ran
-3.9 times slower than alone, with 1 thread 2.4 times (even with OpenMP's idle
+2.6 times slower than alone, with 1 thread 2.2 times (even with OpenMP's idle
 threads sleeping, ``benchmarks/results/shared_cores.md``): the threads of a
 parallel region wait at its end for the slowest, which has lost its core.
 With ``n_threads=None`` the count is therefore also lowered to the cores the
