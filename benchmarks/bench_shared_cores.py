@@ -44,6 +44,16 @@ adds the same job beside two processes from another checkout of sk_cria (a
     git worktree add /tmp/before 6c14dfa
     python benchmarks/bench_shared_cores.py --main-job ../shared/data --before /tmp/before \
         --out benchmarks/results/shared_cores_main.md
+
+``--beside N [N ...]`` sets the numbers of CPU-bound processes of the timed runs
+(default 0 2; the first is the reference of the ratios, ``--before`` runs beside
+the last). ``--pretrain DATA`` times a pre-training run instead of the main job:
+``sk-cria pretrain`` of the small encoder on eegmat subjects 0-27 (10 s windows,
+``--pretrain-epochs`` epochs, into a temporary folder), alone and beside 1 and 2
+processes by default::
+
+    python benchmarks/bench_shared_cores.py --pretrain ../shared/data --before /tmp/before \
+        --out benchmarks/results/shared_cores_pretrain.md
 """
 
 from __future__ import annotations
@@ -118,22 +128,37 @@ def stop(processes):
         process.wait()
 
 
-def time_main_job(data, checkout, hogs):
-    """Wall and CPU seconds of ``sk-cria benchmark --data DATA`` run from ``checkout``."""
+def time_job(arguments, checkout, hogs):
+    """Wall and CPU seconds of ``python -m sk_cria ARGUMENTS`` run from ``checkout``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     burners = cpu_bound_processes(hogs)
     try:
         with tempfile.TemporaryDirectory() as out:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "sk_cria", "benchmark",
-                            "--data", str(data.resolve()), "--out", out],
+            subprocess.run([sys.executable, "-m", "sk_cria", *arguments, "--out", out],
                            env=env, cwd=checkout, check=True, stdout=subprocess.DEVNULL)
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:
         stop(burners)  # not waited for before the rusage above: theirs is not counted
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main_job(data):
+    """``sk-cria benchmark --data DATA``: every task's quick configuration."""
+    return ["benchmark", "--data", str(data.resolve())]
+
+
+def pretrain_job(data, epochs):
+    """``sk-cria pretrain`` of the small encoder on eegmat subjects 0-27 (never on the
+    evaluation subjects, even for a timing)."""
+    folder = data.resolve() / "eegmat" / "files" / "eegmat" / "1.0.0"
+    files = sorted(str(f) for f in folder.glob("Subject*_[12].edf") if int(f.name[7:9]) <= 27)
+    if not files:
+        raise SystemExit(f"no eegmat recordings of subjects 0-27 under {folder}")
+    return ["pretrain", *files, "--config", "small", "--window", "10",
+            "--max-epochs", str(epochs), "--line-freq", "50", "--seed", "0"]
 
 
 def floors_report(rounds):
@@ -182,29 +207,43 @@ def floors_report(rounds):
     return "\n".join(lines) + "\n"
 
 
-def main_job_report(args):
+def job_report(args):
     here = Path(__file__).resolve().parents[1]
-    arms = [("this checkout", here, 0), ("this checkout", here, 2)]
+    if args.pretrain:
+        arguments, data, flag = (pretrain_job(args.pretrain, args.pretrain_epochs),
+                                 args.pretrain, "--pretrain")
+        beside = args.beside or [0, 1, 2]
+        what = (f"`sk-cria pretrain` of the small encoder on the eegmat recordings of "
+                f"subjects 0-27 (10 s windows, {args.pretrain_epochs} epochs, the defaults "
+                "otherwise)")
+        title = "# A pre-training run on shared cores"
+    else:
+        arguments, data, flag = main_job(args.main_job), args.main_job, "--main-job"
+        beside = args.beside or [0, 2]
+        what = (f"`sk-cria benchmark --data {data}` (every task's quick configuration)")
+        title = "# The main job on shared cores"
+    arms = [("this checkout", here, hogs) for hogs in beside]
     if args.before:
-        arms.append((f"before ({args.before})", args.before.resolve(), 2))
+        arms.append((f"before ({args.before})", args.before.resolve(), beside[-1]))
     rows = []
     for label, checkout, hogs in arms:
-        wall, cpu = time_main_job(args.main_job, checkout, hogs)
+        wall, cpu = time_job(arguments, checkout, hogs)
         rows.append((label, hogs, wall, cpu))
         print(f"{label}, beside {hogs}: {wall / 60:.1f} min wall, {cpu:.0f} s CPU", flush=True)
     quiet = rows[0][2]
     commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
+    command = (f"python benchmarks/bench_shared_cores.py {flag} {data}"
+               + (f" --pretrain-epochs {args.pretrain_epochs}" if args.pretrain else "")
+               + (f" --beside {' '.join(map(str, args.beside))}" if args.beside else "")
+               + (f" --before {args.before}" if args.before else ""))
     lines = [
-        "# The main job on shared cores",
+        title,
         "",
-        f"`python benchmarks/bench_shared_cores.py --main-job {args.main_job}"
-        + (f" --before {args.before}" if args.before else "") + "` at "
-        f"{commit} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d')}: `sk-cria benchmark --data {args.main_job}` (every "
-        "task's quick configuration), alone and beside N CPU-bound processes "
-        "(`python -c \"while True: pass\"`); in brackets the wall time against the "
-        "job alone with this checkout.",
+        f"`{command}` at {commit} on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}: {what}, alone and beside N "
+        "CPU-bound processes (`python -c \"while True: pass\"`); in brackets the wall "
+        f"time against the run beside {beside[0]} with this checkout.",
         "",
         "| sk_cria | beside | wall (min) | CPU of the job (s) |",
         "|---|---|---|---|",
@@ -223,15 +262,24 @@ def main():
     parser.add_argument("--threads", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--main-job", type=Path, metavar="DATA", default=None,
                         help="time sk-cria benchmark --data DATA alone and beside 2 processes")
+    parser.add_argument("--pretrain", type=Path, metavar="DATA", default=None,
+                        help="time sk-cria pretrain (small encoder, eegmat subjects 0-27) "
+                             "alone and beside 1 and 2 processes")
+    parser.add_argument("--pretrain-epochs", type=int, default=2,
+                        help="with --pretrain: epochs of the run (default 2)")
+    parser.add_argument("--beside", type=int, nargs="+", metavar="N", default=None,
+                        help="with --main-job or --pretrain: CPU-bound processes beside "
+                             "each timed run (default 0 2, with --pretrain 0 1 2)")
     parser.add_argument("--before", type=Path, metavar="CHECKOUT", default=None,
-                        help="with --main-job: also time another checkout beside 2 processes")
+                        help="with --main-job or --pretrain: also time another checkout "
+                             "beside the last --beside count")
     parser.add_argument("--floors", action="store_true",
                         help="time covariances and MDM with 2 and 1 BLAS threads instead")
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.threads, args.steps)
-    if args.main_job or args.floors:
-        report = main_job_report(args) if args.main_job else floors_report(args.rounds)
+    if args.main_job or args.pretrain or args.floors:
+        report = floors_report(args.rounds) if args.floors else job_report(args)
         if args.out:
             args.out.write_text(report)
         return print(report)
