@@ -7,6 +7,7 @@ import math
 import numbers
 import os
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from sklearn.utils.validation import check_array
 from .channels import electrode_duplicates, normalize_channel_name
 
 __all__ = ["as_three_d", "boolean", "check_ch_names", "check_device", "check_eeg_array",
+           "check_eeg_values", "stackable",
            "check_fit_params", "check_groups", "check_n_features", "check_number",
            "check_optimizer", "check_params",
            "check_params_of", "class_weight", "verbosity", "warn_half_precision",
@@ -314,6 +316,45 @@ def check_n_features(estimator, n_features, reset):
             "give data shaped like the data given to fit, or fit again."
         )
 
+def check_eeg_values(X, owner, **params):
+    """scikit-learn's ``check_array(X, allow_nd=True, **params)``, with plain words for two inputs.
+
+    numpy's message for examples of different shapes ("inhomogeneous shape
+    after 2 dimensions", :func:`stackable`) and scikit-learn's for complex
+    values (which prints the whole array) name neither the problem nor the fix.
+    """
+    with stackable(X, owner):
+        try:
+            return check_array(X, allow_nd=True, **params)
+        except ValueError as error:
+            if "Complex data not supported" not in str(error):
+                raise
+            # scikit-learn's words first: its estimator checks match them.
+            raise ValueError(
+                f"{owner}: Complex data not supported; X holds complex numbers, and EEG "
+                "is a real signal. Give the real signal (X.real), or a real feature of "
+                "it (np.abs(X) for an envelope)."
+            ) from None
+
+
+@contextmanager
+def stackable(X, owner):
+    """Say it plainly when a list of examples of different shapes fails to stack."""
+    try:
+        yield
+    except ValueError as error:
+        if not (isinstance(X, (list, tuple)) and "inhomogeneous" in str(error)):
+            raise
+        shapes = sorted({np.shape(x) for x in X})
+        raise ValueError(
+            f"{owner}: the {len(X)} examples of X have different shapes "
+            f"({', '.join(map(str, shapes[:4]))}{', ...' if len(shapes) > 4 else ''}); "
+            "they need one shape to stack into one array. Cut EEG windows to one "
+            "length (mne.Epochs with fixed tmin and tmax, or sk_cria.datasets' "
+            "fixed-length windows), or process each shape apart."
+        ) from None
+
+
 def as_three_d(data):
     """View a 2-D single-channel array as (n, 1, t); refuse anything but 2-D or 3-D."""
     if data.ndim == 2:
@@ -384,7 +425,8 @@ def check_eeg_array(estimator, X, reset, patch_size):
     ch_names = get_ch_names(X)
     n_valid = getattr(X, "n_valid_times", None)
     warn_half_precision(estimator, X, "float32")
-    X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True)
+    X = check_eeg_values(X, type(estimator).__name__, dtype=np.float32,
+                         ensure_all_finite=True)
     if reset is not None:
         check_n_features(estimator, X.shape[1], reset)
     X = as_three_d(X)

@@ -30,10 +30,10 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import get_scorer
 from sklearn.utils.metadata_routing import MetadataRequest, get_routing_for_object
-from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from ._check import (boolean, check_groups, check_params, warn_groups_not_routed,
-                     warn_if_constant_within_groups)
+from ._check import (boolean, check_eeg_values, check_groups, check_params, stackable,
+                     warn_groups_not_routed, warn_if_constant_within_groups)
 
 try:  # pyRiemann >= 0.12 moved its geometry out of ``utils``
     from pyriemann.geometry.base import invsqrtm
@@ -219,7 +219,8 @@ class GroupStandardScaler(_GroupAlignment):
     def _validate(self, X, reset):
         if reset:  # a truthy string such as "no" would silently mean True
             check_params(self, {"with_mean": boolean, "with_std": boolean})
-        return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
+        with stackable(X, type(self).__name__):
+            return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
 
     def _align(self, X):
         # In float64, as StandardScaler: float16 squares overflow beyond 256 (the std
@@ -298,7 +299,7 @@ class RiemannianRecentering(_GroupAlignment):
                 f"got {self.metric!r}."
             )
         # float16 in float64: numpy's linear algebra has no float16.
-        X = check_array(X, allow_nd=True, dtype=(np.float64, np.float32))
+        X = check_eeg_values(X, type(self).__name__, dtype=(np.float64, np.float32))
         if X.ndim != 3 or X.shape[1] != X.shape[2]:
             raise ValueError(
                 "Expected SPD matrices of shape (n_matrices, n_channels, n_channels); "
@@ -353,7 +354,7 @@ class EuclideanAlignment(_GroupAlignment):
     """
 
     def _validate(self, X, reset):
-        X = check_array(X, allow_nd=True, dtype=FLOAT_DTYPES)
+        X = check_eeg_values(X, type(self).__name__, dtype=FLOAT_DTYPES)
         if X.ndim != 3:
             raise ValueError(
                 "Expected EEG of shape (n_trials, n_channels, n_times); got an array "

@@ -38,9 +38,9 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from ._check import check_params, number, one_of
+from ._check import check_eeg_values, check_params, number, one_of
 from .alignment import GroupStandardScaler, RiemannianRecentering, _mean_of
 from .preprocessing import sfreq_check
 
@@ -103,7 +103,7 @@ class _SignalTransformer(TransformerMixin, BaseEstimator):
 
     def _check_windows(self, X, *, fitted=False):
         # float16 is computed in float64: its squares overflow at 256 (LogVariance gave inf).
-        X = check_array(X, allow_nd=True, dtype=(np.float64, np.float32))
+        X = check_eeg_values(X, type(self).__name__, dtype=(np.float64, np.float32))
         if X.ndim != 3:
             raise ValueError(
                 "Expected EEG windows of shape (n_windows, n_channels, n_times); "

@@ -15,11 +15,11 @@ import warnings
 import numpy as np
 from scipy import signal
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from ._check import (as_three_d, check_ch_names, check_groups, check_n_features, check_number,
-                     check_params, check_params_of, number, one_of, warn_groups_not_routed,
-                     warn_half_precision)
+from ._check import (as_three_d, check_ch_names, check_eeg_values, check_groups,
+                     check_n_features, check_number, check_params, check_params_of, number,
+                     one_of, warn_groups_not_routed, warn_half_precision)
 
 __all__ = ["EEGArray", "EEGPreprocessor"]
 
@@ -575,12 +575,13 @@ class EEGPreprocessor(TransformerMixin, BaseEstimator):
                     "whose info holds the rate. No rate is ever assumed."
                 )
             # check_array gives scikit-learn's standard messages for sparse,
-            # complex, object and 1-D input; finiteness is checked below with
-            # an EEG-specific hint. float16 is computed in float64, as scikit-learn
+            # object and 1-D input, check_eeg_values ours for complex values and
+            # examples of different lengths; finiteness is checked below with an
+            # EEG-specific hint. float16 is computed in float64, as scikit-learn
             # upcasts it, with a warning: its precision is lost already.
             warn_half_precision(self, X, "float64")
-            data = check_array(
-                X, allow_nd=True, ensure_all_finite=False, dtype=np.float64,
+            data = check_eeg_values(
+                X, type(self).__name__, ensure_all_finite=False, dtype=np.float64,
                 ensure_min_samples=1, ensure_min_features=1,
             )
             sfreq = float(self.sfreq)

@@ -136,6 +136,9 @@ INPUTS = {
                    r"empty|0 feature\(s\)|Expected SPD matrices"),
     "1-D": (lambda X: X.ravel()[:10], ValueError, r"Expected 2D array, got 1D"),
     "one more axis": (lambda X: X[None], ValueError, r"Expected|dim 3|3-D"),
+    # A list of examples that do not stack (windows of different lengths).
+    "ragged list": (lambda X: list(X[:-1]) + [X[-1][..., :-1]], ValueError,
+                    r"examples of X have different shapes \(.*\); they need one shape"),
 }
 # Refusals particular to an estimator: a single window has no contrastive
 # negatives, and one window is one class.
