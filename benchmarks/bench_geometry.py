@@ -122,11 +122,13 @@ def _counterpart(name, old, new):
 
 
 #: The comparisons of each row: label -> what the pipeline is paired with.
-REFERENCES = ("floor", "tangent", "tangent_floor", "regions", "random", "probe", "unfiltered")
+REFERENCES = ("floor", "tangent", "tangent_floor", "regions", "random", "pretrained", "probe",
+              "unfiltered")
 #: Their column headings (a column is shown where some row of the table has it).
 HEADINGS = {"floor": "- best floor", "tangent": "hybrid - TS of CRIA's input",
             "tangent_floor": "hybrid - TS floor", "regions": "- regions probe",
-            "random": "shipped - random", "probe": "fine-tuned - probe",
+            "random": "shipped - random", "pretrained": "in-fold pre-trained - random",
+            "probe": "fine-tuned - probe",
             "unfiltered": "filters - none"}
 #: The floor a hybrid probe adds CRIA's features to (the same windows), and the field's.
 HYBRID_FLOORS = {"tangent": "tangent_space_recentered_cria_input",
@@ -147,6 +149,10 @@ def _references(name, family, floor):
         "random": (name.replace("_shipped", "_random") if "_probe_shipped" in name else
                    name.replace("_shipped", "_scratch") if "_finetune_shipped" in name
                    else None),
+        # An encoder pre-trained inside the fold (it never saw the test subjects).
+        "pretrained": (name.replace("_pretrained", "_random") if "_probe_pretrained" in name
+                       else name.replace("_pretrained", "_scratch")
+                       if "_finetune_pretrained" in name else None),
         "probe": probe if "_finetune_" in name and "_spatial" not in name else None,
         # The same fine-tuning without spatial filters (the channels' counterpart is
         # the regions head: both keep the spatial layout).
