@@ -84,11 +84,15 @@ def _paired(frame, a, b):
     if b not in set(frame.pipeline):
         return None
     left, right = _per_fold(frame, a), _per_fold(frame, b)
-    if right.index.get_level_values("seed").nunique() == 1 < \
-            left.index.get_level_values("seed").nunique():
-        # A pipeline that does not depend on the seed (a floor) was stored once per seed.
+    seeds = [side.index.get_level_values("seed").nunique() for side in (left, right)]
+    if seeds[1] == 1 < seeds[0]:
+        # A pipeline that does not depend on the seed (a floor, the shipped encoder) run
+        # with one seed: it pairs with every seed of the other in the same fold.
         right = right.droplevel("seed")
         diff = left - left.index.get_level_values("fold").map(right).to_numpy()
+    elif seeds[0] == 1 < seeds[1]:
+        left = left.droplevel("seed")
+        diff = right.index.get_level_values("fold").map(left).to_numpy() - right
     else:
         diff = (left - right).dropna()
     return diff.mean(), diff.std(ddof=1), int((diff > 0).sum()), len(diff)
