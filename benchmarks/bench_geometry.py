@@ -79,18 +79,25 @@ def _per_fold(frame, pipeline):
     return frame[frame.pipeline == pipeline].set_index(["seed", "fold"]).bacc
 
 
+def _seedless(frame, pipeline):
+    """Whether a pipeline gives the same scores for every seed: a floor, or a frozen probe
+    of the shipped encoder (fine-tuning and random or in-fold pre-trained weights do not)."""
+    family = frame.loc[frame.pipeline == pipeline, "family"].iloc[0]
+    return family == "floor" or pipeline.startswith("cria_probe_shipped")
+
+
 def _paired(frame, a, b):
     """Mean and sd of a - b over the (seed, fold) pairs both have, and a's wins."""
     if b not in set(frame.pipeline):
         return None
     left, right = _per_fold(frame, a), _per_fold(frame, b)
     seeds = [side.index.get_level_values("seed").nunique() for side in (left, right)]
-    if seeds[1] == 1 < seeds[0]:
-        # A pipeline that does not depend on the seed (a floor, the shipped encoder) run
-        # with one seed: it pairs with every seed of the other in the same fold.
+    if seeds[1] == 1 < seeds[0] and _seedless(frame, b):
+        # A pipeline that does not depend on the seed (a floor, the shipped encoder's
+        # probe) run with one seed: it pairs with every seed of the other in the same fold.
         right = right.droplevel("seed")
         diff = left - left.index.get_level_values("fold").map(right).to_numpy()
-    elif seeds[0] == 1 < seeds[1]:
+    elif seeds[0] == 1 < seeds[1] and _seedless(frame, a):
         left = left.droplevel("seed")
         diff = right.index.get_level_values("fold").map(left).to_numpy() - right
     else:
