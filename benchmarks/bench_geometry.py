@@ -79,16 +79,27 @@ def _per_fold(frame, pipeline):
     return frame[frame.pipeline == pipeline].set_index(["seed", "fold"]).bacc
 
 
+def _seedless(frame, pipeline):
+    """Whether a pipeline gives the same scores for every seed: a floor, or a frozen probe
+    of the shipped encoder (fine-tuning and random or in-fold pre-trained weights do not)."""
+    family = frame.loc[frame.pipeline == pipeline, "family"].iloc[0]
+    return family == "floor" or pipeline.startswith("cria_probe_shipped")
+
+
 def _paired(frame, a, b):
     """Mean and sd of a - b over the (seed, fold) pairs both have, and a's wins."""
     if b not in set(frame.pipeline):
         return None
     left, right = _per_fold(frame, a), _per_fold(frame, b)
-    if right.index.get_level_values("seed").nunique() == 1 < \
-            left.index.get_level_values("seed").nunique():
-        # A pipeline that does not depend on the seed (a floor) was stored once per seed.
+    seeds = [side.index.get_level_values("seed").nunique() for side in (left, right)]
+    if seeds[1] == 1 < seeds[0] and _seedless(frame, b):
+        # A pipeline that does not depend on the seed (a floor, the shipped encoder's
+        # probe) run with one seed: it pairs with every seed of the other in the same fold.
         right = right.droplevel("seed")
         diff = left - left.index.get_level_values("fold").map(right).to_numpy()
+    elif seeds[0] == 1 < seeds[1] and _seedless(frame, a):
+        left = left.droplevel("seed")
+        diff = right.index.get_level_values("fold").map(left).to_numpy() - right
     else:
         diff = (left - right).dropna()
     return diff.mean(), diff.std(ddof=1), int((diff > 0).sum()), len(diff)
@@ -122,11 +133,13 @@ def _counterpart(name, old, new):
 
 
 #: The comparisons of each row: label -> what the pipeline is paired with.
-REFERENCES = ("floor", "tangent", "tangent_floor", "regions", "random", "probe", "unfiltered")
+REFERENCES = ("floor", "tangent", "tangent_floor", "regions", "random", "pretrained", "probe",
+              "unfiltered")
 #: Their column headings (a column is shown where some row of the table has it).
 HEADINGS = {"floor": "- best floor", "tangent": "hybrid - TS of CRIA's input",
             "tangent_floor": "hybrid - TS floor", "regions": "- regions probe",
-            "random": "shipped - random", "probe": "fine-tuned - probe",
+            "random": "shipped - random", "pretrained": "in-fold pre-trained - random",
+            "probe": "fine-tuned - probe",
             "unfiltered": "filters - none"}
 #: The floor a hybrid probe adds CRIA's features to (the same windows), and the field's.
 HYBRID_FLOORS = {"tangent": "tangent_space_recentered_cria_input",
@@ -147,6 +160,10 @@ def _references(name, family, floor):
         "random": (name.replace("_shipped", "_random") if "_probe_shipped" in name else
                    name.replace("_shipped", "_scratch") if "_finetune_shipped" in name
                    else None),
+        # An encoder pre-trained inside the fold (it never saw the test subjects).
+        "pretrained": (name.replace("_pretrained", "_random") if "_probe_pretrained" in name
+                       else name.replace("_pretrained", "_scratch")
+                       if "_finetune_pretrained" in name else None),
         "probe": probe if "_finetune_" in name and "_spatial" not in name else None,
         # The same fine-tuning without spatial filters (the channels' counterpart is
         # the regions head: both keep the spatial layout).
