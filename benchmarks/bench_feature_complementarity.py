@@ -46,19 +46,9 @@ from sklearn.linear_model import RidgeCV
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 
-from sk_cria import EEGPreprocessor, GroupStandardScaler, RiemannianAlignment, ViewMaskPretrainer
+from bench_geometry import _motor_imagery
+from sk_cria import GroupStandardScaler, ViewMaskPretrainer
 from sk_cria.baselines import make_tangent_space_pipeline
-from sk_cria.tasks import TASKS
-
-
-def inputs(data, scaling):
-    """CRIA's input and the task's data, as the hybrid run prepared them (8-30 Hz)."""
-    task = TASKS["eegmmidb-mi"]
-    bunch = task.load(None, data)
-    X = EEGPreprocessor(sfreq=bunch.sfreq, ch_names=bunch.ch_names, line_freq=task.line_freq,
-                        scaling=scaling, l_freq=8.0, h_freq=30.0).fit_transform(bunch.data)
-    X = RiemannianAlignment().fit_transform(X, groups=bunch.groups)
-    return X, bunch.target, bunch.groups
 
 
 def tangent_vectors(X, groups):
@@ -125,13 +115,14 @@ def main():
     args = parser.parse_args()
     sklearn.set_config(enable_metadata_routing=True)
     start = time.perf_counter()
-    X, y, groups = inputs(args.data, 100.0)
+    # The benchmark's own CRIA input (sk_cria.benchmark._aligned_inputs), as the hybrid read it.
+    X, y, groups = _motor_imagery(args.data)
     T = tangent_vectors(X, groups)
     rows = {"tangent space of CRIA's input": describe(T, T, y, groups)}
     by_scaling = {100.0: X}
     for name, encoder, scaling in encoders(range(args.seeds)):
         if scaling not in by_scaling:
-            by_scaling[scaling] = inputs(args.data, scaling)[0]
+            by_scaling[scaling] = _motor_imagery(args.data, input_scaling=scaling)[0]
         encoder.set_params(embedding="regions")
         with warnings.catch_warnings():
             # Random weights are the point; the shipped encoder's scaling warning is

@@ -451,12 +451,13 @@ def readouts(data, folds=6):
     return "\n".join(lines)
 
 
-def _motor_imagery(data, task="eegmmidb-mi"):
-    """The benchmark's CRIA input of a motor task (``ra`` alignment, 8-30 Hz, 100 uV)."""
+def _motor_imagery(data, task="eegmmidb-mi", input_scaling=100.0):
+    """The benchmark's CRIA input of a motor task (``ra`` alignment, 8-30 Hz, 100 uV
+    unless ``input_scaling`` says otherwise)."""
     from sk_cria.benchmark import BenchmarkConfig, _aligned_inputs
     from sk_cria.tasks import TASKS
 
-    config = BenchmarkConfig(task=task, input_scaling=100.0, data=data)
+    config = BenchmarkConfig(task=task, input_scaling=input_scaling, data=data)
     with sklearn.config_context(enable_metadata_routing=True):
         loaded = TASKS[task].load(None, data)
         X = _aligned_inputs(config, TASKS[task], loaded, kinds=("cria",))["ra"]["cria"]

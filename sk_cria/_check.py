@@ -316,6 +316,7 @@ def check_n_features(estimator, n_features, reset):
             "give data shaped like the data given to fit, or fit again."
         )
 
+
 def check_eeg_values(X, owner, **params):
     """scikit-learn's ``check_array(X, allow_nd=True, **params)``, with plain words for two inputs.
 
