@@ -256,11 +256,6 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.random_state = random_state
         self.precision = precision
 
-    # precision="auto" pre-trains in bfloat16 on CPUs with native bfloat16
-    # products: loss and probe curves as float32's over a cria-small run
-    # (benchmarks/results/precision.md); transform stays float32 there.
-    _cpu_auto_bfloat16 = True
-
     #: Constructor parameters checked by fit (sk_cria._check.check_params).
     _param_checks = {
         **_net.PARAM_CHECKS,
@@ -395,7 +390,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             object.__setattr__(self, "_ddp",
                                ddp.data_parallel(self.module_, self.device))
         x = _net.to_device_async(x, self.device)
-        with _net.autocast(self.device, self.precision, self._training_bfloat16()):
+        with _net.autocast(self.device, self.precision):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
 
     # ----------------------------------------------------------- public API

@@ -107,15 +107,12 @@ class ViewMaskModule(nn.Module):
     projection_dim : int, default=128
     masking : {"view", "token", "spatial_block"}, default="view"
     mask_ratio : float, default=0.5
-    reuse_streams : bool, default=True
+    reuse_streams : bool, default=False
         Compute the fusion streams that the mask leaves unchanged once for
         both passes (:meth:`CRIA.encode_masked_pair <sk_cria.model.CRIA.encode_masked_pair>`):
-        with view masking a step fuses 1.56 batches instead of 2. With
-        dropout the two passes of such a stream share its noise, which
-        changes the pretext; the loss and probe curves stay those of
-        separate passes (``benchmarks/results/precision.md``). False
-        (``ViewMaskPretrainer(module__reuse_streams=False)``) runs the two
-        passes apart, as before issue 38.
+        faster, but with dropout the two passes of such a stream then share
+        their noise, so it is not the default pretext
+        (``ViewMaskPretrainer(module__reuse_streams=True)``).
 
     Notes
     -----
@@ -126,7 +123,7 @@ class ViewMaskModule(nn.Module):
     """
 
     def __init__(self, encoder, projection_dim=128, masking="view", mask_ratio=0.5,
-                 reuse_streams=True):
+                 reuse_streams=False):
         super().__init__()
         self.encoder = encoder
         width = encoder.config.embed_dim
