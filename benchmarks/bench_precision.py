@@ -11,8 +11,9 @@ two passes).
 Copies of one encoder (``--config``, the same initial weights) see the same
 batches of eegmat protocol (a)'s training windows (subjects 00-27,
 unlabelled; the project's recipe: 200 Hz, 50 Hz notch, per-subject Riemannian
-alignment), with the same seed for their masks and dropout draws; the arms'
-steps are interleaved so that the machine's load hits them alike:
+alignment), with their masks and dropout drawn from the same seed (each arm
+keeps its own state of torch's generator); the arms' steps are interleaved so
+that the machine's load hits them alike:
 
 - ``float32``: separate masked and unmasked passes in float32, the CPU
   default;
@@ -76,11 +77,15 @@ def train(module, X, channels, order, batch_size, lr, bf16, seed, keep_every, ke
     loss_fn = InfoNCELoss(temperature=0.1)
     module.train()
     kept[0] = copy.deepcopy(module.encoder.state_dict())
-    torch.manual_seed(seed)  # the masks and dropout draws of the run
+    # The masks and dropout draws come from torch's global generator, which the
+    # interleaved arms share: each arm keeps its own state of it, from the same seed.
+    torch.manual_seed(seed)
+    rng = torch.get_rng_state()
     for step, start in enumerate(range(0, len(order) - batch_size + 1, batch_size), 1):
         rows = order[start:start + batch_size]
         x = torch.from_numpy(np.ascontiguousarray(X[rows], dtype=np.float32))
         pairs = channels.unsqueeze(0).expand(len(rows), -1, -1)
+        torch.set_rng_state(rng)
         began = time.perf_counter()
         optimizer.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -89,6 +94,7 @@ def train(module, X, channels, order, batch_size, lr, bf16, seed, keep_every, ke
         loss.backward()
         optimizer.step()
         seconds = time.perf_counter() - began
+        rng = torch.get_rng_state()
         if step % keep_every == 0:
             kept[step] = copy.deepcopy(module.encoder.state_dict())
         yield loss.item(), seconds
