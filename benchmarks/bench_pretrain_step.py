@@ -9,20 +9,21 @@ script measures:
 2. the step: forward time of each part of the model (input coding, temporal
    and spatial views, fusion layers, pooling, projection head), the loss,
    backward and the optimizer, from forward hooks;
-3. the step time of three arms, interleaved step by step in the same process
-   so that the machine's load hits them alike (medians; ratios to ``old``):
-   ``old``, the two ``CRIA.encode`` calls of pre-training before issue 26;
-   ``pair``, today's ``CRIA.encode_masked_pair`` (the views once, both passes
-   fused as one batch); ``pair+reuse``, the same fusing once the streams the
-   mask leaves unchanged (``reuse_streams=True``, opt-in); ``pair+bf16``, the
-   pair under CPU bfloat16 autocast (opt-in: not what ``ViewMaskPretrainer``
-   does on the CPU);
+3. the step time of the arms from the old path to today's default, interleaved
+   step by step in the same process so that the machine's load hits them alike
+   (medians; ratios to ``old``): ``old``, the two ``CRIA.encode`` calls of
+   pre-training before issue 26; ``pair``, ``CRIA.encode_masked_pair`` (the
+   views once, both passes fused as one batch) as before issue 38; then issue
+   38's kernels (this project's ``Dropout`` and the feature map's backward),
+   today's default, and on top of them the opt-ins ``reuse_streams=True`` and
+   CPU bfloat16 autocast;
 4. training throughput with the loader: the old path (each window read and
-   preprocessed, filters designed anew, two encoder passes) against today's
-   default in its first epoch (windows read) and after it (windows kept in
-   memory by ``keep_windows="auto"``), and the opt-in arms, interleaved as in
-   3; then the default's speed over a run of ``--epochs`` epochs. Wall-clock
-   and CPU time are both reported, as the machine may be shared.
+   preprocessed, filters designed anew, two encoder passes, float32, the old
+   kernels) against today's defaults in their first epoch (windows read) and
+   after it (windows kept in memory by ``keep_windows="auto"``), and the
+   opt-ins, interleaved as in 3; then the defaults' speed over a run of
+   ``--epochs`` epochs. Wall-clock and CPU time are both reported, as
+   the machine may be shared.
 
 Run from the repository root (3.4 min on an idle 2-core machine)::
 
@@ -40,14 +41,18 @@ import pstats
 import statistics
 import time
 from collections import defaultdict
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from sk_cria import EEGPreprocessor
 from sk_cria.datasets import EEGWindowsDataset
-from sk_cria.model import CRIA, CRIAConfig
+from sk_cria.model import CRIA, CRIAConfig, attention
 from sk_cria.model.pretext import InfoNCELoss, ViewMaskModule, make_token_mask
 
 PARTS = ("channel_embedding", "tokenizer", "temporal_view", "spatial_view", "layers", "pooling")
@@ -151,45 +156,80 @@ def profile_parts(module, x, channels, steps):
     return {name: statistics.median(values) for name, values in rows.items()}
 
 
+class Arm(NamedTuple):
+    """One way of running a training step.
+
+    ``fetch(indices)`` gives the batch's ``(x, channels)``; ``forward(module, x,
+    channels)`` its two projections; ``params`` the ``ViewMaskModule``'s; ``bf16``:
+    under CPU bfloat16 autocast; ``before_38``: with the kernels before issue 38
+    (:func:`kernels_before_issue_38`).
+    """
+
+    fetch: object
+    forward: object = ViewMaskModule.forward
+    params: tuple = ()
+    bf16: bool = False
+    before_38: bool = False
+
+
+#: The ViewMaskModule parameters of ``ViewMaskPretrainer(module__reuse_streams=True)``.
+REUSE = (("reuse_streams", True),)
+
+
+@contextmanager
+def kernels_before_issue_38(module):
+    """Run ``module`` with the code before issue 38: torch's ``nn.Dropout``
+    (one random draw per element) and autograd through the four operators of
+    the linear-attention feature map."""
+    dropouts = [m for m in module.modules() if isinstance(m, attention.Dropout)]
+    saved = attention._feature_map
+    for m in dropouts:
+        m.__class__ = nn.Dropout
+    attention._feature_map = lambda x: torch.exp(x.clamp(max=0.0)) + F.relu(x)
+    try:
+        yield
+    finally:
+        attention._feature_map = saved
+        for m in dropouts:
+            m.__class__ = attention.Dropout
+
+
 def time_arms(config, arms, batches):
     """Median seconds of a training step per arm, the arms interleaved step by step.
 
-    ``arms``: name -> (fetch, forward, bf16), ``fetch(indices)`` giving the batch's
-    ``(x, channels)``; ``forward`` may be a ``(forward, module_params)`` pair, the
-    module then built with ``module_params`` (the same seed: the same weights).
-    The first of ``batches`` warms up. Returns name -> (wall, cpu): medians of the
-    wall-clock and of this process's CPU seconds (on a shared machine the CPU
-    time is the steadier of the two).
+    ``arms``: name -> :class:`Arm`; arms with the same module parameters share the
+    same initial weights (the same seed). The first of ``batches`` warms up.
+    Returns name -> (wall, cpu): medians of the wall-clock and of this process's
+    CPU seconds (on a shared machine the CPU time is the steadier of the two).
     """
     loss_fn = InfoNCELoss(0.1)
     built = {}
 
     def module_for(params):
-        key = tuple(sorted(params.items()))
-        if key not in built:
+        if params not in built:
             torch.manual_seed(0)
-            module = ViewMaskModule(CRIA(config), **params)
-            built[key] = module, torch.optim.AdamW(module.parameters(), 1e-4)
-        return built[key]
+            module = ViewMaskModule(CRIA(config), **dict(params))
+            built[params] = module, torch.optim.AdamW(module.parameters(), 1e-4)
+        return built[params]
 
-    def step(indices, fetch, forward, bf16):
-        forward, params = forward if isinstance(forward, tuple) else (forward, {})
-        module, optimizer = module_for(params)
-        x, channels = fetch(indices)
-        optimizer.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            z_a, z_b = forward(module, x, channels)
-        loss_fn(z_a, z_b).backward()
-        optimizer.step()
+    def step(indices, arm):
+        module, optimizer = module_for(arm.params)
+        x, channels = arm.fetch(indices)
+        with kernels_before_issue_38(module) if arm.before_38 else nullcontext():
+            optimizer.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=arm.bf16):
+                z_a, z_b = arm.forward(module, x, channels)
+            loss_fn(z_a, z_b).backward()
+            optimizer.step()
 
     times = {name: [] for name in arms}
     cpu = {name: [] for name in arms}
     for arm in arms.values():
-        step(batches[0], *arm)
+        step(batches[0], arm)
     for indices in batches[1:]:
         for name, arm in arms.items():
             start, start_cpu = time.perf_counter(), time.process_time()
-            step(indices, *arm)
+            step(indices, arm)
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
     return {name: (statistics.median(times[name]), statistics.median(cpu[name]))
@@ -197,14 +237,18 @@ def time_arms(config, arms, batches):
 
 
 def compare_arms(config, x, channels, steps):
-    """The model's step alone (one batch in memory): old, pair, pair+bf16."""
+    """The model's step alone (one batch in memory), from the old path to today's default."""
     def batch(_):
         return x, channels
 
-    arms = {"old": (batch, two_pass_forward, False),
-            "pair": (batch, ViewMaskModule.forward, False),
-            "pair+reuse": (batch, (ViewMaskModule.forward, {"reuse_streams": True}), False),
-            "pair+bf16": (batch, ViewMaskModule.forward, True)}
+    arms = {
+        "old": Arm(batch, two_pass_forward, before_38=True),
+        "pair": Arm(batch, before_38=True),
+        "pair+kernels": Arm(batch),
+        "pair+kernels+reuse": Arm(batch, params=REUSE),
+        "pair+kernels+bf16": Arm(batch, bf16=True),
+        "pair+kernels+reuse+bf16": Arm(batch, params=REUSE, bf16=True),
+    }
     return time_arms(config, arms, [None] * (steps + 1))
 
 
@@ -223,15 +267,16 @@ def read_batch(dataset, indices, design_anew=False):
 
 
 def compare_end_to_end(config, data, window, batch_size, steps):
-    """Seconds per training step, loader included, old path against today's, interleaved.
+    """Seconds per training step, loader included, old path against today's defaults, interleaved.
 
     ``old``: each window read from its file and preprocessed with filters designed
-    anew, then the two encoder passes; ``pair+read``: each window read and
-    preprocessed (filters cached), ``encode_masked_pair``: every epoch before
-    ``keep_windows="auto"`` became the default, and the first epoch since;
-    ``pair+kept``: the windows kept in memory (the default's later epochs);
-    ``+reuse``: ``ViewMaskModule(reuse_streams=True)`` (opt-in); ``+bf16``: CPU
-    bfloat16 autocast (opt-in).
+    anew, then the two encoder passes, with the kernels before issue 38;
+    ``defaults, first epoch``: each window read and preprocessed (filters
+    cached), ``encode_masked_pair`` with today's kernels; ``defaults, later
+    epochs``: the same on the windows kept in memory (``keep_windows="auto"``);
+    ``later epochs, before issue 38``: kept windows with the old kernels; the
+    opt-ins on kept windows: ``+reuse`` (``reuse_streams=True``) and ``+bf16``
+    (``precision="bfloat16"``). All in float32 unless ``+bf16``.
     """
     files = sorted(Path(data, "eegmat/files/eegmat/1.0.0").glob("Subject*.edf"))[:8]
     prep = EEGPreprocessor(line_freq=50)
@@ -242,14 +287,22 @@ def compare_end_to_end(config, data, window, batch_size, steps):
         kept[index]
     rng = np.random.default_rng(1)
     batches = [rng.choice(len(read), batch_size, replace=False) for _ in range(steps + 1)]
-    reuse = (ViewMaskModule.forward, {"reuse_streams": True})
+
+    def reading(i):
+        return read_batch(read, i)
+
+    def keeping(i):
+        return read_batch(kept, i)
+
     arms = {
-        "old": (lambda i: read_batch(read, i, design_anew=True), two_pass_forward, False),
-        "pair+read": (lambda i: read_batch(read, i), ViewMaskModule.forward, False),
-        "pair+kept": (lambda i: read_batch(kept, i), ViewMaskModule.forward, False),
-        "pair+kept+reuse": (lambda i: read_batch(kept, i), reuse, False),
-        "pair+kept+bf16": (lambda i: read_batch(kept, i), ViewMaskModule.forward, True),
-        "pair+kept+reuse+bf16": (lambda i: read_batch(kept, i), reuse, True),
+        "old": Arm(lambda i: read_batch(read, i, design_anew=True), two_pass_forward,
+                   before_38=True),
+        "defaults, first epoch": Arm(reading),
+        "defaults, later epochs": Arm(keeping),
+        "later epochs, before issue 38": Arm(keeping, before_38=True),
+        "later epochs +reuse": Arm(keeping, params=REUSE),
+        "later epochs +bf16": Arm(keeping, bf16=True),
+        "later epochs +reuse+bf16": Arm(keeping, params=REUSE, bf16=True),
     }
     return time_arms(config, arms, batches)
 
@@ -268,8 +321,8 @@ def run_average(arms, epochs):
     """Speed vs old of a run of ``epochs`` epochs with the defaults: the first reads."""
     out = {}
     for column, which in (("wall", 0), ("CPU", 1)):
-        default = (arms["pair+read"][which] + (epochs - 1) * arms["pair+kept"][which]) / epochs
-        out[column] = arms["old"][which] / default
+        first, later = arms["defaults, first epoch"][which], arms["defaults, later epochs"][which]
+        out[column] = arms["old"][which] / ((first + (epochs - 1) * later) / epochs)
     return out
 
 
@@ -319,7 +372,7 @@ def main():
         step = parts.pop("step")
         lines += [
             "",
-            f"## The `{preset}` encoder: one training step (today's code), {step:.3f} s "
+            f"## The `{preset}` encoder: one training step (today's code in float32), {step:.3f} s "
             f"({args.batch_size / step:.1f} windows/s without the loader)",
             "",
             "| part | median s | share of the step |",
@@ -330,7 +383,12 @@ def main():
         arms = compare_arms(config, x, channels, args.steps)
         lines += [
             "",
-            f"Step time of the arms, interleaved ({args.steps} steps each, medians):",
+            f"Step time of the arms, interleaved ({args.steps} steps each, medians): `old`, "
+            "the two encoder passes of the code before issue 26; `pair`, "
+            "`encode_masked_pair` with separate masked and unmasked fusion, torch's dropout "
+            "and autograd through the feature map (the default before issue 38); "
+            "`+kernels`, this project's `Dropout` and feature-map backward (issue 38); "
+            "`+reuse`, `reuse_streams=True`; `+bf16`, CPU bfloat16 autocast:",
             "",
             *arm_table(arms, args.batch_size),
         ]
@@ -339,22 +397,23 @@ def main():
             "",
             f"Training throughput with the loader, interleaved ({args.steps} steps each, "
             "medians): `old` reads each window from its file and designs its filters "
-            "anew, then runs the two encoder passes (the code before issue 26); "
-            "`pair+read` reads and preprocesses each window (filters cached) and runs "
-            "`encode_masked_pair`: every epoch of the default before `keep_windows=\"auto\"`, "
-            "the first epoch since; `pair+kept` takes the windows the dataset keeps by "
-            "default after the first epoch; `+reuse` is `ViewMaskPretrainer("
-            "module__reuse_streams=True)`, `+bf16` `precision=\"bfloat16\"` (both opt-in, "
-            "not the CPU default):",
+            "anew, then runs the two encoder passes with torch's dropout and autograd "
+            "through the feature map: the pre-corpus float32 path. `defaults` are "
+            "`ViewMaskPretrainer`'s today (float32, `encode_masked_pair`, this project's "
+            "dropout and feature-map backward); their first epoch reads and preprocesses "
+            "each window (filters cached), later ones take the windows the dataset keeps "
+            "(`keep_windows=\"auto\"`). `later epochs, before issue 38`: the defaults with "
+            "the old kernels; `+reuse` (`module__reuse_streams=True`) and `+bf16` "
+            "(`precision=\"bfloat16\"`) are opt-in:",
             "",
             *arm_table(arms, args.batch_size),
         ]
         average = run_average(arms, args.epochs)
         lines += [
             "",
-            f"A run of {args.epochs} epochs with the defaults (`pair+read` in the first, "
-            f"`pair+kept` after): **{average['wall']:.2f}x** the old path by wall-clock, "
-            f"**{average['CPU']:.2f}x** by CPU time.",
+            f"A run of {args.epochs} epochs with the defaults (`defaults, first epoch` then "
+            f"`defaults, later epochs`): **{average['wall']:.2f}x** the old path by "
+            f"wall-clock, **{average['CPU']:.2f}x** by CPU time.",
         ]
     lines += ["", f"Took {(time.time() - began) / 60:.1f} min.", ""]
     Path(args.out).write_text("\n".join(lines))
