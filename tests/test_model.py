@@ -185,15 +185,31 @@ def test_padded_channel_changes_nothing(overrides):
 
 
 def test_chunked_blocks_match_whole_blocks():
-    model = small_model(k_c=None, k_t=None)
+    """Chunks change neither the output nor, in training, the gradients."""
+    model = small_model(k_c=None, k_t=None, dropout=0.0).train()
     x = eeg(3, 3, 5)
     padding = torch.zeros(3, 5, dtype=torch.bool)
     padding[1, 3:] = True
-    reference = model(x, NAMES[:3], padding_mask=padding)
+
+    def run():
+        model.zero_grad()
+        out = model(x, NAMES[:3], padding_mask=padding)
+        out.square().sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                              if p.grad is not None}
+
+    reference, reference_grads = run()
     for module in model.modules():
         if isinstance(module, AttentionBlock):
             module.chunk_rows = 8  # forces both sequence and token chunks
-    torch.testing.assert_close(model(x, NAMES[:3], padding_mask=padding), reference)
+    out, grads = run()
+    torch.testing.assert_close(out, reference)
+    assert grads.keys() == reference_grads.keys()
+    for name, grad in grads.items():
+        # Float32 sums in another order: within 1e-5 of each gradient's scale.
+        scale = reference_grads[name].abs().max().item()
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-5 * scale,
+                                   msg=name)
 
 
 def naive_attention(kind, q, k, v, keep, rope):

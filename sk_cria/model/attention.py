@@ -474,15 +474,12 @@ class AttentionBlock(nn.Module):
         # Whole sequences per chunk while they fit; else one sequence at a
         # time, itself cut into token chunks by _update_sequences.
         per_chunk = max(1, self.chunk_rows // longest)
+        xs = _pieces(x, per_chunk, dim=0)
+        contexts = [None] * len(xs) if context is None else _pieces(context, per_chunk, dim=0)
+        keeps = [None] * len(xs) if key_keep is None else _pieces(key_keep, per_chunk, dim=0)
         outputs = [
-            self._update_sequences(
-                x[start : start + per_chunk],
-                None if context is None else context[start : start + per_chunk],
-                None if key_keep is None else key_keep[start : start + per_chunk],
-                rope_q,
-                rope_k,
-            )
-            for start in range(0, x.shape[0], per_chunk)
+            self._update_sequences(x_part, context_part, keep_part, rope_q, rope_k)
+            for x_part, context_part, keep_part in zip(xs, contexts, keeps)
         ]
         return _cat(outputs, dim=0)
 
@@ -507,35 +504,35 @@ class AttentionBlock(nn.Module):
     def _update_sequences(self, x, context, key_keep, rope_q, rope_k):
         step = max(1, self.chunk_rows // x.shape[0])
         starts = range(0, x.shape[1], step)
+        xs = _pieces(x, step, dim=1)
         if context is None:
             # Each chunk is normalised once and projected to queries, keys and
             # values in one product; the queries wait for the key state.
             queries, states = zip(
                 *(
                     self.attention.self_state(
-                        self.norm(x[:, start : start + step]),
+                        self.norm(x_part),
                         _keys(key_keep, start, step),
                         _rows(rope_k, start, step),
                     )
-                    for start in starts
+                    for start, x_part in zip(starts, xs)
                 )
             )
         else:
             states = [
                 self.attention.key_state(
-                    self.context_norm(context[:, start : start + step]),
+                    self.context_norm(context_part),
                     _keys(key_keep, start, step),
                     _rows(rope_k, start, step),
                 )
-                for start in range(0, context.shape[1], step)
+                for start, context_part in zip(range(0, context.shape[1], step),
+                                               _pieces(context, step, dim=1))
             ]
-            queries = (
-                self.attention.query(self.norm(x[:, start : start + step])) for start in starts
-            )
+            queries = (self.attention.query(self.norm(x_part)) for x_part in xs)
         state = self.attention.merge(list(states))
         outputs = [
-            self._update_tokens(x[:, start : start + step], q, state, _rows(rope_q, start, step))
-            for start, q in zip(starts, queries)
+            self._update_tokens(x_part, q, state, _rows(rope_q, start, step))
+            for start, x_part, q in zip(starts, xs, queries)
         ]
         return _cat(outputs, dim=1)
 
@@ -546,6 +543,17 @@ class AttentionBlock(nn.Module):
 
 def _cat(parts, dim):
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+
+
+def _pieces(tensor, size, dim):
+    """``tensor`` cut into pieces of ``size`` along ``dim``: itself when it fits.
+
+    Not slices: the backward of each slice fills a zero tensor as large as the
+    whole ``tensor`` and adds it up, where :meth:`torch.Tensor.split`'s joins
+    the pieces' gradients once (a tenth of a default encoder's training step
+    went to those zeros, copies and sums).
+    """
+    return (tensor,) if tensor.shape[dim] <= size else tensor.split(size, dim)
 
 
 def _rows(table, start, step):
