@@ -20,9 +20,9 @@ script measures:
 4. training throughput with the loader: the old path (each window read and
    preprocessed, filters designed anew, two encoder passes, float32, the old
    kernels) against today's defaults in their first epoch (windows read) and
-   after it (windows kept in memory by ``keep_windows="auto"``), and the
-   opt-ins, interleaved as in 3; then the defaults' speed over a run of
-   ``--epochs`` epochs. Wall-clock and CPU time are both reported, as
+   after it (windows kept in memory by ``keep_windows="auto"``), those of this
+   CPU and the float32 ones of a CPU without native bfloat16, interleaved as
+   in 3; then the defaults' speed over a run of ``--epochs`` epochs. Wall-clock and CPU time are both reported, as
    the machine may be shared.
 
 Run from the repository root (3.4 min on an idle 2-core machine)::
@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sk_cria import EEGPreprocessor
+from sk_cria._net import native_cpu_bfloat16
 from sk_cria.datasets import EEGWindowsDataset
 from sk_cria.model import CRIA, CRIAConfig, attention
 from sk_cria.model.pretext import InfoNCELoss, ViewMaskModule, make_token_mask
@@ -172,8 +173,8 @@ class Arm(NamedTuple):
     before_38: bool = False
 
 
-#: The ViewMaskModule parameters of ``ViewMaskPretrainer(module__reuse_streams=True)``.
-REUSE = (("reuse_streams", True),)
+#: ViewMaskModule parameters: the streams masking leaves unchanged fused once, or apart.
+REUSE, SEPARATE = (("reuse_streams", True),), (("reuse_streams", False),)
 
 
 @contextmanager
@@ -243,10 +244,10 @@ def compare_arms(config, x, channels, steps):
 
     arms = {
         "old": Arm(batch, two_pass_forward, before_38=True),
-        "pair": Arm(batch, before_38=True),
-        "pair+kernels": Arm(batch),
+        "pair": Arm(batch, params=SEPARATE, before_38=True),
+        "pair+kernels": Arm(batch, params=SEPARATE),
         "pair+kernels+reuse": Arm(batch, params=REUSE),
-        "pair+kernels+bf16": Arm(batch, bf16=True),
+        "pair+kernels+bf16": Arm(batch, params=SEPARATE, bf16=True),
         "pair+kernels+reuse+bf16": Arm(batch, params=REUSE, bf16=True),
     }
     return time_arms(config, arms, [None] * (steps + 1))
@@ -270,13 +271,15 @@ def compare_end_to_end(config, data, window, batch_size, steps):
     """Seconds per training step, loader included, old path against today's defaults, interleaved.
 
     ``old``: each window read from its file and preprocessed with filters designed
-    anew, then the two encoder passes, with the kernels before issue 38;
-    ``defaults, first epoch``: each window read and preprocessed (filters
-    cached), ``encode_masked_pair`` with today's kernels; ``defaults, later
-    epochs``: the same on the windows kept in memory (``keep_windows="auto"``);
-    ``later epochs, before issue 38``: kept windows with the old kernels; the
-    opt-ins on kept windows: ``+reuse`` (``reuse_streams=True``) and ``+bf16``
-    (``precision="bfloat16"``). All in float32 unless ``+bf16``.
+    anew, then the two encoder passes in float32, with the kernels before issue
+    38; ``defaults, first epoch``: each window read and preprocessed (filters
+    cached), ``encode_masked_pair`` with today's kernels, in bfloat16 with
+    reused streams where this CPU has native bfloat16 products
+    (``precision="auto"``, ``reuse_streams="auto"``), else in float32 with
+    separate passes; ``defaults, later epochs``: the same on the windows kept in
+    memory (``keep_windows="auto"``); ``float32 defaults``: those of a CPU
+    without native bfloat16; ``later epochs, before issue 38``: kept windows,
+    separate passes, float32, the old kernels.
     """
     files = sorted(Path(data, "eegmat/files/eegmat/1.0.0").glob("Subject*.edf"))[:8]
     prep = EEGPreprocessor(line_freq=50)
@@ -294,15 +297,15 @@ def compare_end_to_end(config, data, window, batch_size, steps):
     def keeping(i):
         return read_batch(kept, i)
 
+    native = native_cpu_bfloat16()
     arms = {
         "old": Arm(lambda i: read_batch(read, i, design_anew=True), two_pass_forward,
                    before_38=True),
-        "defaults, first epoch": Arm(reading),
-        "defaults, later epochs": Arm(keeping),
-        "later epochs, before issue 38": Arm(keeping, before_38=True),
-        "later epochs +reuse": Arm(keeping, params=REUSE),
-        "later epochs +bf16": Arm(keeping, bf16=True),
-        "later epochs +reuse+bf16": Arm(keeping, params=REUSE, bf16=True),
+        "defaults, first epoch": Arm(reading, bf16=native),
+        "defaults, later epochs": Arm(keeping, bf16=native),
+        "float32 defaults, first epoch": Arm(reading),
+        "float32 defaults, later epochs": Arm(keeping),
+        "later epochs, before issue 38": Arm(keeping, params=SEPARATE, before_38=True),
     }
     return time_arms(config, arms, batches)
 
@@ -317,11 +320,11 @@ def arm_table(arms, batch_size):
     return rows
 
 
-def run_average(arms, epochs):
+def run_average(arms, epochs, prefix="defaults"):
     """Speed vs old of a run of ``epochs`` epochs with the defaults: the first reads."""
     out = {}
     for column, which in (("wall", 0), ("CPU", 1)):
-        first, later = arms["defaults, first epoch"][which], arms["defaults, later epochs"][which]
+        first, later = arms[f"{prefix}, first epoch"][which], arms[f"{prefix}, later epochs"][which]
         out[column] = arms["old"][which] / ((first + (epochs - 1) * later) / epochs)
     return out
 
@@ -399,22 +402,27 @@ def main():
             "medians): `old` reads each window from its file and designs its filters "
             "anew, then runs the two encoder passes with torch's dropout and autograd "
             "through the feature map: the pre-corpus float32 path. `defaults` are "
-            "`ViewMaskPretrainer`'s today (float32, `encode_masked_pair`, this project's "
-            "dropout and feature-map backward); their first epoch reads and preprocesses "
+            "`ViewMaskPretrainer`'s since issue 38 on this CPU (native bfloat16 products: "
+            f"{'yes' if native_cpu_bfloat16() else 'no'}): `encode_masked_pair` with this "
+            "project's dropout and feature-map backward, in bfloat16 with the streams view "
+            "masking leaves unchanged fused once where the CPU has native bfloat16 products "
+            "(`precision=\"auto\"`, `reuse_streams=\"auto\"`), else in float32 with "
+            "separate passes (`float32 defaults`); their first epoch reads and preprocesses "
             "each window (filters cached), later ones take the windows the dataset keeps "
-            "(`keep_windows=\"auto\"`). `later epochs, before issue 38`: the defaults with "
-            "the old kernels; `+reuse` (`module__reuse_streams=True`) and `+bf16` "
-            "(`precision=\"bfloat16\"`) are opt-in:",
+            "(`keep_windows=\"auto\"`). `later epochs, before issue 38`: kept windows, "
+            "float32, separate passes, the old kernels:",
             "",
             *arm_table(arms, args.batch_size),
         ]
-        average = run_average(arms, args.epochs)
-        lines += [
-            "",
-            f"A run of {args.epochs} epochs with the defaults (`defaults, first epoch` then "
-            f"`defaults, later epochs`): **{average['wall']:.2f}x** the old path by "
-            f"wall-clock, **{average['CPU']:.2f}x** by CPU time.",
-        ]
+        for prefix, label in (("defaults", "the defaults of this CPU"),
+                              ("float32 defaults", "the float32 defaults")):
+            average = run_average(arms, args.epochs, prefix)
+            lines += [
+                "",
+                f"A run of {args.epochs} epochs with {label} (`{prefix}, first epoch` then "
+                f"`{prefix}, later epochs`): **{average['wall']:.2f}x** the old path by "
+                f"wall-clock, **{average['CPU']:.2f}x** by CPU time.",
+            ]
     lines += ["", f"Took {(time.time() - began) / 60:.1f} min.", ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

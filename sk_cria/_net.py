@@ -411,16 +411,29 @@ def _to_float32(out):
     return out
 
 
-def autocast(device, precision="auto"):
+def native_cpu_bfloat16():
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), as torch reports.
+
+    Elsewhere bfloat16 arithmetic is emulated and no faster than float32.
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def autocast(device, precision="auto", training_bfloat16=False):
     """The mixed-precision context of an estimator's ``device`` and ``precision``.
 
-    "auto": bfloat16 autocast on CUDA, none on the CPU; "float32": none;
-    "bfloat16": bfloat16 autocast on either (on the CPU, 1.14-1.5x faster
-    pre-training steps at the same loss: ``benchmarks/results/precision.md``
-    and ``pretrain_profile.md``).
+    "auto": bfloat16 autocast on CUDA; on the CPU, bfloat16 for the steps of
+    an estimator that asks for it in training (``training_bfloat16``:
+    pre-training) where the CPU has native bfloat16 products
+    (:func:`native_cpu_bfloat16`), float32 otherwise; "float32": none;
+    "bfloat16": bfloat16 autocast on either (loss and probe curves against
+    float32: ``benchmarks/results/precision.md`` and ``precision_seed1.md``).
     """
     device = torch.device(device)
-    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
+    if precision == "auto" and device.type != "cuda":
+        precision = "bfloat16" if training_bfloat16 and native_cpu_bfloat16() else "float32"
+    if precision == "float32":
         return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
@@ -534,11 +547,18 @@ class CRIANetMixin:
     def infer(self, x, **fit_params):
         rebalance()  # every batch of fit and predict: follow the other processes' load
         x = to_device_async(x, self.device)
-        with autocast(self.device, self.precision):
+        with autocast(self.device, self.precision, self._training_bfloat16()):
             out = super().infer(x, **fit_params)
         # The loss is computed outside autocast, in float32: bfloat16 logits
         # meet float32 class weights there, which cross-entropy refuses.
         return _to_float32(out)
+
+    #: Whether ``precision="auto"`` trains in bfloat16 on a CPU with native
+    #: bfloat16 products (:func:`autocast`); predictions stay float32 there.
+    _cpu_auto_bfloat16 = False
+
+    def _training_bfloat16(self):
+        return self._cpu_auto_bfloat16 and self.module_.training
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())

@@ -85,9 +85,10 @@ def _add_pretrain(commands):
     cmd.add_argument("--num-workers", type=non_negative_int, default=0,
                      help="DataLoader processes reading windows")
     cmd.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                     help="arithmetic of training: auto (bfloat16 autocast on CUDA, float32 "
-                     "on the CPU), float32, or bfloat16 on the CPU too (faster steps, the "
-                     "same loss per step: benchmarks/results/precision.md)")
+                     help="arithmetic of training: auto (bfloat16 autocast on CUDA and on "
+                     "CPUs with native bfloat16 products, AVX512-BF16 or AMX; float32 on "
+                     "other CPUs), float32, or bfloat16 on any CPU (curves: "
+                     "benchmarks/results/precision.md)")
     cmd.add_argument("--keep-windows", choices=["auto", "yes", "no"], default="auto",
                      help="keep the preprocessed windows in memory after the first epoch, "
                      "so that later epochs skip reading them (auto: in one process, when "

@@ -159,21 +159,25 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         "auto" uses CUDA (with bf16 mixed precision) when present, else the CPU.
     precision : {"auto", "float32", "bfloat16"}, default="auto"
         Arithmetic of training and ``transform``: "auto" is bfloat16 autocast
-        on CUDA and float32 on the CPU; "bfloat16" autocasts on the CPU too
-        (pre-training steps 1.14-1.5x faster there, at the same loss per
-        step: ``benchmarks/results/precision.md`` and
-        ``pretrain_profile.md``); "float32" never
-        autocasts. The weights stay float32 either way.
+        on CUDA; on the CPU it trains in bfloat16 where the CPU multiplies
+        bfloat16 natively (AVX512-BF16 or AMX, as torch reports) and in
+        float32 elsewhere, and ``transform`` is float32. Under bfloat16 the
+        masked pass also reuses the streams view masking leaves unchanged
+        (``module__reuse_streams="auto"``): that pair matched float32's loss
+        and probe curves in two seed runs as long as ``cria-small``'s
+        (``benchmarks/results/precision.md``, ``precision_seed1.md``); step
+        times: ``pretrain_profile.md``. "bfloat16" autocasts training and
+        ``transform`` on any CPU; "float32" never autocasts. The weights
+        stay float32 either way.
     verbose : int, default=0
         1 prints the loss per epoch and a progress bar in windows per second
         with the loss and the ETA.
     **kwargs
         Any other skorch ``NeuralNet`` parameter (``callbacks``,
         ``optimizer__weight_decay``, ``iterator_train__num_workers``, ...).
-        ``module__reuse_streams=True`` fuses once the streams that view
-        masking leaves unchanged (faster steps; with dropout the two passes
-        then share its noise, so it is not the default:
-        :class:`~sk_cria.model.pretext.ViewMaskModule`).
+        ``module__reuse_streams`` (True, False or "auto") chooses whether the
+        streams that view masking leaves unchanged are fused once
+        (:class:`~sk_cria.model.pretext.ViewMaskModule`).
 
     Attributes
     ----------
@@ -255,6 +259,12 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
         self.precision = precision
+
+    # precision="auto" pre-trains in bfloat16 (with reused streams) on CPUs with
+    # native bfloat16 products: loss and probe curves as float32's in two seed runs
+    # as long as cria-small's (benchmarks/results/precision*.md); transform stays
+    # float32 there.
+    _cpu_auto_bfloat16 = True
 
     #: Constructor parameters checked by fit (sk_cria._check.check_params).
     _param_checks = {
@@ -390,7 +400,7 @@ class ViewMaskPretrainer(TransformerMixin, _net.CRIANetMixin, NeuralNet):
             object.__setattr__(self, "_ddp",
                                ddp.data_parallel(self.module_, self.device))
         x = _net.to_device_async(x, self.device)
-        with _net.autocast(self.device, self.precision):
+        with _net.autocast(self.device, self.precision, self._training_bfloat16()):
             return self._ddp(**x) if isinstance(x, dict) else self._ddp(x, **fit_params)
 
     # ----------------------------------------------------------- public API

@@ -101,13 +101,25 @@ def test_same_random_state_gives_identical_embeddings(eegmat):
     assert not np.allclose(a, c)
 
 
-def test_bfloat16_on_the_cpu_trains_and_embeds_close_to_float32(eegmat):
-    """precision="bfloat16" autocasts on the CPU; "float32" is "auto" there, bit for bit."""
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_on_the_cpu_trains_and_embeds_close_to_float32(eegmat, monkeypatch, native):
+    """precision="bfloat16" autocasts on the CPU. "auto" pre-trains as "bfloat16" where the
+    CPU multiplies bfloat16 natively and as "float32" elsewhere, bit for bit; its
+    ``transform`` is float32's either way."""
+    from sk_cria import _net
+
+    monkeypatch.setattr(_net, "native_cpu_bfloat16", lambda: native)
     X, y, _ = eegmat
     runs = {p: ViewMaskPretrainer(max_epochs=1, precision=p, **FAST).fit(X[:48])
             for p in ("auto", "float32", "bfloat16")}
     emb = {p: net.transform(X[:8]) for p, net in runs.items()}
-    np.testing.assert_array_equal(emb["auto"], emb["float32"])
+    trained_as = "bfloat16" if native else "float32"
+    for auto, other in zip(runs["auto"].encoder_.parameters(),
+                           runs[trained_as].encoder_.parameters()):
+        torch.testing.assert_close(auto, other, rtol=0, atol=0)
+    # The same weights embedded in float32: "auto" transforms as "float32" does.
+    np.testing.assert_array_equal(emb["auto"],
+                                  runs["auto"].set_params(precision="float32").transform(X[:8]))
     assert emb["bfloat16"].dtype == np.float32 and np.isfinite(emb["bfloat16"]).all()
     assert not np.array_equal(emb["bfloat16"], emb["float32"])  # it did autocast
     # One epoch in bfloat16 ends near the float32 weights: embeddings correlate closely.
@@ -118,6 +130,11 @@ def test_bfloat16_on_the_cpu_trains_and_embeds_close_to_float32(eegmat):
     rows = np.r_[np.flatnonzero(y == 0)[:8], np.flatnonzero(y == 1)[:8]]
     clf.fit(X[rows], y[rows])
     assert np.isfinite(clf.predict_proba(X[:4])).all()
+    # The classifier's "auto" stays float32 on the CPU, whatever the CPU.
+    fits = [CRIAClassifier(encoder=runs["float32"], max_epochs=1, random_state=0,
+                           early_stopping=False, **extra).fit(X[rows], y[rows])
+            for extra in ({}, {"precision": "float32"})]
+    np.testing.assert_array_equal(*(f.predict_proba(X[:4]) for f in fits))
 
 
 @pytest.mark.parametrize("masking", ["token", "spatial_block"])

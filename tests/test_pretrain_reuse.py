@@ -67,3 +67,26 @@ def test_the_estimator_takes_reuse_streams(windows):
                              random_state=0, module__reuse_streams=True).fit(x.numpy())
     assert pre.module_.reuse_streams is True
     assert np.isfinite(pre.history[-1, "train_loss"])
+
+
+def test_auto_reuses_streams_under_bfloat16_only(windows, monkeypatch):
+    """reuse_streams="auto" (the default) reuses under bfloat16 autocast, not in float32."""
+    x, names = windows
+    from sk_cria._net import channel_pairs
+
+    seen = []
+    model = encoder("asymmetric")
+    original = model.encode_masked_pair
+
+    def spy(*args, reuse_streams, **kwargs):
+        seen.append(reuse_streams)
+        return original(*args, reuse_streams=reuse_streams, **kwargs)
+
+    monkeypatch.setattr(model, "encode_masked_pair", spy)
+    module = ViewMaskModule(model).train()
+    assert module.reuse_streams == "auto"
+    channels = torch.from_numpy(channel_pairs(names))
+    module(x, channels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        module(x, channels)
+    assert seen == [False, True]

@@ -107,12 +107,17 @@ class ViewMaskModule(nn.Module):
     projection_dim : int, default=128
     masking : {"view", "token", "spatial_block"}, default="view"
     mask_ratio : float, default=0.5
-    reuse_streams : bool, default=False
+    reuse_streams : bool or "auto", default="auto"
         Compute the fusion streams that the mask leaves unchanged once for
         both passes (:meth:`CRIA.encode_masked_pair <sk_cria.model.CRIA.encode_masked_pair>`):
-        faster, but with dropout the two passes of such a stream then share
-        their noise, so it is not the default pretext
-        (``ViewMaskPretrainer(module__reuse_streams=True)``).
+        with view masking a step fuses 1.56 batches instead of 2. With
+        dropout the two passes of such a stream then share its noise, which
+        changes the pretext. "auto" reuses them when the pass runs under
+        bfloat16 autocast (``ViewMaskPretrainer``'s ``precision="auto"`` on
+        CUDA and on CPUs with native bfloat16 products): of float32,
+        bfloat16, reuse and both, only both matched float32's loss and probe
+        curves in two seed runs as long as ``cria-small``'s
+        (``benchmarks/results/precision.md``, ``precision_seed1.md``).
 
     Notes
     -----
@@ -123,7 +128,7 @@ class ViewMaskModule(nn.Module):
     """
 
     def __init__(self, encoder, projection_dim=128, masking="view", mask_ratio=0.5,
-                 reuse_streams=False):
+                 reuse_streams="auto"):
         super().__init__()
         self.encoder = encoder
         width = encoder.config.embed_dim
@@ -160,6 +165,9 @@ class ViewMaskModule(nn.Module):
             self.masking, batch * world, n_channels, n_patches, self.mask_ratio,
             channel_order=self._channel_order(channels), device=x.device,
         )[rank * batch:(rank + 1) * batch]
-        masked, full = self.encoder.encode_masked_pair(
-            x, channels, mask, reuse_streams=getattr(self, "reuse_streams", False))
+        reuse = getattr(self, "reuse_streams", False)
+        if reuse == "auto":
+            reuse = (torch.is_autocast_enabled(x.device.type)
+                     and torch.get_autocast_dtype(x.device.type) == torch.bfloat16)
+        masked, full = self.encoder.encode_masked_pair(x, channels, mask, reuse_streams=reuse)
         return self.projector(masked.embedding), self.projector(full.embedding)
