@@ -181,7 +181,9 @@ REUSE, SEPARATE = (("reuse_streams", True),), (("reuse_streams", False),)
 def kernels_before_issue_38(module):
     """Run ``module`` with the code before issue 38: torch's ``nn.Dropout``
     (one random draw per element) and autograd through the four operators of
-    the linear-attention feature map."""
+    the linear-attention feature map. The attention blocks' chunks stay cut
+    with ``split`` (issue 38 too), so the old arms are faster than the old code
+    was and the ratios to them understate the gain."""
     dropouts = [m for m in module.modules() if isinstance(m, attention.Dropout)]
     saved = attention._feature_map
     for m in dropouts:
