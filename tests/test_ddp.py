@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 import sk_cria
+from sk_cria._net import native_cpu_bfloat16
 from sk_cria.checkpointing import find_checkpoints
 
 pytestmark = [pytest.mark.skipif(not torch.distributed.is_available(),
@@ -62,12 +63,16 @@ def test_two_processes_train_like_one_with_the_global_batch(task_files, tmp_path
     assert logs[0]["loss"] == logs[1]["loss"]  # the global batch's loss, on every rank
     # 30 windows in 5 global batches of 3 x 2. Same windows, masks and negatives
     # per step as one process with batch 6:
-    # only the order of floating-point sums differs.
+    # only the order of floating-point sums differs. The default precision trains in
+    # bfloat16 on CPUs with native bfloat16 products, where the two runs' gradients
+    # round apart by about bfloat16's 2**-8 and AdamW turns that into up to a few
+    # lr-sized (1e-3) steps over the 10 steps; in float32 they stay within 1e-3.
+    bf16 = native_cpu_bfloat16()
     single = json.loads((one / "rank0.json").read_text())["loss"]
-    np.testing.assert_allclose(logs[0]["loss"], single, rtol=1e-3)
+    np.testing.assert_allclose(logs[0]["loss"], single, rtol=1e-2 if bf16 else 1e-3)
     weights = torch.load(one / "rank0.pt", weights_only=True)
     drift = max((weights[k] - rank0[k]).abs().max().item() for k in weights)
-    assert drift < 1e-3
+    assert drift < (1e-2 if bf16 else 1e-3)
 
 
 def _pretrain(out, *extra):
