@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pretrain_curve import TRAIN_SUBJECTS, probe_scores, protocol_a_inputs  # noqa: E402
 
 from sk_cria import ViewMaskPretrainer  # noqa: E402
+from sk_cria._net import native_cpu_bfloat16  # noqa: E402
 from sk_cria.channels import lookup_channels  # noqa: E402
 from sk_cria.model import CRIA, CRIAConfig  # noqa: E402
 from sk_cria.model.pretext import InfoNCELoss, ViewMaskModule  # noqa: E402
@@ -63,12 +64,6 @@ from sk_cria.model.pretext import InfoNCELoss, ViewMaskModule  # noqa: E402
 ARMS = {"float32": (False, False), "bfloat16": (True, False), "reuse": (False, True),
         "bfloat16+reuse": (True, True)}
 LOSS_MARGIN, MEAN_PROBE_MARGIN, WORST_PROBE_MARGIN = 0.05, 0.02, 0.05
-
-
-def native_cpu_bfloat16():
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), as torch reports."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def train(module, X, channels, order, batch_size, lr, bf16, seed, keep_every, kept):

@@ -9,6 +9,7 @@ pre-trained source, and seeding.
 
 from contextlib import contextmanager
 import copy
+import functools
 import dataclasses
 import numbers
 import os
@@ -411,6 +412,7 @@ def _to_float32(out):
     return out
 
 
+@functools.lru_cache(maxsize=None)  # asked at every training step; the CPU does not change
 def native_cpu_bfloat16():
     """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), as torch reports.
 

@@ -90,3 +90,5 @@ def test_auto_reuses_streams_under_bfloat16_only(windows, monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         module(x, channels)
     assert seen == [False, True]
+    with pytest.raises(ValueError, match="reuse_streams must be True, False or 'auto', got 'yes'"):
+        ViewMaskModule(model, reuse_streams="yes")

@@ -97,11 +97,11 @@ def apply_rotary(x, table):
 class _FeatureMap(torch.autograd.Function):
     """elu(x) + 1 with a backward pass of its own.
 
-    The forward is written as exp(min(x, 0)) + max(x, 0), about a third
-    cheaper on CPU than ``F.elu(x) + 1``. Autograd through those four
-    operators took four times the forward's time; the derivative is
-    ``min(y, 1)`` of the output ``y`` itself (``exp(x) = y`` below 0, 1
-    above), so one saved tensor and two operators give the same gradient.
+    The forward is written as exp(min(x, 0)) + max(x, 0), cheaper on CPU
+    than ``F.elu(x) + 1``. Autograd through those four operators saves and
+    revisits each of them; the derivative is ``min(y, 1)`` of the output
+    ``y`` itself (``exp(x) = y`` below 0, 1 above), so one saved tensor and
+    two operators give the same gradient.
     """
 
     @staticmethod
@@ -399,9 +399,10 @@ class Dropout(nn.Dropout):
     """:class:`torch.nn.Dropout` with cheaper masks on the CPU.
 
     torch draws a dropout mask with one call of its random generator per
-    element; on the CPU that made dropout a seventh of a pre-training step
-    (``benchmarks/results/pretrain_profile.md``). Here each 64-bit draw
-    masks three elements (:func:`_keep_mask`) and dropout costs about half.
+    element, a large part of a CPU pre-training step. Here each 64-bit draw
+    masks three elements (:func:`_keep_mask`); with the feature map's
+    backward it is the ``+kernels`` arm of
+    ``benchmarks/results/pretrain_profile.md``.
     Same distribution (the drop probability rounded to a multiple of
     2**-16: 0.1 becomes 0.100006), same scaling of the kept values;
     elsewhere than the CPU, and in place, it is torch's own.
@@ -550,8 +551,7 @@ def _pieces(tensor, size, dim):
 
     Not slices: the backward of each slice fills a zero tensor as large as the
     whole ``tensor`` and adds it up, where :meth:`torch.Tensor.split`'s joins
-    the pieces' gradients once (a tenth of a default encoder's training step
-    went to those zeros, copies and sums).
+    the pieces' gradients once.
     """
     return (tensor,) if tensor.shape[dim] <= size else tensor.split(size, dim)
 

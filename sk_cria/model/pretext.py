@@ -137,6 +137,8 @@ class ViewMaskModule(nn.Module):
         )
         self.masking = masking
         self.mask_ratio = mask_ratio
+        if reuse_streams not in (True, False, "auto"):
+            raise ValueError(f"reuse_streams must be True, False or 'auto', got {reuse_streams!r}.")
         self.reuse_streams = reuse_streams
         self._channel_orders = {}  # a cache: montage -> neighbour order
 
